@@ -1,0 +1,1 @@
+//! Consumes audit events from Kafka and writes them into ClickHouse.

@@ -1,0 +1,1 @@
+//! Produces, encodes and publishes audit events to Kafka.

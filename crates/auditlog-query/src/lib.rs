@@ -1,0 +1,1 @@
+//! Parses Coder's audit filter language and runs it against ClickHouse.
