@@ -1,0 +1,49 @@
+# The one entry point: `make help` lists the targets. CI runs `make test`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+STACK := deploy/local/stack.sh
+CARGO ?= cargo
+
+.PHONY: help install up down status fmt fmt-check lint build test test-unit bench demo clean-stack
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install: ## build/install the local stack's tools (tansu, chDB venv) into the cache
+	@$(STACK) install
+
+up: ## start the local stack (Kafka API on :9092, ClickHouse HTTP on :8123) and wait until healthy
+	@$(STACK) up
+
+down: ## stop the local stack
+	@$(STACK) down
+
+status: ## show the local stack's health
+	@$(STACK) status
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint: ## clippy on every target, warnings are errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+build: ## build everything, tests included
+	$(CARGO) build --workspace --all-targets
+
+test: fmt-check lint ## install what is missing, start the stack if needed, run every test
+	$(CARGO) test --workspace --no-run
+	$(STACK) with $(CARGO) test --workspace
+
+bench: ## run the benchmarks (figures are ratios against a baseline from the same run)
+	$(CARGO) bench --workspace
+
+demo: up ## start the stack (the full demo comes with the demo issue)
+	@echo "the local stack is up: Kafka API 127.0.0.1:9092, ClickHouse HTTP http://127.0.0.1:8123"
+
+clean-stack: down ## stop the stack and delete its data and logs
+	rm -rf .stack

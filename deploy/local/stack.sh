@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The local stack: a real Kafka-API broker (tansu, durable SQLite storage) and the real
+# ClickHouse engine (chDB) behind the ClickHouse HTTP interface.
+#
+#   stack.sh install            build/install what is missing (cached outside the clone)
+#   stack.sh up [SERVICE...]    start services that are not running, wait until healthy
+#   stack.sh down [SERVICE...]  stop services (TERM, then KILL after a grace period)
+#   stack.sh status             print each service's health; exit 1 if any is down
+#   stack.sh with CMD...        run CMD with the stack up; stop afterwards only what this started
+#
+# SERVICE is `kafka` or `clickhouse`. Everything is idempotent.
+#
+# Locations (override with the environment):
+#   AUDITLOG_TOOLS_DIR  installed tools        ${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools
+#   AUDITLOG_STACK_DIR  data, logs, pid files  <repo>/.stack
+#   AUDITLOG_KAFKA_PORT / AUDITLOG_CLICKHOUSE_PORT   9092 / 8123
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tools=${AUDITLOG_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools}
+stack=${AUDITLOG_STACK_DIR:-$repo/.stack}
+kafka_port=${AUDITLOG_KAFKA_PORT:-9092}
+clickhouse_port=${AUDITLOG_CLICKHOUSE_PORT:-8123}
+
+# Pinned versions: a cached install is reused only when it is exactly this version.
+tansu_version=0.6.0
+tansu_features=dynostore,libsql
+tansu_root=$tools/tansu-$tansu_version
+tansu_bin=$tansu_root/bin/tansu
+chdb_venv=$tools/chdb-venv
+chdb_requirements=$repo/deploy/local/clickhouse/requirements.txt
+
+# Topics the pipeline uses by default: partitions let several ingesters share the load.
+default_topic=${AUDITLOG_KAFKA_TOPIC:-audit-events}
+default_dlq_topic=${AUDITLOG_KAFKA_DLQ_TOPIC:-audit-events-dlq}
+default_partitions=${AUDITLOG_KAFKA_PARTITIONS:-4}
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+
+install_tansu() {
+    if [[ -x $tansu_bin ]] && "$tansu_bin" --version 2>/dev/null | grep -q " $tansu_version\b"; then
+        return
+    fi
+    log "building tansu $tansu_version (first run on this machine: ~12 minutes)"
+    mkdir -p "$tools"
+    cargo install --locked tansu --version "$tansu_version" --features "$tansu_features" \
+        --root "$tansu_root" --force >"$tools/tansu-build.log" 2>&1 || {
+        tail -n 30 "$tools/tansu-build.log" >&2
+        log "tansu build failed; full log: $tools/tansu-build.log"
+        exit 1
+    }
+}
+
+install_chdb() {
+    local stamp=$chdb_venv/.requirements.sha256
+    local wanted
+    wanted=$(sha256sum "$chdb_requirements" | cut -d' ' -f1)
+    if [[ -x $chdb_venv/bin/python && -f $stamp && $(cat "$stamp") == "$wanted" ]]; then
+        return
+    fi
+    log "installing the chDB server's Python environment into $chdb_venv"
+    rm -rf "$chdb_venv"
+    python3 -m venv "$chdb_venv"
+    "$chdb_venv/bin/pip" install --quiet --disable-pip-version-check -r "$chdb_requirements"
+    echo "$wanted" >"$stamp"
+}
+
+install() {
+    install_chdb
+    install_tansu
+}
+
+pid_file() { echo "$stack/run/$1.pid"; }
+log_file() { echo "$stack/logs/$1.log"; }
+
+running() {
+    local pid_path
+    pid_path=$(pid_file "$1")
+    [[ -f $pid_path ]] && kill -0 "$(cat "$pid_path")" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+healthy() {
+    case $1 in
+    kafka) port_open "$kafka_port" ;;
+    clickhouse) [[ $(curl -fsS --max-time 2 "http://127.0.0.1:$clickhouse_port/ping" 2>/dev/null) == "Ok." ]] ;;
+    esac
+}
+
+start() {
+    local service=$1
+    if healthy "$service"; then
+        return 1 # already up (maybe started elsewhere): not ours to stop
+    fi
+    mkdir -p "$stack/run" "$stack/logs" "$stack/data"
+    local log_path
+    log_path=$(log_file "$service")
+    case $service in
+    kafka)
+        mkdir -p "$stack/data/kafka"
+        # sqlite storage: a broker restart keeps every topic, offset and committed group offset.
+        nohup "$tansu_bin" broker \
+            --listener-url "tcp://127.0.0.1:$kafka_port" \
+            --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+            --storage-engine "sqlite://$stack/data/kafka/tansu.db" \
+            >>"$log_path" 2>&1 </dev/null &
+        ;;
+    clickhouse)
+        nohup "$chdb_venv/bin/python" "$repo/deploy/local/clickhouse/server.py" \
+            --listen "127.0.0.1:$clickhouse_port" \
+            --data-dir "$stack/data/clickhouse" \
+            >>"$log_path" 2>&1 </dev/null &
+        ;;
+    esac
+    echo $! >"$(pid_file "$service")"
+    local waited=0
+    until healthy "$service"; do
+        if ! running "$service"; then
+            tail -n 20 "$log_path" >&2
+            log "$service exited during start-up; log: $log_path"
+            exit 1
+        fi
+        if ((waited >= 120)); then
+            log "$service not healthy after ${waited}s; log: $log_path"
+            exit 1
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    log "$service up (pid $(cat "$(pid_file "$service")"), log $log_path)"
+    return 0
+}
+
+create_topics() {
+    local topic
+    for topic in "$default_topic" "$default_dlq_topic"; do
+        # tansu answers TOPIC_ALREADY_EXISTS for a second create; that is the idempotent case.
+        "$tansu_bin" topic create "$topic" --broker "tcp://127.0.0.1:$kafka_port" \
+            --partitions "$default_partitions" >/dev/null 2>&1 || true
+    done
+}
+
+stop() {
+    local service=$1 pid_path pid
+    pid_path=$(pid_file "$service")
+    [[ -f $pid_path ]] || return 0
+    pid=$(cat "$pid_path")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        log "$service stopped"
+    fi
+    rm -f "$pid_path"
+}
+
+services() { if (($#)); then echo "$@"; else echo kafka clickhouse; fi; }
+
+status() {
+    local service failed=0
+    for service in kafka clickhouse; do
+        if healthy "$service"; then
+            printf '%-11s healthy  (log %s)\n' "$service" "$(log_file "$service")"
+        else
+            printf '%-11s DOWN\n' "$service"
+            failed=1
+        fi
+    done
+    if healthy clickhouse; then
+        printf '%-11s %s\n' "" "ClickHouse $(curl -fsS "http://127.0.0.1:$clickhouse_port/?query=SELECT+version()")"
+    fi
+    return $failed
+}
+
+command=${1:-status}
+shift || true
+case $command in
+install) install ;;
+up)
+    install
+    for service in $(services "$@"); do start "$service" || true; done
+    [[ " $(services "$@") " == *" kafka "* ]] && create_topics
+    status >/dev/null || { status; exit 1; }
+    ;;
+down)
+    for service in $(services "$@"); do stop "$service"; done
+    ;;
+status) status ;;
+with)
+    install
+    started=()
+    for service in kafka clickhouse; do
+        if start "$service"; then started+=("$service"); fi
+    done
+    create_topics
+    cleanup() { for service in "${started[@]}"; do stop "$service"; done; }
+    trap cleanup EXIT
+    "$@"
+    ;;
+*)
+    sed -n '2,16p' "$0" >&2
+    exit 2
+    ;;
+esac
