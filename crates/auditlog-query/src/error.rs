@@ -1,0 +1,124 @@
+//! The one error type of the query crate, and Coder's 400 body for a bad filter.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Everything that can go wrong while parsing a filter, resolving it or building its SQL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The filter text is invalid; serialize the payload for Coder's HTTP 400 body.
+    #[error("invalid audit search query: {0}")]
+    InvalidQuery(InvalidQuery),
+    /// An `after` cursor that this crate did not issue, or that was damaged on the way.
+    #[error("invalid cursor: {reason}")]
+    InvalidCursor {
+        /// What was wrong with it, for the client.
+        reason: String,
+    },
+    /// A database or table name that could not be written into SQL text safely.
+    #[error("invalid {role} name {name:?}: expected [A-Za-z_][A-Za-z0-9_]*")]
+    InvalidIdentifier {
+        /// Which name: `database` or `table`.
+        role: &'static str,
+        /// The rejected name.
+        name: String,
+    },
+}
+
+/// One problem with one field of the query, as Coder reports it (`codersdk.ValidationError`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Validation {
+    /// The filter key at fault, or `q` for an error in the query's structure.
+    pub field: String,
+    /// Coder's sentence describing the problem, verbatim.
+    pub detail: String,
+}
+
+impl Validation {
+    /// A validation of `field` with Coder's `detail` text.
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A rejected filter: the validations, in the order Coder reports them (never empty).
+///
+/// Serializes to Coder's HTTP 400 body:
+/// `{"message":"Invalid audit search query.","validations":[{"field":...,"detail":...}]}`.
+///
+/// ```
+/// use auditlog_query::{AuditFilter, Error};
+///
+/// let Err(Error::InvalidQuery(invalid)) = AuditFilter::parse("action:explode") else {
+///     panic!("expected an invalid query");
+/// };
+/// assert_eq!(
+///     serde_json::to_string(&invalid).unwrap(),
+///     r#"{"message":"Invalid audit search query.","validations":[{"field":"action","detail":"Query param \"action\" has invalid value: \"explode\" is not a valid value"}]}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidQuery {
+    validations: Vec<Validation>,
+}
+
+impl InvalidQuery {
+    /// The `message` of Coder's 400 body for a bad `q`.
+    pub const MESSAGE: &'static str = "Invalid audit search query.";
+
+    pub(crate) fn new(validations: Vec<Validation>) -> Self {
+        debug_assert!(
+            !validations.is_empty(),
+            "a rejected query has at least one validation"
+        );
+        Self { validations }
+    }
+
+    /// The problems found, in Coder's order.
+    pub fn validations(&self) -> &[Validation] {
+        &self.validations
+    }
+
+    /// Takes the problems out.
+    pub fn into_validations(self) -> Vec<Validation> {
+        self.validations
+    }
+}
+
+impl fmt::Display for InvalidQuery {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, validation) in self.validations.iter().enumerate() {
+            if index > 0 {
+                formatter.write_str("; ")?;
+            }
+            formatter.write_str(&validation.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for InvalidQuery {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            message: &'static str,
+            validations: &'a [Validation],
+        }
+        Body {
+            message: Self::MESSAGE,
+            validations: &self.validations,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl From<InvalidQuery> for Error {
+    fn from(invalid: InvalidQuery) -> Self {
+        Error::InvalidQuery(invalid)
+    }
+}
