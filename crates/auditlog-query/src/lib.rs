@@ -16,24 +16,34 @@
 //!
 //! The grammar, value rules and error texts are Coder's (`coderd/searchquery/search.go` and
 //! `coderd/httpapi/queryparams.go`), so a client written against Coder sees the same
-//! validations.
+//! validations. The SQL side applies the deliberate fixes described in the [`SqlBuilder`]
+//! module docs: case-insensitive `email`/`resource_target`, whole-day `date_to`, and a
+//! `time DESC, id DESC` order that pages cannot skip through.
 //!
 //! ```
-//! use auditlog_query::{Actor, AuditFilter, Resolver};
+//! use auditlog_query::{AuditFilter, Page, Resolver, SqlBuilder};
 //!
 //! let filter = AuditFilter::parse("resource_type:workspace action:delete username:me")?;
 //! let resolved = filter.resolve(&Resolver::new().with_caller_username("alice"))?;
-//! assert_eq!(resolved.actor, Some(Actor::Username("alice".to_owned())));
+//! let builder = SqlBuilder::try_new("auditlog", "audit_logs")?;
+//! let query = builder.page(&resolved, &Page::Offset { limit: 50, offset: 0 });
+//!
+//! assert!(query.text.contains("lowerUTF8(user_username) = lowerUTF8({username:String})"));
+//! assert!(!query.text.contains("alice"));
 //! # Ok::<(), auditlog_query::Error>(())
 //! ```
 
+mod cursor;
 mod date;
 mod error;
 mod filter;
 mod grammar;
 mod quote;
 mod resolve;
+mod sql;
 
+pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
 pub use filter::{AuditFilter, OrganizationRef, Username};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
+pub use sql::{COLUMNS, COUNT_CAP, Page, ParamValue, SqlBuilder, SqlQuery};

@@ -1,0 +1,597 @@
+//! ClickHouse SQL for a resolved filter: a page of events, a capped count, an exact count.
+//!
+//! ```text
+//!  ResolvedFilter ──► predicates over allowlisted columns ──► SqlQuery { text, params }
+//!                     each value a {name:Type} parameter        │
+//!                                                               ▼
+//!                            runner: client.query(&text).param(name, value)…
+//! ```
+//!
+//! The SQL text depends only on which keys are present, the page kind and the builder's
+//! settings; values travel as ClickHouse server-side parameters (`param_<name>`), which the
+//! server parses as typed literals of the declared type. So no input can change the SQL text,
+//! and the text can be snapshot-tested. Database and table names are validated identifiers.
+//!
+//! Semantics, including the reference's deliberate fixes of Coder's quirks:
+//! - `username`, `email`, `resource_target` compare case-insensitively: `lowerUTF8` on both
+//!   sides, so the comparison does not depend on Rust's and ClickHouse's case tables agreeing,
+//!   and non-ASCII names fold too (ClickHouse's `lower` is ASCII-only).
+//! - `username` matches the actor recorded in the event (so renamed and deleted users' events
+//!   stay findable); `me` with a known caller id matches `user_id`.
+//! - `date_from` is `time >= D 00:00:00`, `date_to` is `time < D+1 00:00:00` (the whole day;
+//!   Coder's `<= 23:59:59` missed the last second's fractions).
+//! - `build_reason` keeps `workspace_build` rows with that reason and `workspace`+`create`
+//!   rows with that reason (the ingester copies the first build's reason onto them).
+//! - Pages are ordered `time DESC, id DESC`: the id breaks ties so that pages neither skip
+//!   nor repeat rows (Coder orders by time alone).
+//! - The organization scope of an org-scoped auditor is ANDed before every other predicate;
+//!   no filter key can widen it.
+//!
+//! Deduplication: the table is a `ReplacingMergeTree` whose sorting key ends with `id`, and a
+//! duplicate write of an event is an identical row. Background merges remove duplicates
+//! eventually, `FINAL` removes them at read time. Current ClickHouse releases run `FINAL` in
+//! parallel, merge only the part ranges that overlap, and still use the primary key to skip
+//! granules, which makes it the cheapest exact option on 26.x: `LIMIT 1 BY id` or
+//! `GROUP BY id` would sort or hash every column of every matching row. It stays exact here
+//! because duplicates are identical rows, so filtering before or after the merge agrees.
+//! `FINAL` is on by default; turn it off only for tables that cannot hold duplicates.
+
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::cursor::Cursor;
+use crate::error::Error;
+use crate::resolve::{Actor, ResolvedFilter};
+
+/// Coder's `count_cap`: counts stop at this many rows plus one ("2,000+").
+pub const COUNT_CAP: u64 = 2000;
+
+/// The columns a page selects, in this order; map rows by position or by these names.
+///
+/// | # | column | ClickHouse type |
+/// |---|---|---|
+/// | 0 | `id` | `UUID` |
+/// | 1 | `time` | `DateTime64(6, 'UTC')` |
+/// | 2 | `request_id` | `UUID` |
+/// | 3 | `organization_id` | `UUID` |
+/// | 4 | `organization_name` | `LowCardinality(String)` |
+/// | 5 | `organization_display_name` | `String` |
+/// | 6 | `organization_icon` | `String` |
+/// | 7 | `user_id` | `UUID` |
+/// | 8 | `user_username` | `String` |
+/// | 9 | `user_email` | `String` |
+/// | 10 | `user_name` | `String` |
+/// | 11 | `ip` | `String` |
+/// | 12 | `user_agent` | `String` |
+/// | 13 | `resource_type` | `LowCardinality(String)` |
+/// | 14 | `resource_id` | `UUID` |
+/// | 15 | `resource_target` | `String` |
+/// | 16 | `resource_icon` | `String` |
+/// | 17 | `action` | `LowCardinality(String)` |
+/// | 18 | `diff` | `String` (JSON) |
+/// | 19 | `status_code` | `Int32` |
+/// | 20 | `additional_fields` | `String` (JSON) |
+/// | 21 | `build_reason` | `LowCardinality(String)` (`''` when none) |
+pub const COLUMNS: [&str; 22] = [
+    "id",
+    "time",
+    "request_id",
+    "organization_id",
+    "organization_name",
+    "organization_display_name",
+    "organization_icon",
+    "user_id",
+    "user_username",
+    "user_email",
+    "user_name",
+    "ip",
+    "user_agent",
+    "resource_type",
+    "resource_id",
+    "resource_target",
+    "resource_icon",
+    "action",
+    "diff",
+    "status_code",
+    "additional_fields",
+    "build_reason",
+];
+
+/// The columns predicates may name: the allowlist that keeps user input out of column names.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Id,
+    Time,
+    RequestId,
+    OrganizationId,
+    UserId,
+    UserUsername,
+    UserEmail,
+    ResourceType,
+    ResourceId,
+    ResourceTarget,
+    Action,
+    BuildReason,
+}
+
+impl Column {
+    fn name(self) -> &'static str {
+        match self {
+            Column::Id => "id",
+            Column::Time => "time",
+            Column::RequestId => "request_id",
+            Column::OrganizationId => "organization_id",
+            Column::UserId => "user_id",
+            Column::UserUsername => "user_username",
+            Column::UserEmail => "user_email",
+            Column::ResourceType => "resource_type",
+            Column::ResourceId => "resource_id",
+            Column::ResourceTarget => "resource_target",
+            Column::Action => "action",
+            Column::BuildReason => "build_reason",
+        }
+    }
+}
+
+/// Which rows of the ordered result a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Skip `offset` rows, then take `limit` (Coder's `limit`/`offset`).
+    Offset {
+        /// Rows to return.
+        limit: u64,
+        /// Rows to skip.
+        offset: u64,
+    },
+    /// Take `limit` rows strictly after the cursor's row (`after=`).
+    After {
+        /// Rows to return.
+        limit: u64,
+        /// The last row of the previous page.
+        cursor: Cursor,
+    },
+}
+
+/// A value for a server-side parameter, typed as its `{name:Type}` placeholder declares.
+///
+/// It implements `Serialize` in the form the `clickhouse` crate's `Query::param` expects:
+/// strings and UUIDs as plain strings, arrays as sequences, integers as integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParamValue {
+    /// A `String` parameter.
+    String(String),
+    /// A `UUID` parameter.
+    Uuid(Uuid),
+    /// An `Array(UUID)` parameter.
+    UuidArray(Vec<Uuid>),
+    /// A `DateTime64(6, 'UTC')` parameter, in µs since the Unix epoch.
+    ///
+    /// Sent as `YYYY-MM-DD hh:mm:ss.ffffff`, clamped to years 0001..=9999 (what ClickHouse
+    /// 26.x reads back exactly; nothing outside can be stored, so clamping changes no result).
+    DateTime64Micros(i64),
+    /// A `UInt64` parameter.
+    UInt64(u64),
+}
+
+impl ParamValue {
+    /// The ClickHouse type written in this parameter's placeholder.
+    pub fn clickhouse_type(&self) -> &'static str {
+        match self {
+            ParamValue::String(_) => "String",
+            ParamValue::Uuid(_) => "UUID",
+            ParamValue::UuidArray(_) => "Array(UUID)",
+            ParamValue::DateTime64Micros(_) => "DateTime64(6, 'UTC')",
+            ParamValue::UInt64(_) => "UInt64",
+        }
+    }
+}
+
+impl Serialize for ParamValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ParamValue::String(text) => serializer.serialize_str(text),
+            ParamValue::Uuid(id) => serializer.serialize_str(&id.hyphenated().to_string()),
+            ParamValue::UuidArray(ids) => {
+                let mut sequence = serializer.serialize_seq(Some(ids.len()))?;
+                for id in ids {
+                    sequence.serialize_element(&id.hyphenated().to_string())?;
+                }
+                sequence.end()
+            }
+            ParamValue::DateTime64Micros(micros) => {
+                serializer.serialize_str(&format_datetime64(*micros))
+            }
+            ParamValue::UInt64(number) => serializer.serialize_u64(*number),
+        }
+    }
+}
+
+/// `0001-01-01 00:00:00.000000 UTC` in µs since the epoch.
+const MIN_DATETIME64_MICROS: i64 = -62_135_596_800_000_000;
+/// `9999-12-31 23:59:59.999999 UTC` in µs since the epoch.
+const MAX_DATETIME64_MICROS: i64 = 253_402_300_799_999_999;
+
+fn format_datetime64(micros: i64) -> String {
+    let clamped = micros.clamp(MIN_DATETIME64_MICROS, MAX_DATETIME64_MICROS);
+    let instant = OffsetDateTime::from_unix_timestamp_nanos(i128::from(clamped) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+        instant.year(),
+        u8::from(instant.month()),
+        instant.day(),
+        instant.hour(),
+        instant.minute(),
+        instant.second(),
+        instant.microsecond()
+    )
+}
+
+fn midnight_micros(date: Date) -> i64 {
+    date.midnight().assume_utc().unix_timestamp() * 1_000_000
+}
+
+/// Generated SQL and the parameters it references, in order of first reference.
+///
+/// ```
+/// use auditlog_query::{Page, ResolvedFilter, SqlBuilder};
+///
+/// let builder = SqlBuilder::try_new("auditlog", "audit_logs")?;
+/// let query = builder.page(&ResolvedFilter::default(), &Page::Offset { limit: 100, offset: 0 });
+/// // With the `clickhouse` crate:
+/// //   let mut request = client.query(&query.text);
+/// //   for (name, value) in &query.params { request = request.param(name, value); }
+/// assert!(query.text.ends_with("LIMIT {limit:UInt64} OFFSET {offset:UInt64}"));
+/// assert_eq!(query.params.len(), 2);
+/// # Ok::<(), auditlog_query::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlQuery {
+    /// The SQL text, with `{name:Type}` placeholders and no user value.
+    pub text: String,
+    /// Each placeholder's name (without `param_`) and value.
+    pub params: Vec<(String, ParamValue)>,
+}
+
+/// Builds the page and count queries for one table.
+///
+/// ```
+/// use auditlog_query::{AuditFilter, Resolver, SqlBuilder};
+/// use uuid::Uuid;
+///
+/// let builder = SqlBuilder::try_new("auditlog", "audit_logs")?
+///     .with_organization_scope([Uuid::from_u128(1)]);
+/// let filter = AuditFilter::parse("action:delete")?.resolve(&Resolver::new())?;
+/// let count = builder.count_capped(&filter);
+/// assert!(count.text.contains("organization_id IN {scope_organization_ids:Array(UUID)}"));
+/// assert!(count.text.contains("LIMIT 2001"));
+/// # Ok::<(), auditlog_query::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlBuilder {
+    qualified_table: String,
+    use_final: bool,
+    organization_scope: Option<Vec<Uuid>>,
+}
+
+impl SqlBuilder {
+    /// A builder for `database.table`; both must match `[A-Za-z_][A-Za-z0-9_]*`.
+    pub fn try_new(database: &str, table: &str) -> Result<Self, Error> {
+        validate_identifier("database", database)?;
+        validate_identifier("table", table)?;
+        Ok(Self {
+            // Validated identifiers cannot contain a backtick, so quoting them is safe, and it
+            // keeps names that are also keywords working.
+            qualified_table: format!("`{database}`.`{table}`"),
+            use_final: true,
+            organization_scope: None,
+        })
+    }
+
+    /// Whether to read with `FINAL` so duplicate rows count once (default: on).
+    pub fn with_final(mut self, use_final: bool) -> Self {
+        self.use_final = use_final;
+        self
+    }
+
+    /// Restricts every query to these organizations (an org-scoped auditor's view).
+    ///
+    /// The restriction is ANDed with the filter, so `organization:` can only narrow it. An
+    /// empty list matches nothing.
+    pub fn with_organization_scope(
+        mut self,
+        organization_ids: impl IntoIterator<Item = Uuid>,
+    ) -> Self {
+        self.organization_scope = Some(organization_ids.into_iter().collect());
+        self
+    }
+
+    /// The rows of one page, columns as [`COLUMNS`], ordered `time DESC, id DESC`.
+    pub fn page(&self, filter: &ResolvedFilter, page: &Page) -> SqlQuery {
+        let mut conditions = self.conditions(filter);
+        let limit_clause = match page {
+            Page::Offset { limit, offset } => {
+                let limit = conditions.bind("limit", ParamValue::UInt64(*limit));
+                let offset = conditions.bind("offset", ParamValue::UInt64(*offset));
+                format!("LIMIT {limit} OFFSET {offset}")
+            }
+            Page::After { limit, cursor } => {
+                let cursor_time = conditions.bind(
+                    "cursor_time",
+                    ParamValue::DateTime64Micros(cursor.time_micros()),
+                );
+                let cursor_id = conditions.bind("cursor_id", ParamValue::Uuid(cursor.id()));
+                // `(time, id) < (t, i)` spelled out: a leading `time <= t` on the sorting key
+                // lets ClickHouse skip granules, which a tuple comparison does not guarantee.
+                let time = Column::Time.name();
+                let id = Column::Id.name();
+                conditions.predicates.push(format!(
+                    "{time} <= {cursor_time} AND ({time} < {cursor_time} OR {id} < {cursor_id})"
+                ));
+                let limit = conditions.bind("limit", ParamValue::UInt64(*limit));
+                format!("LIMIT {limit}")
+            }
+        };
+        let text = format!(
+            "SELECT {columns}\n{from}{where_clause}\nORDER BY {time} DESC, {id} DESC\n{limit_clause}",
+            columns = COLUMNS.join(", "),
+            from = self.table_clause(),
+            where_clause = conditions.where_clause(),
+            time = Column::Time.name(),
+            id = Column::Id.name(),
+        );
+        conditions.into_query(text)
+    }
+
+    /// Coder's capped count: the matching rows, counting at most [`COUNT_CAP`] + 1.
+    pub fn count_capped(&self, filter: &ResolvedFilter) -> SqlQuery {
+        let conditions = self.conditions(filter);
+        let text = format!(
+            "SELECT count() FROM (\nSELECT 1\n{from}{where_clause}\nLIMIT {limit}\n)",
+            from = self.table_clause(),
+            where_clause = conditions.where_clause(),
+            limit = COUNT_CAP + 1,
+        );
+        conditions.into_query(text)
+    }
+
+    /// The exact number of matching events, without a cap (`auditlog query --count`).
+    pub fn count_exact(&self, filter: &ResolvedFilter) -> SqlQuery {
+        let conditions = self.conditions(filter);
+        let text = format!(
+            "SELECT count()\n{from}{where_clause}",
+            from = self.table_clause(),
+            where_clause = conditions.where_clause(),
+        );
+        conditions.into_query(text)
+    }
+
+    fn table_clause(&self) -> String {
+        let final_modifier = if self.use_final { " FINAL" } else { "" };
+        format!("FROM {}{final_modifier}", self.qualified_table)
+    }
+
+    fn conditions(&self, filter: &ResolvedFilter) -> Conditions {
+        let mut conditions = Conditions::default();
+        if let Some(scope) = &self.organization_scope {
+            conditions.compare(
+                Column::OrganizationId,
+                "IN",
+                "scope_organization_ids",
+                ParamValue::UuidArray(scope.clone()),
+            );
+        }
+        if let Some(resource_type) = &filter.resource_type {
+            conditions.equal(
+                Column::ResourceType,
+                "resource_type",
+                ParamValue::String(resource_type.as_str().to_owned()),
+            );
+        }
+        if let Some(action) = &filter.action {
+            conditions.equal(
+                Column::Action,
+                "action",
+                ParamValue::String(action.as_str().to_owned()),
+            );
+        }
+        if let Some(resource_id) = filter.resource_id {
+            conditions.equal(
+                Column::ResourceId,
+                "resource_id",
+                ParamValue::Uuid(resource_id),
+            );
+        }
+        if let Some(resource_target) = &filter.resource_target {
+            conditions.equal_ignoring_case(
+                Column::ResourceTarget,
+                "resource_target",
+                resource_target,
+            );
+        }
+        match &filter.actor {
+            None => {}
+            Some(Actor::Username(username)) => {
+                conditions.equal_ignoring_case(Column::UserUsername, "username", username);
+            }
+            Some(Actor::UserId(user_id)) => {
+                conditions.equal(Column::UserId, "user_id", ParamValue::Uuid(*user_id));
+            }
+        }
+        if let Some(email) = &filter.email {
+            conditions.equal_ignoring_case(Column::UserEmail, "email", email);
+        }
+        if let Some(date_from) = filter.date_from {
+            conditions.compare(
+                Column::Time,
+                ">=",
+                "date_from",
+                ParamValue::DateTime64Micros(midnight_micros(date_from)),
+            );
+        }
+        if let Some(date_to) = filter.date_to {
+            // The day after 9999-12-31 does not exist; the clamp makes it the last instant.
+            let end_micros = date_to.next_day().map_or(i64::MAX, midnight_micros);
+            conditions.compare(
+                Column::Time,
+                "<",
+                "date_to",
+                ParamValue::DateTime64Micros(end_micros),
+            );
+        }
+        if let Some(organization_id) = filter.organization_id {
+            conditions.equal(
+                Column::OrganizationId,
+                "organization_id",
+                ParamValue::Uuid(organization_id),
+            );
+        }
+        if let Some(request_id) = filter.request_id {
+            conditions.equal(
+                Column::RequestId,
+                "request_id",
+                ParamValue::Uuid(request_id),
+            );
+        }
+        if let Some(build_reason) = &filter.build_reason {
+            let reason = conditions.bind(
+                "build_reason",
+                ParamValue::String(build_reason.as_str().to_owned()),
+            );
+            let resource_type = Column::ResourceType.name();
+            let action = Column::Action.name();
+            conditions.predicates.push(format!(
+                "{} = {reason} AND ({resource_type} = 'workspace_build' OR ({resource_type} = 'workspace' AND {action} = 'create'))",
+                Column::BuildReason.name(),
+            ));
+        }
+        conditions
+    }
+}
+
+fn validate_identifier(role: &'static str, name: &str) -> Result<(), Error> {
+    let mut bytes = name.bytes();
+    let starts_well = matches!(bytes.next(), Some(b'A'..=b'Z' | b'a'..=b'z' | b'_'));
+    if starts_well && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') {
+        Ok(())
+    } else {
+        Err(Error::InvalidIdentifier {
+            role,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Predicates to AND together, and the parameters they reference.
+#[derive(Debug, Default)]
+struct Conditions {
+    predicates: Vec<String>,
+    params: Vec<(String, ParamValue)>,
+}
+
+impl Conditions {
+    /// Registers a parameter and returns its placeholder. Names are constants of this module,
+    /// so a placeholder never carries user text.
+    fn bind(&mut self, name: &'static str, value: ParamValue) -> String {
+        debug_assert!(
+            self.params.iter().all(|(known, _)| known != name),
+            "parameter {name} bound twice"
+        );
+        let placeholder = format!("{{{name}:{}}}", value.clickhouse_type());
+        self.params.push((name.to_owned(), value));
+        placeholder
+    }
+
+    fn compare(&mut self, column: Column, operator: &str, name: &'static str, value: ParamValue) {
+        let placeholder = self.bind(name, value);
+        self.predicates
+            .push(format!("{} {operator} {placeholder}", column.name()));
+    }
+
+    fn equal(&mut self, column: Column, name: &'static str, value: ParamValue) {
+        self.compare(column, "=", name, value);
+    }
+
+    fn equal_ignoring_case(&mut self, column: Column, name: &'static str, value: &str) {
+        let placeholder = self.bind(name, ParamValue::String(value.to_owned()));
+        self.predicates.push(format!(
+            "lowerUTF8({}) = lowerUTF8({placeholder})",
+            column.name()
+        ));
+    }
+
+    fn where_clause(&self) -> String {
+        if self.predicates.is_empty() {
+            String::new()
+        } else {
+            format!("\nWHERE {}", self.predicates.join("\n  AND "))
+        }
+    }
+
+    fn into_query(self, text: String) -> SqlQuery {
+        SqlQuery {
+            text,
+            params: self.params,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_validated() {
+        assert!(SqlBuilder::try_new("auditlog", "audit_logs_v2").is_ok());
+        assert!(SqlBuilder::try_new("_db", "T1").is_ok());
+        for bad in [
+            "", "1db", "db.name", "db`x", "db name", "dé", "db-1", "db;drop",
+        ] {
+            assert_eq!(
+                SqlBuilder::try_new(bad, "t"),
+                Err(Error::InvalidIdentifier {
+                    role: "database",
+                    name: bad.to_owned()
+                })
+            );
+            assert!(SqlBuilder::try_new("db", bad).is_err());
+        }
+    }
+
+    #[test]
+    fn datetime64_text_is_clamped_to_what_clickhouse_reads_back() {
+        assert_eq!(format_datetime64(0), "1970-01-01 00:00:00.000000");
+        assert_eq!(
+            format_datetime64(1_767_225_600_123_456),
+            "2026-01-01 00:00:00.123456"
+        );
+        assert_eq!(format_datetime64(-1), "1969-12-31 23:59:59.999999");
+        assert_eq!(format_datetime64(i64::MAX), "9999-12-31 23:59:59.999999");
+        assert_eq!(format_datetime64(i64::MIN), "0001-01-01 00:00:00.000000");
+    }
+
+    #[test]
+    fn params_serialize_as_the_clickhouse_crate_expects() {
+        let as_json = |value: ParamValue| serde_json::to_value(value).unwrap();
+        assert_eq!(
+            as_json(ParamValue::String("a'b".to_owned())),
+            serde_json::json!("a'b")
+        );
+        assert_eq!(
+            as_json(ParamValue::Uuid(Uuid::from_u128(0xAB))),
+            serde_json::json!("00000000-0000-0000-0000-0000000000ab")
+        );
+        assert_eq!(
+            as_json(ParamValue::UuidArray(vec![Uuid::nil()])),
+            serde_json::json!(["00000000-0000-0000-0000-000000000000"])
+        );
+        assert_eq!(
+            as_json(ParamValue::DateTime64Micros(0)),
+            serde_json::json!("1970-01-01 00:00:00.000000")
+        );
+        assert_eq!(as_json(ParamValue::UInt64(7)), serde_json::json!(7));
+    }
+}
