@@ -187,7 +187,10 @@ mod tests {
     #[test]
     fn every_known_value_round_trips_through_its_wire_string() {
         for value in ResourceType::ALL {
-            assert_eq!(ResourceType::from_known(value.as_str()).as_ref(), Some(value));
+            assert_eq!(
+                ResourceType::from_known(value.as_str()).as_ref(),
+                Some(value)
+            );
         }
         for value in Action::ALL {
             assert_eq!(value.as_str().parse::<Action>().unwrap(), *value);
@@ -207,7 +210,10 @@ mod tests {
             error.to_string(),
             r#"action has invalid value: "explode" is not a valid value"#
         );
-        assert_eq!(Action::from_wire("explode"), Action::Unknown("explode".into()));
+        assert_eq!(
+            Action::from_wire("explode"),
+            Action::Unknown("explode".into())
+        );
         // Coder's enum check is exact: no case folding.
         assert!(Action::from_known("Create").is_none());
     }
@@ -216,8 +222,14 @@ mod tests {
     fn serde_keeps_values_from_newer_producers() {
         let parsed: ResourceType = serde_json::from_str(r#""spaceship""#).unwrap();
         assert_eq!(parsed, ResourceType::Unknown("spaceship".into()));
-        assert_eq!(serde_json::to_string(&ResourceType::ApiKey).unwrap(), r#""api_key""#);
+        assert_eq!(
+            serde_json::to_string(&ResourceType::ApiKey).unwrap(),
+            r#""api_key""#
+        );
         assert_eq!(ResourceType::ApiKey.friendly(), "token");
-        assert_eq!(Action::RequestPasswordReset.friendly(), "password reset requested");
+        assert_eq!(
+            Action::RequestPasswordReset.friendly(),
+            "password reset requested"
+        );
     }
 }

@@ -3,9 +3,72 @@
 //! An audit event records who did what to which resource, when, from where, and what
 //! changed. It is self-contained (event-sourced): the actor and organization are copied into
 //! it as they were at the time, so nothing needs a join to be understood later.
+//!
+//! This crate holds the event ([`AuditEvent`], built with [`AuditEvent::builder`] and checked
+//! with [`AuditEvent::validate`]), Coder's vocabularies ([`ResourceType`], [`Action`],
+//! [`BuildReason`]), the field-by-field [`Diff`] with the [`auditable!`] macro, and the Avro
+//! binding: the committed schemas under `schemas/` and [`EventCodec`], which frames events
+//! for Kafka.
+//!
+//! ```text
+//! service ── AuditEvent::builder() ── build() ── EventCodec::encode ──▶ Kafka
+//! Kafka ──▶ EventCodec::decode ── AuditEvent ── ingester ──▶ ClickHouse
+//! ```
+//!
+//! ```
+//! use auditlog_event::{
+//!     Action, Actor, AuditEvent, EventCodec, Framing, ResourceType, auditable, Auditable,
+//! };
+//! use uuid::Uuid;
+//!
+//! auditable! {
+//!     #[derive(Debug)]
+//!     pub struct Template {
+//!         pub track name: String,
+//!         pub ignore updated_at: i64,
+//!     }
+//! }
+//! let old = Template { name: "docker".into(), updated_at: 1 };
+//! let new = Template { name: "docker-v2".into(), updated_at: 2 };
+//!
+//! let event = AuditEvent::builder(ResourceType::Template, Action::Write)
+//!     .with_request_id(Uuid::new_v4())
+//!     .with_resource_id(Uuid::new_v4())
+//!     .with_resource_target("docker-v2")
+//!     .with_user(Actor {
+//!         id: Uuid::new_v4(),
+//!         username: "alice".into(),
+//!         email: "alice@example.com".into(),
+//!         name: "Alice".into(),
+//!     })
+//!     .with_diff(Template::diff(&old, &new))
+//!     .with_status_code(200)
+//!     .build()?;
+//! assert_eq!(event.description(), "{user} updated template {target}");
+//!
+//! let codec = EventCodec::new(Framing::SingleObject);
+//! let mut message = Vec::new();
+//! codec.encode(&event, &mut message)?;
+//! assert_eq!(codec.decode(&message)?, event);
+//! # Ok::<(), auditlog_event::EventError>(())
+//! ```
 
+mod avro;
+mod avro_value;
+mod codec;
+mod diff;
 mod enums;
 mod error;
+mod event;
+pub mod limits;
+mod schema;
+pub mod testing;
 
+pub use codec::{EventCodec, Framing};
+#[doc(hidden)]
+pub use diff::__private;
+pub use diff::{Auditable, Diff, DiffEntry, FieldClass, diff_json_objects};
 pub use enums::{Action, BuildReason, ResourceType};
 pub use error::EventError;
+pub use event::{Actor, AuditEvent, AuditEventBuilder, Organization};
+pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
