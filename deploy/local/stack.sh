@@ -66,8 +66,14 @@ install_chdb() {
 }
 
 install() {
-    install_chdb
-    install_tansu
+    local service
+    for service in $(services "$@"); do
+        case $service in
+        kafka) install_tansu ;;
+        clickhouse) install_chdb ;;
+        *) log "unknown service $service (kafka, clickhouse)"; exit 2 ;;
+        esac
+    done
 }
 
 pid_file() { echo "$stack/run/$1.pid"; }
@@ -100,11 +106,12 @@ start() {
     kafka)
         mkdir -p "$stack/data/kafka"
         # sqlite storage: a broker restart keeps every topic, offset and committed group offset.
-        nohup "$tansu_bin" broker \
+        # tansu resolves the database path against its working directory, so start it there.
+        (cd "$stack/data/kafka" && exec nohup "$tansu_bin" broker \
             --listener-url "tcp://127.0.0.1:$kafka_port" \
             --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-            --storage-engine "sqlite://$stack/data/kafka/tansu.db" \
-            >>"$log_path" 2>&1 </dev/null &
+            --storage-engine "sqlite://tansu.db" \
+            >>"$log_path" 2>&1 </dev/null) &
         ;;
     clickhouse)
         nohup "$chdb_venv/bin/python" "$repo/deploy/local/clickhouse/server.py" \
@@ -179,9 +186,9 @@ status() {
 command=${1:-status}
 shift || true
 case $command in
-install) install ;;
+install) install "$@" ;;
 up)
-    install
+    install "$@"
     for service in $(services "$@"); do start "$service" || true; done
     [[ " $(services "$@") " == *" kafka "* ]] && create_topics
     status >/dev/null || { status; exit 1; }
