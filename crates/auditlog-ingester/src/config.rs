@@ -1,0 +1,161 @@
+//! The ingester's typed configuration. The binary builds it from flags, environment and
+//! the TOML file; settings that correctness depends on are not here, they are fixed in code.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::IngestError;
+use crate::batch::BatchLimits;
+use crate::migrate::is_identifier;
+use crate::sink::RetryPolicy;
+
+/// Where ClickHouse is and how to log in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClickHouseConfig {
+    /// HTTP(S) URL of the server.
+    pub url: String,
+    /// The database of the audit table.
+    pub database: String,
+    /// The audit table.
+    pub table: String,
+    /// The user.
+    pub user: String,
+    /// The password (never printed).
+    pub password: String,
+    /// The schema is the cluster variant: inserts go through a Distributed table and must
+    /// wait for the shards (`distributed_foreground_insert`).
+    pub cluster: bool,
+}
+
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("table", &self.table)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("cluster", &self.cluster)
+            .finish()
+    }
+}
+
+impl ClickHouseConfig {
+    /// A client for this server, LZ4 on, with the database selected.
+    pub fn client(&self) -> clickhouse::Client {
+        let mut client = clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_database(&self.database)
+            .with_user(&self.user)
+            .with_compression(clickhouse::Compression::Lz4);
+        if !self.password.is_empty() {
+            client = client.with_password(&self.password);
+        }
+        if self.cluster {
+            client = client.with_setting("distributed_foreground_insert", "1");
+        }
+        client
+    }
+}
+
+/// When to stop rather than dead-letter: more than `max_poison` poison messages among the
+/// last `window` messages consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoisonPolicy {
+    /// Messages in the sliding window.
+    pub window: usize,
+    /// Poison messages tolerated in the window.
+    pub max_poison: usize,
+}
+
+impl Default for PoisonPolicy {
+    /// 10% of the last 1,000: a stray bad producer is dead-lettered, a wrong topic or a
+    /// schema rollout gone wrong stops the ingester before it empties the topic.
+    fn default() -> Self {
+        Self {
+            window: 1_000,
+            max_poison: 100,
+        }
+    }
+}
+
+/// Everything `auditlog ingest` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngesterConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// The topic to consume.
+    pub topic: String,
+    /// The dead-letter topic.
+    pub dlq_topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// Extra librdkafka properties (security, timeouts), passed through as given.
+    pub kafka_properties: BTreeMap<String, String>,
+    /// The ClickHouse target.
+    pub clickhouse: ClickHouseConfig,
+    /// When batches are sealed.
+    pub batch: BatchLimits,
+    /// Batches being written at once (across partitions).
+    pub max_in_flight_batches: usize,
+    /// Backoff between re-sends.
+    pub retry: RetryPolicy,
+    /// When too much poison stops the ingester.
+    pub poison: PoisonPolicy,
+    /// How long a revocation may take to flush and commit before it lets go anyway.
+    pub revoke_timeout: Duration,
+    /// How long shutdown may take to flush and commit before the process exits anyway.
+    pub shutdown_timeout: Duration,
+}
+
+impl IngesterConfig {
+    /// Checks values that would otherwise fail late or in odd ways.
+    pub fn validate(&self) -> Result<(), IngestError> {
+        for (what, name) in [
+            ("clickhouse database", &self.clickhouse.database),
+            ("clickhouse table", &self.clickhouse.table),
+        ] {
+            if !is_identifier(name) {
+                return Err(IngestError::Config(format!(
+                    "{what} {name:?} is not a valid identifier ([A-Za-z_][A-Za-z0-9_]*)"
+                )));
+            }
+        }
+        if self.topic.is_empty() || self.dlq_topic.is_empty() || self.group.is_empty() {
+            return Err(IngestError::Config(
+                "topic, dead-letter topic and group must not be empty".into(),
+            ));
+        }
+        if self.topic == self.dlq_topic {
+            return Err(IngestError::Config(
+                "the dead-letter topic must differ from the topic".into(),
+            ));
+        }
+        if self.batch.max_rows == 0 || self.batch.max_bytes == 0 || self.max_in_flight_batches == 0
+        {
+            return Err(IngestError::Config(
+                "batch rows, batch bytes and in-flight batches must be at least 1".into(),
+            ));
+        }
+        for key in self.kafka_properties.keys() {
+            if FIXED_KAFKA_PROPERTIES.contains(&key.as_str()) {
+                return Err(IngestError::Config(format!(
+                    "kafka property {key:?} is fixed by the ingester and cannot be overridden"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// librdkafka properties the ingester owns, because delivery guarantees depend on them.
+pub(crate) const FIXED_KAFKA_PROPERTIES: &[&str] = &[
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "group.id",
+    "bootstrap.servers",
+    "isolation.level",
+    "enable.idempotence",
+    "acks",
+];

@@ -1,0 +1,63 @@
+//! The one error type of the ingester.
+
+/// Everything that stops the ingester. Transient ClickHouse trouble never surfaces here:
+/// it is retried. What does surface means "stop, commit nothing more, tell the operator".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// A configuration value is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Kafka refused something the ingester cannot work without (subscribe, create client).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// ClickHouse answered with an error that retrying cannot fix (missing table, auth,
+    /// type mismatch). Nothing after the last commit is lost: it is consumed again on restart.
+    #[error("clickhouse rejected the insert permanently (code {code:?}): {message}")]
+    ClickHousePermanent {
+        /// ClickHouse's error code, when the response carried one.
+        code: Option<u32>,
+        /// The server's message.
+        message: String,
+    },
+    /// A schema migration failed.
+    #[error("migration {version} ({name}) failed: {message}")]
+    Migration {
+        /// The migration's version number.
+        version: u32,
+        /// The migration's file name.
+        name: String,
+        /// What ClickHouse said.
+        message: String,
+    },
+    /// Too many poison messages in a window: rather than drain the topic into the
+    /// dead-letter topic, stop and let an operator look.
+    #[error(
+        "too many poison messages: {num_poison} of the last {window} messages could not be ingested (limit {limit}); last reason: {last_reason}"
+    )]
+    PoisonFlood {
+        /// Poison messages seen in the window.
+        num_poison: usize,
+        /// Messages in the window.
+        window: usize,
+        /// The configured limit.
+        limit: usize,
+        /// The reason of the latest poison message.
+        last_reason: String,
+    },
+    /// The dead-letter topic kept refusing a poison message.
+    #[error("dead-letter produce failed for {topic}/{partition}@{offset}: {message}")]
+    DeadLetter {
+        /// Source topic.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// The producer's error.
+        message: String,
+    },
+    /// An internal stage ended unexpectedly.
+    #[error("pipeline stage failed: {0}")]
+    Pipeline(String),
+}
