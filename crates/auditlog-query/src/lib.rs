@@ -28,7 +28,7 @@
 //! let builder = SqlBuilder::try_new("auditlog", "audit_logs")?;
 //! let query = builder.page(&resolved, &Page::Offset { limit: 50, offset: 0 });
 //!
-//! assert!(query.text.contains("lowerUTF8(user_username) = lowerUTF8({username:String})"));
+//! assert!(query.text.contains("lower(user_username) = {username:String}"));
 //! assert!(!query.text.contains("alice"));
 //! # Ok::<(), auditlog_query::Error>(())
 //! ```

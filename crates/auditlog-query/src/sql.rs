@@ -13,9 +13,12 @@
 //! and the text can be snapshot-tested. Database and table names are validated identifiers.
 //!
 //! Semantics, including the reference's deliberate fixes of Coder's quirks:
-//! - `username`, `email`, `resource_target` compare case-insensitively: `lowerUTF8` on both
-//!   sides, so the comparison does not depend on Rust's and ClickHouse's case tables agreeing,
-//!   and non-ASCII names fold too (ClickHouse's `lower` is ASCII-only).
+//! - `username`, `email`, `resource_target` compare case-insensitively as
+//!   `lower(column) = {value}`, the value lowercased here. `lower(column)` is the expression
+//!   the table's bloom-filter skip indexes are built on (schemas/clickhouse/0001), so these
+//!   filters skip granules. ClickHouse's `lower` folds ASCII only: a stored value with
+//!   non-ASCII capitals (`Ä`) is not found by its lowercase spelling. Coder's usernames are
+//!   ASCII by validation; `lowerUTF8` would fold the rest but would bypass those indexes.
 //! - `username` matches the actor recorded in the event (so renamed and deleted users' events
 //!   stay findable); `me` with a known caller id matches `user_id`.
 //! - `date_from` is `time >= D 00:00:00`, `date_to` is `time < D+1 00:00:00` (the whole day;
@@ -33,7 +36,9 @@
 //! parallel, merge only the part ranges that overlap, and still use the primary key to skip
 //! granules, which makes it the cheapest exact option on 26.x: `LIMIT 1 BY id` or
 //! `GROUP BY id` would sort or hash every column of every matching row. It stays exact here
-//! because duplicates are identical rows, so filtering before or after the merge agrees.
+//! because duplicates are identical rows, so filtering before or after the merge agrees. The
+//! table partitions by the month of `time`, which is in the sorting key, so duplicates never
+//! straddle partitions and ClickHouse can run `FINAL` partition by partition.
 //! `FINAL` is on by default; turn it off only for tables that cannot hold duplicates.
 
 use serde::ser::SerializeSeq;
@@ -43,6 +48,7 @@ use uuid::Uuid;
 
 use crate::cursor::Cursor;
 use crate::error::Error;
+use crate::grammar::go_lowercase;
 use crate::resolve::{Actor, ResolvedFilter};
 
 /// Coder's `count_cap`: counts stop at this many rows plus one ("2,000+").
@@ -328,9 +334,12 @@ impl SqlBuilder {
                 // lets ClickHouse skip granules, which a tuple comparison does not guarantee.
                 let time = Column::Time.name();
                 let id = Column::Id.name();
-                conditions.predicates.push(format!(
-                    "{time} <= {cursor_time} AND ({time} < {cursor_time} OR {id} < {cursor_id})"
-                ));
+                conditions
+                    .predicates
+                    .push(format!("{time} <= {cursor_time}"));
+                conditions
+                    .predicates
+                    .push(format!("({time} < {cursor_time} OR {id} < {cursor_id})"));
                 let limit = conditions.bind("limit", ParamValue::UInt64(*limit));
                 format!("LIMIT {limit}")
             }
@@ -461,11 +470,15 @@ impl SqlBuilder {
                 "build_reason",
                 ParamValue::String(build_reason.as_str().to_owned()),
             );
+            conditions
+                .predicates
+                .push(format!("{} = {reason}", Column::BuildReason.name()));
+            // Only builds carry a reason: workspace builds, and workspace creations (whose
+            // first build's reason the ingester copies). Other rows never match.
             let resource_type = Column::ResourceType.name();
             let action = Column::Action.name();
             conditions.predicates.push(format!(
-                "{} = {reason} AND ({resource_type} = 'workspace_build' OR ({resource_type} = 'workspace' AND {action} = 'create'))",
-                Column::BuildReason.name(),
+                "({resource_type} = 'workspace_build' OR ({resource_type} = 'workspace' AND {action} = 'create'))"
             ));
         }
         conditions
@@ -516,11 +529,10 @@ impl Conditions {
     }
 
     fn equal_ignoring_case(&mut self, column: Column, name: &'static str, value: &str) {
-        let placeholder = self.bind(name, ParamValue::String(value.to_owned()));
-        self.predicates.push(format!(
-            "lowerUTF8({}) = lowerUTF8({placeholder})",
-            column.name()
-        ));
+        // Parsed values are lowercase already; a hand-built filter may not be.
+        let placeholder = self.bind(name, ParamValue::String(go_lowercase(value)));
+        self.predicates
+            .push(format!("lower({}) = {placeholder}", column.name()));
     }
 
     fn where_clause(&self) -> String {
