@@ -396,3 +396,21 @@ fn hostile_query_text_does_not_change_the_sql_text() {
         assert_eq!(builder().count_exact(&filter).text, benign.text);
     }
 }
+
+#[test]
+fn params_bind_with_the_clickhouse_crate() {
+    let sql = scoped_builder().page(
+        &resolved(COMBINED),
+        &Page::After {
+            limit: 1,
+            cursor: Cursor::new(0, Uuid::nil()),
+        },
+    );
+    // Building a query never touches the network; this proves the types line up with
+    // `Query::param(&str, impl Serialize)`, which is what the runner will call.
+    let mut request = clickhouse::Client::default().query(&sql.text);
+    for (name, value) in &sql.params {
+        request = request.param(name, value);
+    }
+    assert_eq!(request.sql_display().to_string(), sql.text);
+}
