@@ -1,0 +1,311 @@
+//! The command line: global connection flags shared by every subcommand, then one
+//! subcommand. Every flag that has an environment variable is also a TOML key; see
+//! `config.rs` for the precedence and `docs/configuration.md` for the reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The audit-log pipeline: Kafka → ClickHouse, queried with Coder's filter language.
+#[derive(Debug, Parser)]
+#[command(name = "auditlog", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the services are. The same settings point every subcommand at the same place.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (flags and environment variables take precedence over it).
+    #[arg(long, env = "AUDITLOG_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers, comma-separated [default: 127.0.0.1:9092].
+    #[arg(
+        long,
+        env = "AUDITLOG_KAFKA_BROKERS",
+        global = true,
+        value_name = "HOST:PORT,..."
+    )]
+    pub kafka_brokers: Option<String>,
+    /// The audit event topic [default: audit-events].
+    #[arg(
+        long,
+        env = "AUDITLOG_KAFKA_TOPIC",
+        global = true,
+        value_name = "TOPIC"
+    )]
+    pub kafka_topic: Option<String>,
+    /// The dead-letter topic [default: audit-events-dlq].
+    #[arg(
+        long,
+        env = "AUDITLOG_KAFKA_DLQ_TOPIC",
+        global = true,
+        value_name = "TOPIC"
+    )]
+    pub kafka_dlq_topic: Option<String>,
+    /// The ingesters' consumer group [default: auditlog-ingester].
+    #[arg(
+        long,
+        env = "AUDITLOG_KAFKA_GROUP",
+        global = true,
+        value_name = "GROUP"
+    )]
+    pub kafka_group: Option<String>,
+    /// ClickHouse HTTP(S) URL [default: http://127.0.0.1:8123].
+    #[arg(
+        long,
+        env = "AUDITLOG_CLICKHOUSE_URL",
+        global = true,
+        value_name = "URL"
+    )]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse database [default: audit].
+    #[arg(
+        long,
+        env = "AUDITLOG_CLICKHOUSE_DATABASE",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub clickhouse_database: Option<String>,
+    /// ClickHouse table [default: audit_logs].
+    #[arg(
+        long,
+        env = "AUDITLOG_CLICKHOUSE_TABLE",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub clickhouse_table: Option<String>,
+    /// ClickHouse user [default: default].
+    #[arg(
+        long,
+        env = "AUDITLOG_CLICKHOUSE_USER",
+        global = true,
+        value_name = "USER"
+    )]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password [default: empty].
+    #[arg(
+        long,
+        env = "AUDITLOG_CLICKHOUSE_PASSWORD",
+        global = true,
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub clickhouse_password: Option<String>,
+    /// Address of the HTTP API [default: 127.0.0.1:8080].
+    #[arg(long, env = "AUDITLOG_API_LISTEN", global = true, value_name = "ADDR")]
+    pub api_listen: Option<SocketAddr>,
+    /// Log filter, in tracing's EnvFilter syntax [default: info].
+    #[arg(long, env = "AUDITLOG_LOG", global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "AUDITLOG_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How log lines are written (always to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the ClickHouse schema (idempotent, versioned) and the retention TTL.
+    Migrate(MigrateArgs),
+    /// Consume audit events from Kafka and write them into ClickHouse (run several to scale).
+    Ingest(IngestArgs),
+    /// Produce realistic Coder-like audit events through the SDK.
+    Generate(GenerateArgs),
+    /// Query audit events with Coder's filter language.
+    Query(QueryArgs),
+    /// Serve the Coder-compatible audit API.
+    Serve(ServeArgs),
+    /// Inspect or replay the dead-letter topic.
+    Dlq(DlqArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct MigrateArgs {
+    /// Keep rows this many days (a TTL); 0 removes the TTL [default: keep forever].
+    #[arg(long, env = "AUDITLOG_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+    /// Apply the cluster variant ON CLUSTER this cluster (Replicated + Distributed tables).
+    #[arg(long, env = "AUDITLOG_CLICKHOUSE_CLUSTER", value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct IngestArgs {
+    /// Apply the schema migrations before consuming.
+    #[arg(long, env = "AUDITLOG_INGEST_MIGRATE")]
+    pub migrate: bool,
+    #[command(flatten)]
+    pub schema: MigrateArgs,
+    /// Seal a batch at this many messages [default: 100000].
+    #[arg(long, env = "AUDITLOG_INGEST_BATCH_ROWS", value_name = "N")]
+    pub batch_rows: Option<usize>,
+    /// Seal a batch at this many encoded bytes [default: 16777216].
+    #[arg(long, env = "AUDITLOG_INGEST_BATCH_BYTES", value_name = "BYTES")]
+    pub batch_bytes: Option<usize>,
+    /// Seal a non-empty batch this many milliseconds after its first message [default: 1000].
+    #[arg(long, env = "AUDITLOG_INGEST_BATCH_MAX_AGE_MS", value_name = "MS")]
+    pub batch_max_age_ms: Option<u64>,
+    /// Batches written at once [default: 4].
+    #[arg(long, env = "AUDITLOG_INGEST_MAX_IN_FLIGHT", value_name = "N")]
+    pub max_in_flight_batches: Option<usize>,
+    /// Address of the /metrics, /healthz and /readyz endpoints [default: 127.0.0.1:9464].
+    #[arg(long, env = "AUDITLOG_INGEST_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Stop when more than this many of the last --poison-window messages are poison [default: 100].
+    #[arg(long, env = "AUDITLOG_INGEST_POISON_MAX", value_name = "N")]
+    pub poison_max: Option<usize>,
+    /// The sliding window of messages the poison limit applies to [default: 1000].
+    #[arg(long, env = "AUDITLOG_INGEST_POISON_WINDOW", value_name = "N")]
+    pub poison_window: Option<usize>,
+    /// Seconds a SIGTERM may take to flush and commit before exiting [default: 30].
+    #[arg(
+        long,
+        env = "AUDITLOG_INGEST_SHUTDOWN_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProducerArgs {
+    /// Compression of Kafka batches: none, gzip, snappy, lz4, zstd [default: lz4].
+    #[arg(long, env = "AUDITLOG_PRODUCER_COMPRESSION", value_name = "CODEC")]
+    pub compression: Option<String>,
+    /// How long the producer waits to fill a batch, in milliseconds [default: 5].
+    #[arg(long, env = "AUDITLOG_PRODUCER_LINGER_MS", value_name = "MS")]
+    pub linger_ms: Option<u64>,
+    /// Largest Kafka batch in bytes [default: 1048576].
+    #[arg(long, env = "AUDITLOG_PRODUCER_BATCH_BYTES", value_name = "BYTES")]
+    pub batch_bytes: Option<usize>,
+    /// Events the local queue holds before `send` waits [default: 100000].
+    #[arg(long, env = "AUDITLOG_PRODUCER_QUEUE_EVENTS", value_name = "N")]
+    pub queue_events: Option<usize>,
+    /// How long an event may wait for delivery, in milliseconds [default: 30000].
+    #[arg(long, env = "AUDITLOG_PRODUCER_DELIVERY_TIMEOUT_MS", value_name = "MS")]
+    pub delivery_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// How many events to produce.
+    #[arg(long, value_name = "N")]
+    pub count: u64,
+    /// Events per second (default: as fast as the broker takes them).
+    #[arg(long, value_name = "EVENTS_PER_SEC")]
+    pub rate: Option<f64>,
+    /// Seed of the generator; the same seed gives the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Do not draw a progress bar even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+    #[command(flatten)]
+    pub producer: ProducerArgs,
+}
+
+/// Output formats of `auditlog query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for a terminal (the default on a TTY).
+    Table,
+    /// One JSON document: Coder's response shape.
+    Json,
+    /// One JSON object per line (the default when piped).
+    Ndjson,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    /// The filter, in Coder's language, e.g. 'resource_type:workspace action:create'.
+    #[arg(default_value = "")]
+    pub filter: String,
+    /// Print the parsed filter as JSON and exit (exit 2 on an invalid filter).
+    #[arg(long, conflicts_with_all = ["sql", "count"])]
+    pub parse: bool,
+    /// Print the SQL and its parameters instead of running it.
+    #[arg(long, conflicts_with = "count")]
+    pub sql: bool,
+    /// Print the exact number of matching events (deduplicated, uncapped).
+    #[arg(long)]
+    pub count: bool,
+    /// Who `username:me` means.
+    #[arg(long = "as", value_name = "USERNAME")]
+    pub as_user: Option<String>,
+    /// Events per page.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Events to skip (offset pagination, as Coder).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Continue after this cursor (keyset pagination, fast at any depth).
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
+    /// Output format [default: table on a terminal, ndjson otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Longest a query may run, in seconds, before the API answers 503 [default: 10].
+    #[arg(long, env = "AUDITLOG_API_QUERY_TIMEOUT_SECS", value_name = "SECS")]
+    pub query_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead-lettered messages with their reasons.
+    Inspect {
+        #[command(flatten)]
+        filter: DlqFilterArgs,
+        /// Print one JSON object per letter instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead-lettered messages back to the main topic (after a fix).
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilterArgs,
+        /// Only show what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct DlqFilterArgs {
+    /// Only letters whose reason or kind contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Only letters from this source partition.
+    #[arg(long, value_name = "N")]
+    pub partition: Option<i32>,
+    /// Only letters whose source offset is at least this.
+    #[arg(long, value_name = "OFFSET")]
+    pub from_offset: Option<i64>,
+    /// Only letters whose source offset is at most this.
+    #[arg(long, value_name = "OFFSET")]
+    pub to_offset: Option<i64>,
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand; each takes resolved settings and does its job.
+
+pub mod dlq;
+pub mod generate;
+pub mod ingest;
+pub mod migrate;
+pub mod query;
+pub mod serve;

@@ -1,0 +1,71 @@
+//! Logs (tracing, to stderr) and metrics (the Prometheus recorder behind `/metrics`).
+
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogFormat;
+
+/// Installs the global tracing subscriber.
+pub fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
+    let filter =
+        EnvFilter::try_new(filter).with_context(|| format!("invalid log filter {filter:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|error| anyhow::anyhow!("installing the log subscriber: {error}"))
+}
+
+/// Installs the Prometheus recorder; the handle renders the text format for `/metrics`.
+pub fn init_metrics() -> Result<PrometheusHandle> {
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in auditlog_ingester::metrics::histogram_buckets() {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), &buckets)
+            .context("histogram buckets")?;
+    }
+    builder = builder
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".to_owned()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ],
+        )
+        .context("histogram buckets")?;
+    builder
+        .install_recorder()
+        .context("installing the prometheus recorder")
+}
+
+/// A watch channel that turns true on SIGTERM or Ctrl-C.
+pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("interrupt received, shutting down"),
+            () = terminate => tracing::info!("SIGTERM received, shutting down"),
+        }
+        let _ = shutdown_tx.send(true);
+    });
+    shutdown_rx
+}
