@@ -14,7 +14,8 @@ pub(crate) const GO_DATE_LAYOUT: &str = "2006-01-02";
 pub(crate) fn parse_go_date(value: &str) -> Result<Date, String> {
     let rest = value;
 
-    // stdLongYear: at least four bytes, the first a digit, the four an unsigned integer.
+    // stdLongYear: at least four bytes, the first a digit, the four an unsigned integer. On
+    // failure Go (1.20 on) quotes the input from where the year should start (its `hold`).
     let year = match four_digit_year(rest) {
         Some(year) => year,
         None => return Err(cannot_parse(value, rest, "2006")),
@@ -140,7 +141,9 @@ mod tests {
 
     #[test]
     fn reports_go_error_texts() {
-        // Expected values are what Go's time.Parse("2006-01-02", input) returns.
+        // Expected values are Go's time.Parse("2006-01-02", input), checked by running Go.
+        // For a bad year, Go 1.20+ (Coder's toolchain) reports the input from the year on;
+        // older Go reported what followed the four bytes.
         let cases = [
             (
                 "x",

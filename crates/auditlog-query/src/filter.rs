@@ -1,23 +1,7 @@
 //! The typed filter: what a query asks for, with every value checked.
 //!
-//! Values are checked the way Coder's `QueryParamParser` checks them, key by key in the order
-//! Coder's `searchquery.AuditLogs` asks for them, and every problem is kept, so one response
-//! lists them all in Coder's order:
-//!
-//! 1. the known keys, in Coder's request order: `request_id`, `resource_id`,
-//!    `resource_target`, `username`, `email`, `date_from`, `date_to`, `organization`,
-//!    `resource_type`, `action`, `build_reason` (at most one validation each: either
-//!    "provided more than once" or the value's own error);
-//! 2. then unknown keys (`"foo" is not a valid query param`), in order of first appearance.
-//!    Coder walks a Go map here, so its order is random; ours is stable.
-//!
-//! Two places where the reference is explicit and Coder's code is not quite it:
-//! - A key given twice is an error even when its first value is empty. Coder returns "no
-//!   filter" as soon as the first value is empty and never counts the others, so
-//!   `username:"" username:bob` passes there.
-//! - UUIDs accept exactly the four forms of the reference. Go's `uuid.Parse` accepts any two
-//!   characters around a 36-character UUID (it skips the first and never reads the last); we
-//!   require real braces. `uuid::Uuid::parse_str` accepts exactly the four forms.
+//! The error order and the points where Coder's code and the reference differ are
+//! documented on [`AuditFilter::parse`].
 
 use std::str::FromStr;
 
@@ -115,6 +99,39 @@ pub enum OrganizationRef {
 
 impl AuditFilter {
     /// Parses Coder's filter language; a blank query is the empty filter.
+    ///
+    /// # Errors
+    ///
+    /// A structural error (`Query element "x:" cannot start or end with ':'`, `... can only
+    /// contain 1 ':'`) stops parsing and is reported alone, on field `q`. Otherwise every
+    /// value error is reported, in the order Coder's `QueryParamParser` produces them:
+    ///
+    /// 1. the known keys, in the order Coder's `searchquery.AuditLogs` requests them:
+    ///    `request_id`, `resource_id`, `resource_target`, `username`, `email`, `date_from`,
+    ///    `date_to`, `organization`, `resource_type`, `action`, `build_reason`; at most one
+    ///    validation each, either "provided more than once" (then the values are not checked)
+    ///    or the value's own error;
+    /// 2. then unknown keys (`"foo" is not a valid query param`), in order of first
+    ///    appearance. Coder iterates a Go map here, so its order is random; ours is stable.
+    ///
+    /// [`Resolver::parse_and_resolve`](crate::Resolver::parse_and_resolve) slots an unknown
+    /// organization name into its place in this order, as Coder does.
+    ///
+    /// # Where Coder's code decided
+    ///
+    /// Where the reference is silent, this follows Coder's code: `a::b` is `a` = `b` (Go's
+    /// `FieldsFunc` drops empty fields); a token whose only `:` is inside quotes goes,
+    /// quotes and all, to `resource_type`; lowercasing is Go's one-to-one `ToLower`; user
+    /// text in details is quoted like Go's `%q`; date errors are Go's `time.Parse` texts.
+    ///
+    /// # Where the reference wins over Coder's code
+    ///
+    /// - A key given twice is an error even when its first value is empty. Coder returns
+    ///   "no filter" as soon as the first value is empty, so `username:"" username:bob`
+    ///   passes there.
+    /// - UUIDs are accepted in exactly the reference's four forms (canonical, `{braced}`,
+    ///   `urn:uuid:`, 32 hex digits; any case). Go's `uuid.Parse` accepts any character in
+    ///   place of the braces (it skips the first and never reads the last).
     ///
     /// ```
     /// use auditlog_query::{AuditFilter, Error, Username};

@@ -16,8 +16,8 @@
 //!
 //! The grammar, value rules and error texts are Coder's (`coderd/searchquery/search.go` and
 //! `coderd/httpapi/queryparams.go`), so a client written against Coder sees the same
-//! validations. The SQL side applies the deliberate fixes described in the [`SqlBuilder`]
-//! module docs: case-insensitive `email`/`resource_target`, whole-day `date_to`, and a
+//! validations. The SQL side applies the reference's fixes of Coder's quirks, described on
+//! [`SqlBuilder`]: case-insensitive `email`/`resource_target`, whole-day `date_to`, and a
 //! `time DESC, id DESC` order that pages cannot skip through.
 //!
 //! ```

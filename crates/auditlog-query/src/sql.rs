@@ -12,34 +12,7 @@
 //! server parses as typed literals of the declared type. So no input can change the SQL text,
 //! and the text can be snapshot-tested. Database and table names are validated identifiers.
 //!
-//! Semantics, including the reference's deliberate fixes of Coder's quirks:
-//! - `username`, `email`, `resource_target` compare case-insensitively as
-//!   `lower(column) = {value}`, the value lowercased here. `lower(column)` is the expression
-//!   the table's bloom-filter skip indexes are built on (schemas/clickhouse/0001), so these
-//!   filters skip granules. ClickHouse's `lower` folds ASCII only: a stored value with
-//!   non-ASCII capitals (`Ä`) is not found by its lowercase spelling. Coder's usernames are
-//!   ASCII by validation; `lowerUTF8` would fold the rest but would bypass those indexes.
-//! - `username` matches the actor recorded in the event (so renamed and deleted users' events
-//!   stay findable); `me` with a known caller id matches `user_id`.
-//! - `date_from` is `time >= D 00:00:00`, `date_to` is `time < D+1 00:00:00` (the whole day;
-//!   Coder's `<= 23:59:59` missed the last second's fractions).
-//! - `build_reason` keeps `workspace_build` rows with that reason and `workspace`+`create`
-//!   rows with that reason (the ingester copies the first build's reason onto them).
-//! - Pages are ordered `time DESC, id DESC`: the id breaks ties so that pages neither skip
-//!   nor repeat rows (Coder orders by time alone).
-//! - The organization scope of an org-scoped auditor is ANDed before every other predicate;
-//!   no filter key can widen it.
-//!
-//! Deduplication: the table is a `ReplacingMergeTree` whose sorting key ends with `id`, and a
-//! duplicate write of an event is an identical row. Background merges remove duplicates
-//! eventually, `FINAL` removes them at read time. Current ClickHouse releases run `FINAL` in
-//! parallel, merge only the part ranges that overlap, and still use the primary key to skip
-//! granules, which makes it the cheapest exact option on 26.x: `LIMIT 1 BY id` or
-//! `GROUP BY id` would sort or hash every column of every matching row. It stays exact here
-//! because duplicates are identical rows, so filtering before or after the merge agrees. The
-//! table partitions by the month of `time`, which is in the sorting key, so duplicates never
-//! straddle partitions and ClickHouse can run `FINAL` partition by partition.
-//! `FINAL` is on by default; turn it off only for tables that cannot hold duplicates.
+//! The semantics, including the reference's fixes of Coder's quirks, are on [`SqlBuilder`].
 
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
@@ -263,6 +236,40 @@ pub struct SqlQuery {
 }
 
 /// Builds the page and count queries for one table.
+///
+/// # Semantics
+///
+/// All conditions are ANDed. The reference's fixes of Coder's quirks are applied:
+/// - `username`, `email` and `resource_target` compare case-insensitively, as
+///   `lower(column) = {value}` with the value lowercased here (Coder lowercases the value but
+///   compares exactly, so mixed-case stored values never matched). `lower(column)` is the
+///   expression the table's bloom-filter skip indexes are built on, so these filters skip
+///   granules. ClickHouse's `lower` folds ASCII only, so a stored value with non-ASCII
+///   capitals (`Ä`) is not found by its lowercase spelling; Coder's usernames are ASCII by
+///   validation, and `lowerUTF8` would bypass the indexes.
+/// - `username` matches the actor as recorded in the event, so renamed and deleted users'
+///   history stays findable; `me` with a known caller id matches `user_id`.
+/// - `date_from` is `time >= D 00:00:00`, `date_to` is `time < D+1 00:00:00` (the whole day:
+///   Coder's `<= D 23:59:59` misses the last second's fractions).
+/// - `build_reason` keeps `workspace_build` rows with that reason and `workspace`+`create`
+///   rows with that reason (the ingester copies the first build's reason onto them); no
+///   other row matches.
+/// - Pages are ordered `time DESC, id DESC`: the id breaks ties, so pages neither skip nor
+///   repeat rows (Coder orders by time alone).
+/// - An org-scoped auditor's organizations ([`SqlBuilder::with_organization_scope`]) are
+///   ANDed first into every query; `organization:` can only narrow them.
+///
+/// # Deduplication
+///
+/// The table is a `ReplacingMergeTree` whose sorting key ends with `id`, and a duplicate
+/// write of an event is an identical row. Background merges remove duplicates eventually;
+/// `FINAL` removes them at read time. ClickHouse 26.x runs `FINAL` in parallel, merges only
+/// the part ranges that overlap and still uses the primary key and skip indexes, which makes
+/// it the cheapest exact option: `LIMIT 1 BY id` or `GROUP BY id` would sort or hash every
+/// column of every matching row. It is exact because duplicates are identical, so filtering
+/// before or after the merge agrees, and the monthly partitions (by `time`, which is in the
+/// sorting key) never split a duplicate pair. `FINAL` is on by default; turn it off only for
+/// a table that cannot hold duplicates.
 ///
 /// ```
 /// use auditlog_query::{AuditFilter, Resolver, SqlBuilder};
