@@ -13,9 +13,10 @@
 
 use std::collections::btree_map::Entry;
 use std::io::Write;
+use std::net::IpAddr;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -50,13 +51,7 @@ pub(crate) fn encode_datum(event: &AuditEvent, out: &mut Vec<u8>) -> Result<(), 
         None => write_long(out, UNION_NULL),
         Some(ip) => {
             write_long(out, UNION_VALUE);
-            // The longest textual address is 45 bytes, so its length prefix is one byte.
-            let prefix_at = out.len();
-            out.push(0);
-            let _infallible_for_vec = write!(out, "{ip}");
-            let len = out.len() - prefix_at - 1;
-            debug_assert!(len <= MAX_ONE_BYTE_LEN);
-            out[prefix_at] = zigzag(len as i64) as u8;
+            write_ip(out, ip);
         }
     }
     write_str(out, &event.user_agent);
@@ -221,6 +216,42 @@ pub(crate) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
     }
 }
 
+/// An upper bound of [`json_len`], computed without formatting anything.
+///
+/// Validation compares this with the limits first and counts exactly only when the bound
+/// exceeds them, so typical events never pay for serializing their JSON twice.
+pub(crate) fn json_len_bound(value: &Value) -> usize {
+    // The longest numbers serde_json writes: "-9223372036854775808", "-1.7976931348623157e308".
+    const MAX_NUMBER_LEN: usize = 24;
+    match value {
+        Value::Null | Value::Bool(_) => "false".len(),
+        Value::Number(_) => MAX_NUMBER_LEN,
+        Value::String(text) => json_string_len_bound(text),
+        Value::Array(items) => {
+            2 + items
+                .iter()
+                .map(|item| json_len_bound(item) + 1)
+                .sum::<usize>()
+        }
+        Value::Object(object) => json_object_len_bound(object),
+    }
+}
+
+/// An upper bound of the JSON text length of an object; see [`json_len_bound`].
+pub(crate) fn json_object_len_bound(object: &Map<String, Value>) -> usize {
+    // Each member adds a colon and a comma besides its key and value.
+    2 + object
+        .iter()
+        .map(|(key, value)| json_string_len_bound(key) + 2 + json_len_bound(value))
+        .sum::<usize>()
+}
+
+fn json_string_len_bound(text: &str) -> usize {
+    // "\u001f" is the longest escape of one byte.
+    const MAX_ESCAPED_BYTE_LEN: usize = 6;
+    2 + MAX_ESCAPED_BYTE_LEN * text.len()
+}
+
 /// Bytes of the zig-zag varint of a length.
 pub(crate) fn varint_len(len: usize) -> usize {
     let mut zigzagged = (len as u64) << 1;
@@ -273,6 +304,11 @@ fn zigzag(value: i64) -> u64 {
 
 fn write_long(out: &mut Vec<u8>, value: i64) {
     let mut zigzagged = zigzag(value);
+    // Union indexes, short lengths and the closing zeros: most longs are one byte.
+    if zigzagged < 0x80 {
+        out.push(zigzagged as u8);
+        return;
+    }
     let mut buffer = [0u8; MAX_VARINT_BYTES];
     let mut len = 0;
     while zigzagged >= 0x80 {
@@ -287,6 +323,37 @@ fn write_long(out: &mut Vec<u8>, value: i64) {
 fn write_str(out: &mut Vec<u8>, text: &str) {
     write_long(out, text.len() as i64);
     out.extend_from_slice(text.as_bytes());
+}
+
+/// Writes an address in `Display` form, which the decoder's `parse` reads back.
+fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
+    // The longest textual address is 45 bytes, so its length prefix is one byte.
+    let prefix_at = out.len();
+    out.push(0);
+    match ip {
+        // Four numbers and three dots by hand: the formatting machinery costs more than
+        // the rest of the event's fixed fields together.
+        IpAddr::V4(v4) => {
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _infallible_for_vec = write!(out, "{v6}");
+        }
+    }
+    let len = out.len() - prefix_at - 1;
+    debug_assert!(len <= MAX_ONE_BYTE_LEN);
+    out[prefix_at] = zigzag(len as i64) as u8;
 }
 
 fn write_uuid(out: &mut Vec<u8>, uuid: &Uuid) {
@@ -521,6 +588,51 @@ mod tests {
             assert_eq!(reader.read_json("j").unwrap(), value);
             assert!(reader.rest.is_empty());
             assert_eq!(out.len(), 1 + varint_len(len + 2) + len + 2);
+        }
+    }
+
+    #[test]
+    fn json_len_bound_is_never_below_the_length() {
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(-f64::MAX),
+            serde_json::json!(f64::MIN_POSITIVE),
+            serde_json::json!("\u{1f}\"\\é\u{10ffff}"),
+            serde_json::json!({"a": [1, {"b": "\u{0}"}], "": []}),
+        ];
+        for value in values {
+            assert!(json_len_bound(&value) >= json_len(&value), "{value}");
+            if let Value::Object(object) = &value {
+                assert!(json_object_len_bound(object) >= json_len(object));
+            }
+        }
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_len_bound_holds_for_random_values(value in any_json()) {
+            proptest::prop_assert!(json_len_bound(&value) >= json_len(&value));
+            proptest::prop_assert_eq!(json_len(&value), serde_json::to_vec(&value).unwrap().len());
         }
     }
 

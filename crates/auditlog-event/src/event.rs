@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::avro::{json_len, varint_len};
+use crate::avro::{json_len, json_len_bound, json_object_len_bound, varint_len};
 use crate::limits::{
     MAX_ADDITIONAL_FIELDS_BYTES, MAX_DIFF_BYTES, MAX_TEXT_BYTES, MAX_TIME, MAX_USER_AGENT_CHARS,
     MIN_TIME,
@@ -197,15 +197,7 @@ impl AuditEvent {
         }
         self.check_lengths()?;
         self.check_diff()?;
-        let additional_fields_len = json_len(&self.additional_fields);
-        if additional_fields_len > MAX_ADDITIONAL_FIELDS_BYTES {
-            return Err(EventError::TooLong {
-                field: "additional_fields",
-                len: additional_fields_len,
-                max: MAX_ADDITIONAL_FIELDS_BYTES,
-                unit: "bytes",
-            });
-        }
+        self.check_additional_fields()?;
         Ok(())
     }
 
@@ -232,25 +224,39 @@ impl AuditEvent {
                 });
             }
         }
-        let mut texts: Vec<(&'static str, &str)> = vec![
+        let (username, email, user_name) = self.user.as_ref().map_or(("", "", ""), |user| {
+            (
+                user.username.as_str(),
+                user.email.as_str(),
+                user.name.as_str(),
+            )
+        });
+        let (organization_name, organization_display_name, organization_icon) = self
+            .organization
+            .as_ref()
+            .map_or(("", "", ""), |organization| {
+                (
+                    organization.name.as_str(),
+                    organization.display_name.as_str(),
+                    organization.icon.as_str(),
+                )
+            });
+        let texts = [
             ("resource_type", self.resource_type.as_str()),
             ("action", self.action.as_str()),
             ("resource_target", &self.resource_target),
             ("resource_icon", &self.resource_icon),
+            (
+                "build_reason",
+                self.build_reason.as_ref().map_or("", BuildReason::as_str),
+            ),
+            ("user.username", username),
+            ("user.email", email),
+            ("user.name", user_name),
+            ("organization.name", organization_name),
+            ("organization.display_name", organization_display_name),
+            ("organization.icon", organization_icon),
         ];
-        if let Some(build_reason) = &self.build_reason {
-            texts.push(("build_reason", build_reason.as_str()));
-        }
-        if let Some(user) = &self.user {
-            texts.push(("user.username", &user.username));
-            texts.push(("user.email", &user.email));
-            texts.push(("user.name", &user.name));
-        }
-        if let Some(organization) = &self.organization {
-            texts.push(("organization.name", &organization.name));
-            texts.push(("organization.display_name", &organization.display_name));
-            texts.push(("organization.icon", &organization.icon));
-        }
         for (field, text) in texts {
             if text.len() > MAX_TEXT_BYTES {
                 return Err(EventError::TooLong {
@@ -264,24 +270,36 @@ impl AuditEvent {
         Ok(())
     }
 
+    fn check_additional_fields(&self) -> Result<(), EventError> {
+        // The cheap bound settles typical events without serializing anything.
+        if json_object_len_bound(&self.additional_fields) <= MAX_ADDITIONAL_FIELDS_BYTES {
+            return Ok(());
+        }
+        let len = json_len(&self.additional_fields);
+        if len > MAX_ADDITIONAL_FIELDS_BYTES {
+            return Err(EventError::TooLong {
+                field: "additional_fields",
+                len,
+                max: MAX_ADDITIONAL_FIELDS_BYTES,
+                unit: "bytes",
+            });
+        }
+        Ok(())
+    }
+
     fn check_diff(&self) -> Result<(), EventError> {
-        let mut encoded_len = 0;
         for (field, entry) in &self.diff {
             if entry.secret && !(entry.old.is_null() && entry.new.is_null()) {
                 return Err(EventError::SecretValueInDiff {
                     field: field.clone(),
                 });
             }
-            let old_len = json_len(&entry.old);
-            let new_len = json_len(&entry.new);
-            encoded_len += varint_len(field.len())
-                + field.len()
-                + varint_len(old_len)
-                + old_len
-                + varint_len(new_len)
-                + new_len
-                + 1;
         }
+        // The cheap bound settles typical events without serializing anything.
+        if self.diff_encoded_len(json_len_bound) <= MAX_DIFF_BYTES {
+            return Ok(());
+        }
+        let encoded_len = self.diff_encoded_len(json_len);
         if encoded_len > MAX_DIFF_BYTES {
             return Err(EventError::TooLong {
                 field: "diff",
@@ -291,6 +309,24 @@ impl AuditEvent {
             });
         }
         Ok(())
+    }
+
+    /// Size of the diff in the Avro datum, given a way to measure JSON text.
+    fn diff_encoded_len(&self, json_len: fn(&Value) -> usize) -> usize {
+        let encoded_array_len = |text_len: usize| varint_len(text_len) + text_len;
+        let entries_len: usize = self
+            .diff
+            .iter()
+            .map(|(field, entry)| {
+                const SECRET_FLAG_LEN: usize = 1;
+                encoded_array_len(field.len())
+                    + encoded_array_len(json_len(&entry.old))
+                    + encoded_array_len(json_len(&entry.new))
+                    + SECRET_FLAG_LEN
+            })
+            .sum();
+        // One block: its count and the closing zero.
+        varint_len(self.diff.len()) + entries_len + 1
     }
 
     /// Coder's description template, with literal `{user}` and `{target}` placeholders that
@@ -900,6 +936,25 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn diff_size_counts_exactly_what_the_encoder_writes() {
+        let with_diff = sample_event();
+        let without_diff = AuditEvent {
+            diff: Diff::new(),
+            ..sample_event()
+        };
+        let mut with_bytes = Vec::new();
+        crate::avro::encode_datum(&with_diff, &mut with_bytes).unwrap();
+        let mut without_bytes = Vec::new();
+        crate::avro::encode_datum(&without_diff, &mut without_bytes).unwrap();
+        // An empty diff encodes as the closing zero alone.
+        assert_eq!(
+            with_bytes.len() - without_bytes.len() + 1,
+            with_diff.diff_encoded_len(json_len)
+        );
+        assert!(with_diff.diff_encoded_len(json_len_bound) >= with_diff.diff_encoded_len(json_len));
     }
 
     #[test]
