@@ -33,8 +33,10 @@ pub enum FieldClass {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffEntry {
     /// The value before the operation; null for secret fields.
+    #[serde(default)]
     pub old: Value,
     /// The value after the operation; null for secret fields.
+    #[serde(default)]
     pub new: Value,
     /// Whether the field is secret, in which case `old` and `new` are null.
     #[serde(default)]

@@ -58,36 +58,46 @@ pub struct Organization {
 pub struct AuditEvent {
     /// Unique id, a UUID v7 unless given.
     pub id: Uuid,
-    /// When it happened, UTC, with microsecond precision.
+    /// When it happened, UTC, with microsecond precision. JSON writes it as RFC 3339, which
+    /// has room for years 0000 to 9999 only (valid events lie in 1900 to 2299).
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// Id of the request that caused it.
     pub request_id: Uuid,
     /// The client's address, when known.
+    #[serde(default)]
     pub ip: Option<IpAddr>,
     /// The client's User-Agent, empty when unknown.
+    #[serde(default)]
     pub user_agent: String,
     /// Who did it; `None` for system and background actions (Coder's nil user id).
+    #[serde(default)]
     pub user: Option<Actor>,
     /// The organization; `None` for site-wide events (Coder's nil organization id).
+    #[serde(default)]
     pub organization: Option<Organization>,
     /// What kind of resource was touched.
     pub resource_type: ResourceType,
     /// Which resource was touched.
     pub resource_id: Uuid,
     /// The resource's human name, e.g. a workspace name; may be empty.
+    #[serde(default)]
     pub resource_target: String,
     /// The resource's icon, empty when unset.
+    #[serde(default)]
     pub resource_icon: String,
     /// What was done.
     pub action: Action,
     /// What changed.
+    #[serde(default)]
     pub diff: Diff,
     /// The HTTP status of the operation; 400 and above means it failed.
     pub status_code: i32,
     /// Extra context, e.g. workspace build details or `automatic_actor`.
+    #[serde(default)]
     pub additional_fields: Map<String, Value>,
     /// Why a workspace build ran; only on `workspace_build` and `workspace` + `create` events.
+    #[serde(default)]
     pub build_reason: Option<BuildReason>,
 }
 
@@ -1007,6 +1017,23 @@ mod tests {
         assert!(event.validate().is_ok());
         event.time = MAX_TIME;
         assert!(event.validate().is_ok());
+    }
+
+    #[test]
+    fn json_without_optional_fields_takes_their_defaults() {
+        let minimal = json!({
+            "id": "01972b5e-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+            "time": "2025-06-01T12:34:56Z",
+            "request_id": "6f1c2d3e-4f50-4a6b-9c7d-8e9fa0b1c2d3",
+            "resource_type": "workspace",
+            "resource_id": "01972b5e-0000-7000-8000-00000000b001",
+            "action": "delete",
+            "status_code": 200,
+        });
+        let event: AuditEvent = serde_json::from_value(minimal).unwrap();
+        assert!(event.user.is_none() && event.organization.is_none() && event.ip.is_none());
+        assert!(event.diff.is_empty() && event.additional_fields.is_empty());
+        assert_eq!(event.description(), "{user} deleted workspace {target}");
     }
 
     #[test]
