@@ -50,3 +50,5 @@ pub async fn fresh_database(prefix: &str) -> (clickhouse::Client, String) {
         .unwrap_or_else(|error| panic!("create database {database}: {error}"));
     (clickhouse_client().with_database(&database), database)
 }
+
+pub mod pipeline;

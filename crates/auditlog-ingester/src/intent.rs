@@ -40,10 +40,12 @@ struct RangeRow {
 }
 
 impl IntentStore {
-    pub(crate) fn new(client: Client, database: &str) -> Self {
+    /// `client` must have the audit database selected: the table name is used unqualified
+    /// because the client quotes an insert's table name as one identifier.
+    pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
-            table: format!("{database}.ingest_batches"),
+            table: "ingest_batches".to_owned(),
         }
     }
 

@@ -46,5 +46,5 @@ pub use migrate::{
     is_identifier,
 };
 pub use pipeline::{IngestReport, run};
-pub use row::COLUMNS;
+pub use row::{COLUMNS, RowEncoder};
 pub use sink::RetryPolicy;

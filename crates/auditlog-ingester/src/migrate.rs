@@ -218,8 +218,10 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
         }
         client
             .query(&format!(
+                // VALUES rows are read by the input format, which does not substitute
+                // query parameters; a SELECT does.
                 "INSERT INTO {database}.auditlog_migrations (version, name, checksum) \
-                 VALUES ({{version:UInt32}}, {{name:String}}, {{checksum:String}})"
+                 SELECT {{version:UInt32}}, {{name:String}}, {{checksum:String}}"
             ))
             .param("version", migration.version)
             .param("name", migration.name)

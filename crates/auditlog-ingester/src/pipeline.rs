@@ -103,7 +103,7 @@ pub async fn run(
             &config.clickhouse.table,
             COLUMNS,
         ),
-        intents: IntentStore::new(client, &config.clickhouse.database),
+        intents: IntentStore::new(client),
         dead_letters,
         codec: EventCodec::new(Framing::SingleObject),
         row_encoder: RowEncoder::default(),

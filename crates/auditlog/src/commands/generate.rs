@@ -2,12 +2,10 @@
 
 use anyhow::{Result, bail};
 
-use crate::config::{FileConfig, Settings};
+use crate::cli::GenerateArgs;
+use crate::config::{FileConfig, ProducerSettings, Settings};
 
-pub async fn run(
-    _settings: &Settings,
-    _args: &crate::cli::GenerateArgs,
-    _file: &FileConfig,
-) -> Result<()> {
+pub async fn run(_settings: &Settings, args: &GenerateArgs, file: &FileConfig) -> Result<()> {
+    let _producer = ProducerSettings::resolve(&args.producer, file);
     bail!("auditlog generate is not built yet")
 }

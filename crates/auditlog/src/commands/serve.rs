@@ -2,12 +2,15 @@
 
 use anyhow::{Result, bail};
 
-use crate::config::{FileConfig, Settings};
+use crate::cli::ServeArgs;
+use crate::config::{FileConfig, ServeSettings, Settings};
 
-pub async fn run(
-    _settings: &Settings,
-    _args: &crate::cli::ServeArgs,
-    _file: &FileConfig,
-) -> Result<()> {
-    bail!("auditlog serve is not built yet")
+pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Result<()> {
+    let serve = ServeSettings::resolve(settings, args, file);
+    bail!(
+        "auditlog serve is not built yet (would listen on {} with {} tokens, timeout {:?})",
+        serve.listen,
+        serve.tokens.len(),
+        serve.query_timeout
+    )
 }

@@ -1,0 +1,448 @@
+//! Fixtures for tests that run the real pipeline: topics, encoded events, `auditlog`
+//! processes (killed for real), and private ClickHouse servers a test may stop.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auditlog_event::{AuditEvent, EventCodec, Framing};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use uuid::Uuid;
+
+use crate::{kafka_brokers, unique_name};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The `auditlog` binary built alongside this test (`cargo test --workspace` builds it).
+pub fn auditlog_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("auditlog");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p auditlog` (cargo test --workspace builds it)",
+        binary.display()
+    );
+    binary
+}
+
+/// Where test processes write their logs: `target/e2e-logs`.
+pub fn log_dir() -> PathBuf {
+    let dir = repo_root().join("target").join("e2e-logs");
+    std::fs::create_dir_all(&dir).expect("create log dir");
+    dir
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("free port")
+}
+
+/// Creates a topic with `partitions` partitions.
+pub async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .create()
+        .expect("admin client");
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create topics request");
+    for result in results {
+        result.unwrap_or_else(|(topic, code)| panic!("create topic {topic}: {code}"));
+    }
+}
+
+/// A producer with the SDK's correctness settings (idempotent, acks=all).
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer")
+}
+
+/// `count` distinct, valid events derived from the sample events: ids and resource ids
+/// differ per index, times increase by one millisecond per event from `start`.
+pub fn events(seed: u64, count: usize) -> Vec<AuditEvent> {
+    let samples = auditlog_event::testing::sample_events();
+    let start = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    (0..count)
+        .map(|index| {
+            let mut event = samples[index % samples.len()].clone();
+            let unique = (u128::from(seed) << 64) | index as u128;
+            // Version 7 and RFC 4122 variant bits, so the id is a well-formed UUID.
+            event.id =
+                Uuid::from_u128((unique & !(0xf << 76) & !(0x3 << 62)) | (0x7 << 76) | (0x2 << 62));
+            event.resource_id = Uuid::from_u128(unique ^ 0x5a5a_5a5a);
+            event.time = start + time::Duration::milliseconds(index as i64);
+            event
+        })
+        .collect()
+}
+
+/// Produces raw payloads keyed as the SDK does, waiting for every acknowledgement.
+pub async fn produce_payloads(topic: &str, payloads: Vec<(String, Vec<u8>)>) {
+    let producer = producer();
+    for chunk in payloads.chunks(10_000) {
+        let sends = chunk.iter().map(|(key, payload)| {
+            let producer = producer.clone();
+            async move {
+                producer
+                    .send(
+                        FutureRecord::to(topic).key(key).payload(payload),
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .map_err(|(error, _)| error)
+            }
+        });
+        for result in futures::future::join_all(sends).await {
+            result.expect("delivery confirmed");
+        }
+    }
+}
+
+/// Encodes events (single-object framing) and produces them keyed by resource id.
+pub async fn produce_events(topic: &str, events: &[AuditEvent]) {
+    let codec = EventCodec::new(Framing::SingleObject);
+    let payloads = events
+        .iter()
+        .map(|event| {
+            let payload = codec.encode_to_vec(event).expect("encode");
+            (event.resource_id.to_string(), payload)
+        })
+        .collect();
+    produce_payloads(topic, payloads).await;
+}
+
+/// Everything a test's pipeline runs against.
+#[derive(Debug, Clone)]
+pub struct PipelineTarget {
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group: String,
+    pub clickhouse_url: String,
+    pub database: String,
+}
+
+impl PipelineTarget {
+    /// Fresh topic (with `partitions`), dead-letter topic, group and database names.
+    pub async fn create(prefix: &str, partitions: i32) -> Self {
+        let target = Self {
+            topic: unique_name(prefix),
+            dlq_topic: unique_name(&format!("{prefix}_dlq")),
+            group: unique_name(&format!("{prefix}_group")),
+            clickhouse_url: crate::clickhouse_url(),
+            database: unique_name(prefix),
+        };
+        create_topic(&target.topic, partitions).await;
+        create_topic(&target.dlq_topic, 1).await;
+        target
+    }
+
+    /// Environment that points `auditlog` at this target.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AUDITLOG_KAFKA_BROKERS", kafka_brokers()),
+            ("AUDITLOG_KAFKA_TOPIC", self.topic.clone()),
+            ("AUDITLOG_KAFKA_DLQ_TOPIC", self.dlq_topic.clone()),
+            ("AUDITLOG_KAFKA_GROUP", self.group.clone()),
+            ("AUDITLOG_CLICKHOUSE_URL", self.clickhouse_url.clone()),
+            ("AUDITLOG_CLICKHOUSE_DATABASE", self.database.clone()),
+        ]
+    }
+
+    /// Runs `auditlog <args>` to completion and returns its stdout; panics on failure.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = Command::new(auditlog_binary())
+            .args(args)
+            .envs(self.env())
+            .output()
+            .expect("run auditlog");
+        assert!(
+            output.status.success(),
+            "auditlog {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Applies the schema.
+    pub fn migrate(&self) {
+        self.run(&["migrate"]);
+    }
+
+    /// Starts an ingester in the background.
+    pub fn spawn_ingester(&self, name: &str, extra_args: &[&str]) -> AuditlogProcess {
+        let metrics_port = free_port();
+        let mut args = vec![
+            "ingest".to_owned(),
+            "--metrics-listen".to_owned(),
+            format!("127.0.0.1:{metrics_port}"),
+            // Small, frequent batches: more batch boundaries to get wrong under faults.
+            "--batch-max-age-ms".to_owned(),
+            "200".to_owned(),
+        ];
+        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+        AuditlogProcess::spawn(name, &args, &self.env(), Some(metrics_port))
+    }
+
+    /// A client for this target's database.
+    pub fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.clickhouse_url)
+            .with_database(&self.database)
+    }
+
+    /// (rows visible to queries, distinct ids, physical rows) in `audit_logs`.
+    pub async fn counts(&self) -> Result<(u64, u64, u64), clickhouse::error::Error> {
+        let client = self.client();
+        // Three plain queries: scalar subqueries would come back Nullable.
+        let visible = client
+            .query("SELECT count() FROM audit_logs FINAL")
+            .fetch_one::<u64>()
+            .await?;
+        let distinct = client
+            .query("SELECT uniqExact(id) FROM audit_logs")
+            .fetch_one::<u64>()
+            .await?;
+        let physical = client
+            .query("SELECT count() FROM audit_logs")
+            .fetch_one::<u64>()
+            .await?;
+        Ok((visible, distinct, physical))
+    }
+
+    /// Waits until `expected` distinct events are visible; returns the last counts.
+    pub async fn wait_for_rows(&self, expected: u64, timeout: Duration) -> (u64, u64, u64) {
+        let deadline = Instant::now() + timeout;
+        let mut last = (0, 0, 0);
+        let mut last_error = None;
+        while Instant::now() < deadline {
+            match self.counts().await {
+                Ok(counts) => {
+                    last = counts;
+                    if counts.1 >= expected {
+                        return counts;
+                    }
+                }
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if let Some(error) = last_error {
+            eprintln!("last error while counting rows: {error}");
+        }
+        last
+    }
+}
+
+/// A running `auditlog` child process with its log file.
+#[derive(Debug)]
+pub struct AuditlogProcess {
+    pub name: String,
+    pub child: Child,
+    pub log_path: PathBuf,
+    pub metrics_port: Option<u16>,
+}
+
+impl AuditlogProcess {
+    /// Starts `auditlog <args>` with `env`, logging to `target/e2e-logs/<name>-<pid>.log`.
+    pub fn spawn(
+        name: &str,
+        args: &[String],
+        env: &[(&'static str, String)],
+        metrics_port: Option<u16>,
+    ) -> Self {
+        let log_path = log_dir().join(format!("{}.log", unique_name(name)));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(auditlog_binary())
+            .args(args)
+            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
+            .env("AUDITLOG_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn auditlog");
+        Self {
+            name: name.to_owned(),
+            child,
+            log_path,
+            metrics_port,
+        }
+    }
+
+    /// SIGKILL: no flush, no commit, no goodbye.
+    pub fn kill_dash_nine(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The text of its `/metrics` endpoint.
+    pub async fn metrics(&self) -> Option<String> {
+        let port = self.metrics_port?;
+        http_get(port, "/metrics").await
+    }
+}
+
+impl Drop for AuditlogProcess {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.kill_dash_nine();
+        }
+    }
+}
+
+/// A minimal HTTP GET against 127.0.0.1, for the ops endpoints (no client dependency).
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    Some(text)
+}
+
+/// A private ClickHouse HTTP server (the project's chDB server) that a test may stop and
+/// start again without disturbing other tests.
+#[derive(Debug)]
+pub struct PrivateClickHouse {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    process: Option<Child>,
+    log_path: PathBuf,
+}
+
+impl PrivateClickHouse {
+    /// Starts one on a free port with a fresh data directory.
+    pub async fn start() -> Self {
+        let data_dir = std::env::temp_dir().join(unique_name("auditlog_private_clickhouse"));
+        let mut server = Self {
+            port: free_port(),
+            data_dir,
+            process: None,
+            log_path: log_dir().join(format!("{}.log", unique_name("clickhouse"))),
+        };
+        server.resume().await;
+        server
+    }
+
+    /// The URL to point clients at.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server abruptly (SIGKILL), as a crash or a network cut looks to clients.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data directory; waits until it answers.
+    pub async fn resume(&mut self) {
+        let tools = std::env::var("AUDITLOG_TOOLS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                let cache = std::env::var("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| {
+                        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache")
+                    });
+                cache.join("auditlog").join("tools")
+            });
+        let python = tools.join("chdb-venv").join("bin").join("python");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
+        let process = Command::new(python)
+            .arg(repo_root().join("deploy/local/clickhouse/server.py"))
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start the chDB server (run `make install` first)");
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/ping")
+                .await
+                .is_some_and(|text| text.ends_with("Ok.\n"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "private clickhouse did not start; log: {}",
+            self.log_path.display()
+        );
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}

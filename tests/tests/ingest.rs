@@ -1,0 +1,231 @@
+//! Whole-system tests of `auditlog ingest` against the real broker and ClickHouse engine.
+//!
+//! Every test has its own topic, group and database. The ingester runs as a real child
+//! process, so "kill -9" is a real SIGKILL and a restart starts from what Kafka and
+//! ClickHouse actually hold.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use auditlog_e2e::pipeline::{
+    PipelineTarget, PrivateClickHouse, events, produce_events, produce_payloads,
+};
+use auditlog_ingester::{DeadLetterFilter, read_dead_letters};
+
+const INGEST_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn assert_exact(counts: (u64, u64, u64), expected: u64, log: &str) {
+    let (visible, distinct, physical) = counts;
+    assert_eq!(
+        (visible, distinct),
+        (expected, expected),
+        "visible (FINAL) and distinct rows must both equal the events produced \
+         (physical rows {physical}); ingester log:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_thousand_events_become_exactly_as_many_rows() {
+    const NUM_EVENTS: usize = 200_000;
+    let target = PipelineTarget::create("ingest_exact", 4).await;
+    target.migrate();
+    let mut ingester = target.spawn_ingester("ingest_exact", &[]);
+    produce_events(&target.topic, &events(1, NUM_EVENTS)).await;
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(counts, NUM_EVENTS as u64, &ingester.log());
+    // Nothing was written twice in the first place: retries and replays were deduplicated.
+    assert_eq!(counts.2, NUM_EVENTS as u64, "physical rows");
+
+    let metrics = ingester.metrics().await.expect("metrics endpoint");
+    assert!(
+        metrics.contains("auditlog_ingest_inserted_rows_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlog_ingest_freshness_seconds_bucket"),
+        "{metrics}"
+    );
+    let status = ingester
+        .terminate(Duration::from_secs(30))
+        .expect("exits on SIGTERM");
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        ingester.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_dash_nine_three_times_loses_and_shows_nothing_twice() {
+    const NUM_EVENTS: usize = 90_000;
+    let target = PipelineTarget::create("ingest_kill9", 4).await;
+    target.migrate();
+    let all_events = events(2, NUM_EVENTS);
+    let mut logs = String::new();
+    let mut ingester = target.spawn_ingester("ingest_kill9", &["--batch-rows", "2000"]);
+    for (round, chunk) in all_events.chunks(NUM_EVENTS / 3).enumerate() {
+        produce_events(&target.topic, chunk).await;
+        // Kill once some of this chunk is in, mid-stream.
+        let partial = (round * NUM_EVENTS / 3 + 1_000) as u64;
+        target.wait_for_rows(partial, INGEST_TIMEOUT).await;
+        ingester.kill_dash_nine();
+        logs.push_str(&ingester.log());
+        ingester = target.spawn_ingester("ingest_kill9", &["--batch-rows", "2000"]);
+    }
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    logs.push_str(&ingester.log());
+    assert_exact(counts, NUM_EVENTS as u64, &logs);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clickhouse_outage_of_twenty_seconds_heals_by_itself() {
+    const NUM_EVENTS: usize = 60_000;
+    let mut clickhouse = PrivateClickHouse::start().await;
+    let mut target = PipelineTarget::create("ingest_outage", 4).await;
+    target.clickhouse_url = clickhouse.url();
+    target.migrate();
+    let ingester = target.spawn_ingester("ingest_outage", &["--batch-rows", "5000"]);
+    let all_events = events(3, NUM_EVENTS);
+    produce_events(&target.topic, &all_events[..NUM_EVENTS / 3]).await;
+    target.wait_for_rows(1_000, INGEST_TIMEOUT).await;
+
+    clickhouse.stop();
+    // Events keep arriving while ClickHouse is away.
+    produce_events(&target.topic, &all_events[NUM_EVENTS / 3..]).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let metrics = ingester.metrics().await.unwrap_or_default();
+    clickhouse.resume().await;
+
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(counts, NUM_EVENTS as u64, &ingester.log());
+    assert!(
+        metrics.contains("auditlog_ingest_retries_total"),
+        "the outage shows up as retries: {metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_percent_poison_is_dead_lettered_with_reasons_and_the_rest_ingested() {
+    const NUM_EVENTS: usize = 20_000;
+    let target = PipelineTarget::create("ingest_poison", 4).await;
+    target.migrate();
+    let codec = auditlog_event::EventCodec::new(auditlog_event::Framing::SingleObject);
+    let valid = events(4, NUM_EVENTS);
+    let mut payloads = Vec::new();
+    let mut poison_keys = BTreeSet::new();
+    for (index, event) in valid.iter().enumerate() {
+        payloads.push((
+            event.resource_id.to_string(),
+            codec.encode_to_vec(event).unwrap(),
+        ));
+        if index % 100 == 0 {
+            let key = format!("poison-{index}");
+            let payload = match index % 300 {
+                // Not Avro at all.
+                0 => b"{\"json\": \"is not our framing\"}".to_vec(),
+                // Our framing, an unknown schema fingerprint.
+                100 => vec![0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0],
+                // Our framing and schema, a truncated datum.
+                _ => {
+                    let mut bytes = codec.encode_to_vec(event).unwrap();
+                    bytes.truncate(bytes.len() / 2);
+                    bytes
+                }
+            };
+            poison_keys.insert(key.clone());
+            payloads.push((key, payload));
+        }
+    }
+    produce_payloads(&target.topic, payloads).await;
+    let ingester = target.spawn_ingester("ingest_poison", &[]);
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(counts, NUM_EVENTS as u64, &ingester.log());
+
+    let mut kafka = rdkafka::ClientConfig::new();
+    kafka.set("bootstrap.servers", auditlog_e2e::kafka_brokers());
+    let letters = tokio::task::spawn_blocking(move || {
+        read_dead_letters(&kafka, &target.dlq_topic, &DeadLetterFilter::default())
+    })
+    .await
+    .unwrap()
+    .expect("read dead letters");
+    let letter_keys: BTreeSet<String> = letters
+        .iter()
+        .map(|letter| {
+            String::from_utf8_lossy(letter.key.as_deref().unwrap_or_default()).into_owned()
+        })
+        .collect();
+    assert_eq!(letter_keys, poison_keys, "every poison message, once");
+    let kinds: BTreeSet<&str> = letters.iter().map(|letter| letter.kind.as_str()).collect();
+    assert!(
+        kinds.contains("unknown_schema") && kinds.contains("decode"),
+        "{kinds:?}"
+    );
+    for letter in &letters {
+        assert!(!letter.reason.is_empty(), "a reason: {letter:?}");
+        assert!(
+            letter.source_offset >= 0 && letter.source_partition >= 0,
+            "{letter:?}"
+        );
+        assert!(!letter.dead_lettered_at.is_empty(), "{letter:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_ingesters_split_the_partitions_and_one_takes_over_from_the_other() {
+    const NUM_EVENTS: usize = 40_000;
+    let target = PipelineTarget::create("ingest_group", 4).await;
+    target.migrate();
+    let mut first = target.spawn_ingester("ingest_group_a", &[]);
+    let second = target.spawn_ingester("ingest_group_b", &[]);
+    let all_events = events(5, NUM_EVENTS);
+    produce_events(&target.topic, &all_events[..NUM_EVENTS / 2]).await;
+    target
+        .wait_for_rows((NUM_EVENTS / 2) as u64, INGEST_TIMEOUT)
+        .await;
+
+    let assigned = |metrics: Option<String>| {
+        metrics
+            .unwrap_or_default()
+            .lines()
+            .find(|line| line.starts_with("auditlog_ingest_assigned_partitions "))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (first_share, second_share) = (
+        assigned(first.metrics().await),
+        assigned(second.metrics().await),
+    );
+    assert_eq!(
+        first_share + second_share,
+        4.0,
+        "all partitions are assigned"
+    );
+    assert!(
+        first_share >= 1.0 && second_share >= 1.0,
+        "both members work: {first_share} + {second_share}"
+    );
+
+    let status = first
+        .terminate(Duration::from_secs(60))
+        .expect("first exits on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", first.log());
+    produce_events(&target.topic, &all_events[NUM_EVENTS / 2..]).await;
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(counts, NUM_EVENTS as u64, &second.log());
+    assert_eq!(
+        assigned(second.metrics().await),
+        4.0,
+        "the survivor owns every partition"
+    );
+}
