@@ -1,6 +1,7 @@
 //! The one error type of the query crate, and Coder's 400 body for a bad filter.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -24,6 +25,19 @@ pub enum Error {
         role: &'static str,
         /// The rejected name.
         name: String,
+    },
+    /// ClickHouse failed the query, or could not be reached; not the client's fault.
+    #[error("clickhouse query failed: {message}")]
+    ClickHouse {
+        /// The client's or the server's description (never credentials).
+        message: String,
+    },
+    /// The query ran longer than allowed (ClickHouse's TIMEOUT_EXCEEDED or the client's own
+    /// timeout); the API answers 503.
+    #[error("the query exceeded its time limit of {limit:?}")]
+    Timeout {
+        /// The limit that was exceeded.
+        limit: Duration,
     },
 }
 

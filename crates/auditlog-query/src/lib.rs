@@ -12,6 +12,9 @@
 //!        │ SqlBuilder::{page, count_capped, count_exact}
 //!        ▼
 //!  SqlQuery { text, params }                        text with {name:Type} placeholders only
+//!        │ QueryRunner (max_execution_time + client timeout)
+//!        ▼
+//!  AuditLogRow → AuditEvent → AuditLog              Coder's JSON (AuditLogsResponse)
 //! ```
 //!
 //! The grammar, value rules and error texts are Coder's (`coderd/searchquery/search.go` and
@@ -38,12 +41,21 @@ mod date;
 mod error;
 mod filter;
 mod grammar;
+mod paging;
 mod quote;
 mod resolve;
+mod response;
+mod runner;
 mod sql;
 
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
 pub use filter::{AuditFilter, OrganizationRef, Username};
+pub use paging::{DEFAULT_LIMIT, InvalidParams, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
+pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
+pub use runner::{
+    AuditLogRow, DEFAULT_ORGANIZATION_CACHE_TTL, DEFAULT_QUERY_TIMEOUT, OrganizationDirectory,
+    QueryRunner, ScopedDirectory, Visibility,
+};
 pub use sql::{COLUMNS, COUNT_CAP, Page, ParamValue, SqlBuilder, SqlQuery};

@@ -1,0 +1,563 @@
+//! Runs the generated SQL against ClickHouse: pages, counts, the organization directory.
+//!
+//! ```text
+//!  ResolvedFilter + Visibility ──SqlBuilder──► SqlQuery ──client.query(text).param(..)──►
+//!      ClickHouse (max_execution_time per query)   ◄── tokio timeout on the client side
+//!          │ RowBinary
+//!          ▼
+//!  AuditLogRow ──into_event──► AuditEvent ──AuditLog::from_event──► Coder's JSON
+//! ```
+//!
+//! Every query carries `max_execution_time`, so ClickHouse itself stops work nobody waits
+//! for, and the client gives up a little later in case the server cannot (a stuck network,
+//! an overloaded server). Both surface as [`Error::Timeout`], which the API turns into a 503.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auditlog_event::{Action, Actor, AuditEvent, BuildReason, Diff, Organization, ResourceType};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cursor::Cursor;
+use crate::error::Error;
+use crate::resolve::{OrganizationLookup, ResolvedFilter};
+use crate::sql::{Page, SqlBuilder, SqlQuery};
+
+/// The default limit on one query's run time.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the organization directory is reused before it is read again.
+pub const DEFAULT_ORGANIZATION_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// A name missing from a directory at least this old triggers one re-read, so an
+/// organization that appears in the data is found within seconds, not a whole TTL.
+const ORGANIZATION_MISS_REFRESH_AGE: Duration = Duration::from_secs(2);
+
+/// Extra time the client waits beyond `max_execution_time`, so the server's own, clearer
+/// timeout error usually arrives first.
+const CLIENT_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// ClickHouse's `TIMEOUT_EXCEEDED` error code.
+const CLICKHOUSE_TIMEOUT_EXCEEDED: u32 = 159;
+
+/// Which rows a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every row (an `auditor`, or the CLI).
+    All,
+    /// Only rows of these organizations (an `org_auditor`); enforced in the SQL.
+    Organizations(Vec<Uuid>),
+}
+
+impl Visibility {
+    /// Whether rows of `organization_id` are visible.
+    pub fn allows(&self, organization_id: Uuid) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Organizations(ids) => ids.contains(&organization_id),
+        }
+    }
+}
+
+/// One row of a page, columns as [`crate::COLUMNS`].
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub struct AuditLogRow {
+    /// `id`
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub id: Uuid,
+    /// `time`
+    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
+    pub time: OffsetDateTime,
+    /// `request_id`
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub request_id: Uuid,
+    /// `organization_id` (nil = site-wide)
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub organization_id: Uuid,
+    /// `organization_name`
+    pub organization_name: String,
+    /// `organization_display_name`
+    pub organization_display_name: String,
+    /// `organization_icon`
+    pub organization_icon: String,
+    /// `user_id` (nil = no user)
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub user_id: Uuid,
+    /// `user_username`
+    pub user_username: String,
+    /// `user_email`
+    pub user_email: String,
+    /// `user_name`
+    pub user_name: String,
+    /// `ip` (`''` = unknown)
+    pub ip: String,
+    /// `user_agent`
+    pub user_agent: String,
+    /// `resource_type`
+    pub resource_type: String,
+    /// `resource_id`
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub resource_id: Uuid,
+    /// `resource_target`
+    pub resource_target: String,
+    /// `resource_icon`
+    pub resource_icon: String,
+    /// `action`
+    pub action: String,
+    /// `diff`, JSON text
+    pub diff: String,
+    /// `status_code`
+    pub status_code: i32,
+    /// `additional_fields`, JSON text
+    pub additional_fields: String,
+    /// `build_reason` (`''` = none)
+    pub build_reason: String,
+}
+
+impl AuditLogRow {
+    /// The cursor that continues after this row.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::after_row(self.time, self.id)
+    }
+
+    /// The event this row stores. Reading is lenient, like every reader of stored data:
+    /// unknown enum values are kept, and JSON that does not parse (which the ingester never
+    /// writes) reads as empty rather than failing the whole page.
+    pub fn into_event(self) -> AuditEvent {
+        let user = (!self.user_id.is_nil()).then_some(Actor {
+            id: self.user_id,
+            username: self.user_username,
+            email: self.user_email,
+            name: self.user_name,
+        });
+        let organization = (!self.organization_id.is_nil()).then_some(Organization {
+            id: self.organization_id,
+            name: self.organization_name,
+            display_name: self.organization_display_name,
+            icon: self.organization_icon,
+        });
+        AuditEvent {
+            id: self.id,
+            time: self.time,
+            request_id: self.request_id,
+            ip: self.ip.parse().ok(),
+            user_agent: self.user_agent,
+            user,
+            organization,
+            resource_type: ResourceType::from_wire(&self.resource_type),
+            resource_id: self.resource_id,
+            resource_target: self.resource_target,
+            resource_icon: self.resource_icon,
+            action: Action::from_wire(&self.action),
+            diff: serde_json::from_str::<Diff>(&self.diff).unwrap_or_default(),
+            status_code: self.status_code,
+            additional_fields: serde_json::from_str(&self.additional_fields).unwrap_or_default(),
+            build_reason: (!self.build_reason.is_empty())
+                .then(|| BuildReason::from_wire(&self.build_reason)),
+        }
+    }
+}
+
+/// The organizations seen in the data, for `organization:<name>`.
+///
+/// A name maps to the organization that carried it most recently, so a renamed
+/// organization is found by its current name and, while no other organization took it, by
+/// its old one. Names compare case-insensitively (ASCII), like the filter's lowercased value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationDirectory {
+    by_lowercase_name: HashMap<String, Uuid>,
+}
+
+impl OrganizationDirectory {
+    /// A directory from `(id, name, last seen µs)` rows, the most recent holder winning.
+    pub fn from_sightings(sightings: impl IntoIterator<Item = (Uuid, String, i64)>) -> Self {
+        let mut latest: HashMap<String, (i64, Uuid)> = HashMap::new();
+        for (id, name, last_seen) in sightings {
+            let key = name.to_ascii_lowercase();
+            let candidate = (last_seen, id);
+            latest
+                .entry(key)
+                .and_modify(|current| {
+                    if candidate > *current {
+                        *current = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+        Self {
+            by_lowercase_name: latest
+                .into_iter()
+                .map(|(name, (_, id))| (name, id))
+                .collect(),
+        }
+    }
+
+    /// The organization called `name` (any case).
+    pub fn find(&self, name: &str) -> Option<Uuid> {
+        self.by_lowercase_name
+            .get(&name.to_ascii_lowercase())
+            .copied()
+    }
+
+    /// How many names are known.
+    pub fn len(&self) -> usize {
+        self.by_lowercase_name.len()
+    }
+
+    /// Whether no organization is known.
+    pub fn is_empty(&self) -> bool {
+        self.by_lowercase_name.is_empty()
+    }
+
+    /// This directory as seen by a caller: organizations outside `visibility` do not exist
+    /// (Coder gives the same error for "does not exist" and "may not see").
+    pub fn visible_to<'a>(&'a self, visibility: &'a Visibility) -> ScopedDirectory<'a> {
+        ScopedDirectory {
+            directory: self,
+            visibility,
+        }
+    }
+}
+
+impl OrganizationLookup for OrganizationDirectory {
+    fn organization_id(&self, name: &str) -> Option<Uuid> {
+        self.find(name)
+    }
+}
+
+/// An [`OrganizationDirectory`] restricted to what one caller may see.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopedDirectory<'a> {
+    directory: &'a OrganizationDirectory,
+    visibility: &'a Visibility,
+}
+
+impl OrganizationLookup for ScopedDirectory<'_> {
+    fn organization_id(&self, name: &str) -> Option<Uuid> {
+        self.directory
+            .find(name)
+            .filter(|id| self.visibility.allows(*id))
+    }
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct OrganizationSighting {
+    #[serde(with = "clickhouse::serde::uuid")]
+    organization_id: Uuid,
+    organization_name: String,
+    last_seen_micros: i64,
+}
+
+#[derive(Debug)]
+struct CachedDirectory {
+    fetched_at: Instant,
+    directory: Arc<OrganizationDirectory>,
+}
+
+/// Executes page and count queries for one table.
+///
+/// Cheap to share behind an `Arc`; the `clickhouse::Client` inside pools connections.
+pub struct QueryRunner {
+    client: clickhouse::Client,
+    builder: SqlBuilder,
+    database: String,
+    table: String,
+    query_timeout: Duration,
+    organization_cache_ttl: Duration,
+    organizations: Mutex<Option<CachedDirectory>>,
+}
+
+impl std::fmt::Debug for QueryRunner {
+    // The client is left out: its Debug is the crate's business, and nothing here needs it.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("QueryRunner")
+            .field("database", &self.database)
+            .field("table", &self.table)
+            .field("query_timeout", &self.query_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryRunner {
+    /// A runner for `database.table` (validated identifiers) through `client`.
+    pub fn try_new(client: clickhouse::Client, database: &str, table: &str) -> Result<Self, Error> {
+        Ok(Self {
+            client,
+            builder: SqlBuilder::try_new(database, table)?,
+            database: database.to_owned(),
+            table: table.to_owned(),
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            organization_cache_ttl: DEFAULT_ORGANIZATION_CACHE_TTL,
+            organizations: Mutex::new(None),
+        })
+    }
+
+    /// Limits each query's run time (server-side `max_execution_time`, plus a client timeout).
+    pub fn with_query_timeout(mut self, query_timeout: Duration) -> Self {
+        self.query_timeout = query_timeout;
+        self
+    }
+
+    /// How long the organization directory is reused.
+    pub fn with_organization_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.organization_cache_ttl = ttl;
+        self
+    }
+
+    /// The limit on one query's run time.
+    pub fn query_timeout(&self) -> Duration {
+        self.query_timeout
+    }
+
+    /// The SQL builder for a caller: the table's builder with the caller's organization scope.
+    pub fn sql_builder(&self, visibility: &Visibility) -> SqlBuilder {
+        match visibility {
+            Visibility::All => self.builder.clone(),
+            Visibility::Organizations(ids) => self
+                .builder
+                .clone()
+                .with_organization_scope(ids.iter().copied()),
+        }
+    }
+
+    /// One page of matching rows, newest first.
+    pub async fn page(
+        &self,
+        visibility: &Visibility,
+        filter: &ResolvedFilter,
+        page: &Page,
+    ) -> Result<Vec<AuditLogRow>, Error> {
+        let query = self.sql_builder(visibility).page(filter, page);
+        self.fetch_all::<AuditLogRow>(&query).await
+    }
+
+    /// Coder's capped count: at most [`crate::COUNT_CAP`] + 1.
+    pub async fn count_capped(
+        &self,
+        visibility: &Visibility,
+        filter: &ResolvedFilter,
+    ) -> Result<u64, Error> {
+        let query = self.sql_builder(visibility).count_capped(filter);
+        self.fetch_count(&query).await
+    }
+
+    /// The exact number of matching events, duplicates counted once.
+    pub async fn count_exact(
+        &self,
+        visibility: &Visibility,
+        filter: &ResolvedFilter,
+    ) -> Result<u64, Error> {
+        let query = self.sql_builder(visibility).count_exact(filter);
+        self.fetch_count(&query).await
+    }
+
+    /// Whether ClickHouse answers at all (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), Error> {
+        let query = SqlQuery {
+            text: "SELECT toUInt64(1)".to_owned(),
+            params: Vec::new(),
+        };
+        self.fetch_count(&query).await.map(|_| ())
+    }
+
+    /// The organizations seen in the data, cached for the configured TTL.
+    pub async fn organizations(&self) -> Result<Arc<OrganizationDirectory>, Error> {
+        if let Some(directory) = self.cached_organizations(self.organization_cache_ttl) {
+            return Ok(directory);
+        }
+        self.refresh_organizations().await
+    }
+
+    /// Like [`Self::organizations`], but re-reads a directory older than a couple of seconds
+    /// when it lacks `name`, so a new organization is found promptly.
+    pub async fn organizations_knowing(
+        &self,
+        name: &str,
+    ) -> Result<Arc<OrganizationDirectory>, Error> {
+        let directory = self.organizations().await?;
+        if directory.find(name).is_some()
+            || self
+                .cached_organizations(ORGANIZATION_MISS_REFRESH_AGE)
+                .is_some()
+        {
+            return Ok(directory);
+        }
+        self.refresh_organizations().await
+    }
+
+    fn cached_organizations(&self, max_age: Duration) -> Option<Arc<OrganizationDirectory>> {
+        let cache = self
+            .organizations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .as_ref()
+            .filter(|cached| cached.fetched_at.elapsed() < max_age)
+            .map(|cached| Arc::clone(&cached.directory))
+    }
+
+    async fn refresh_organizations(&self) -> Result<Arc<OrganizationDirectory>, Error> {
+        // Duplicate rows do not change the answer, so no FINAL here.
+        let query = SqlQuery {
+            text: format!(
+                "SELECT organization_id, organization_name, toInt64(toUnixTimestamp64Micro(max(time))) AS last_seen_micros\n\
+                 FROM `{}`.`{}`\n\
+                 WHERE organization_id != toUUID('00000000-0000-0000-0000-000000000000')\n\
+                 GROUP BY organization_id, organization_name",
+                self.database, self.table
+            ),
+            params: Vec::new(),
+        };
+        let sightings = self.fetch_all::<OrganizationSighting>(&query).await?;
+        let directory = Arc::new(OrganizationDirectory::from_sightings(
+            sightings.into_iter().map(|sighting| {
+                (
+                    sighting.organization_id,
+                    sighting.organization_name,
+                    sighting.last_seen_micros,
+                )
+            }),
+        ));
+        let mut cache = self
+            .organizations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *cache = Some(CachedDirectory {
+            fetched_at: Instant::now(),
+            directory: Arc::clone(&directory),
+        });
+        Ok(directory)
+    }
+
+    fn request(&self, query: &SqlQuery) -> clickhouse::query::Query {
+        // Whole seconds, at least one: every ClickHouse version parses that.
+        let max_execution_secs = self.query_timeout.as_secs_f64().ceil().max(1.0) as u64;
+        let mut request = self
+            .client
+            .query(&query.text)
+            .with_setting("max_execution_time", max_execution_secs.to_string());
+        for (name, value) in &query.params {
+            request = request.param(name, value);
+        }
+        request
+    }
+
+    async fn fetch_all<T>(&self, query: &SqlQuery) -> Result<Vec<T>, Error>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let request = self.request(query);
+        let limit = self.query_timeout;
+        match tokio::time::timeout(limit + CLIENT_TIMEOUT_GRACE, request.fetch_all::<T>()).await {
+            Err(_elapsed) => Err(Error::Timeout { limit }),
+            Ok(result) => result.map_err(|error| classify(error, limit)),
+        }
+    }
+
+    async fn fetch_count(&self, query: &SqlQuery) -> Result<u64, Error> {
+        let rows = self.fetch_all::<u64>(query).await?;
+        rows.first().copied().ok_or_else(|| Error::ClickHouse {
+            message: "a count query returned no row".to_owned(),
+        })
+    }
+}
+
+/// Maps a client error to ours: the server's TIMEOUT_EXCEEDED becomes a timeout.
+fn classify(error: clickhouse::error::Error, limit: Duration) -> Error {
+    let message = error.to_string();
+    let timed_out = matches!(error, clickhouse::error::Error::TimedOut)
+        || message.contains(&format!("Code: {CLICKHOUSE_TIMEOUT_EXCEEDED}."))
+        || message.contains("(TIMEOUT_EXCEEDED)");
+    if timed_out {
+        Error::Timeout { limit }
+    } else {
+        Error::ClickHouse { message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_recent_holder_of_a_name_wins() {
+        let old = Uuid::from_u128(1);
+        let new = Uuid::from_u128(2);
+        let directory = OrganizationDirectory::from_sightings([
+            (old, "Acme".to_owned(), 10),
+            (new, "acme".to_owned(), 20),
+            (old, "acme-legacy".to_owned(), 5),
+        ]);
+        assert_eq!(directory.find("ACME"), Some(new));
+        assert_eq!(directory.find("acme-legacy"), Some(old));
+        assert_eq!(directory.find("nope"), None);
+        assert_eq!(directory.len(), 2);
+    }
+
+    #[test]
+    fn scoped_directories_hide_other_organizations() {
+        let visible = Uuid::from_u128(1);
+        let hidden = Uuid::from_u128(2);
+        let directory = OrganizationDirectory::from_sightings([
+            (visible, "mine".to_owned(), 1),
+            (hidden, "theirs".to_owned(), 1),
+        ]);
+        let visibility = Visibility::Organizations(vec![visible]);
+        let scoped = directory.visible_to(&visibility);
+        assert_eq!(scoped.organization_id("mine"), Some(visible));
+        assert_eq!(scoped.organization_id("theirs"), None);
+    }
+
+    #[test]
+    fn server_timeouts_are_recognised() {
+        let error = clickhouse::error::Error::BadResponse(
+            "Code: 159. DB::Exception: Timeout exceeded: elapsed 1.0 seconds, maximum: 1. (TIMEOUT_EXCEEDED) (version 26.9.2.1)".to_owned(),
+        );
+        assert_eq!(
+            classify(error, Duration::from_secs(1)),
+            Error::Timeout {
+                limit: Duration::from_secs(1)
+            }
+        );
+        let other = clickhouse::error::Error::BadResponse("Code: 60. DB::Exception: x".to_owned());
+        assert!(matches!(
+            classify(other, Duration::from_secs(1)),
+            Error::ClickHouse { .. }
+        ));
+    }
+
+    #[test]
+    fn rows_read_back_as_the_events_they_store() {
+        let event = auditlog_event::testing::sample_event();
+        let row = AuditLogRow {
+            id: event.id,
+            time: event.time,
+            request_id: event.request_id,
+            organization_id: event.organization_id(),
+            organization_name: event.organization.as_ref().unwrap().name.clone(),
+            organization_display_name: event.organization.as_ref().unwrap().display_name.clone(),
+            organization_icon: event.organization.as_ref().unwrap().icon.clone(),
+            user_id: event.user_id(),
+            user_username: event.user.as_ref().unwrap().username.clone(),
+            user_email: event.user.as_ref().unwrap().email.clone(),
+            user_name: event.user.as_ref().unwrap().name.clone(),
+            ip: event.ip.unwrap().to_string(),
+            user_agent: event.user_agent.clone(),
+            resource_type: event.resource_type.to_string(),
+            resource_id: event.resource_id,
+            resource_target: event.resource_target.clone(),
+            resource_icon: event.resource_icon.clone(),
+            action: event.action.to_string(),
+            diff: serde_json::to_string(&event.diff).unwrap(),
+            status_code: event.status_code,
+            additional_fields: serde_json::to_string(&event.additional_fields).unwrap(),
+            build_reason: event.build_reason.as_ref().unwrap().to_string(),
+        };
+        assert_eq!(row.cursor(), Cursor::after_row(event.time, event.id));
+        assert_eq!(row.into_event(), event);
+    }
+}
