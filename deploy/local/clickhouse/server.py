@@ -93,7 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except OSError as exc:
         message = f"clickhouse server: cannot listen on {host}:{port}: {exc.strerror or exc}"
         print(message, file=sys.stderr)
-        log.error(message)
+        if args.log_file:
+            log.error(message)
         return 1
 
     from chserver.engine import Engine  # imported late: loading chDB takes a moment
@@ -104,7 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - any startup failure ends the process the same way
         message = f"clickhouse server: cannot start chDB in {args.data_dir}: {exc}"
         print(message, file=sys.stderr)
-        log.error(message)
+        if args.log_file:
+            log.error(message)
         server.server_close()
         return 1
     server.engine = engine

@@ -74,6 +74,9 @@ class Engine:
     def __init__(self, data_dir: str):
         self.data_dir = os.path.abspath(data_dir)
         os.makedirs(self.data_dir, exist_ok=True)
+        # Otherwise chDB installs its own SIGINT/SIGTERM handlers (re-installing them as
+        # sessions open), and Ctrl-C or a stop request would never reach the server's own.
+        _chdb.set_signal_handlers_enabled(0)
         # The first session starts the embedded server; keeping it open keeps the server up
         # between requests instead of restarting it whenever the last request session closes.
         self._anchor = _chdb.connect(self.data_dir)

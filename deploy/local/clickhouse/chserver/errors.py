@@ -41,6 +41,7 @@ CODES: Dict[str, int] = {
     "ZSTD_DECODER_FAILED": 561,
     "LZ4_DECODER_FAILED": 618,
     "UNSUPPORTED_METHOD": 1,
+    "TIMEOUT_EXCEEDED": 159,
 }
 
 NAMES: Dict[int, str] = {code: name for name, code in CODES.items()}

@@ -228,8 +228,8 @@ class Lz4FrameWriter:
 class BodyEncoder:
     """Response body transform: ClickHouse block framing, then HTTP Content-Encoding.
 
-    Every piece ends on a compression unit boundary (an LZ4 block, a zstd frame, a zlib sync
-    flush), so a streamed response can stop after any piece and an in-band exception is
+    Every piece ends on a compression unit boundary (an LZ4 block, a zstd block flush, a zlib
+    sync flush), so a streamed response can stop after any piece and an in-band exception is
     decoded by the client as a chunk of its own.
     """
 
@@ -239,7 +239,7 @@ class BodyEncoder:
         self._zlib = None
         if encoding in ("gzip", "deflate"):
             self._zlib = zlib.compressobj(level, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
-        self._zstd = zstandard.ZstdCompressor(level=level) if encoding == "zstd" else None
+        self._zstd = zstandard.ZstdCompressor(level=level).compressobj() if encoding == "zstd" else None
         self._lz4 = Lz4FrameWriter() if encoding == "lz4" else None
 
     def piece(self, data: bytes) -> bytes:
@@ -250,12 +250,14 @@ class BodyEncoder:
         if self._lz4 is not None:
             return self._lz4.piece(data)
         if self._zstd is not None:
-            return self._zstd.compress(data)
+            return self._zstd.compress(data) + self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
         return self._zlib.compress(data) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
         if self._lz4 is not None:
             return self._lz4.finish()
+        if self._zstd is not None:
+            return self._zstd.flush()
         if self._zlib is not None:
             return self._zlib.flush(zlib.Z_FINISH)
         return b""

@@ -51,10 +51,11 @@ def _skip_quoted(buf: bytes, pos: int, quote: int) -> int:
     raise NeedMore
 
 
-def tokens(buf: bytes, pos: int = 0) -> Iterator[Token]:
+def tokens(buf: bytes, pos: int = 0, partial: bool = False) -> Iterator[Token]:
     """Significant tokens of ``buf`` (whitespace and comments skipped).
 
-    Raises NeedMore when the buffer ends inside a string, a quoted identifier or a comment.
+    Raises NeedMore when the buffer ends inside a string, a quoted identifier or a comment,
+    and with ``partial`` also when it ends inside a word, which may go on in the next bytes.
     """
     n = len(buf)
     while pos < n:
@@ -106,6 +107,8 @@ def tokens(buf: bytes, pos: int = 0) -> Iterator[Token]:
             end = pos + 1
             while end < n and buf[end] in WORD_BYTES:
                 end += 1
+            if end >= n and partial:
+                raise NeedMore
             yield Token("word", pos, end)
             pos = end
         elif ch == 0x3B:
@@ -159,18 +162,20 @@ def split_insert(buf: bytes, complete: bool = True) -> Optional[InsertWithData]:
 
 
 def _split_insert(buf: bytes, complete: bool) -> Optional[InsertWithData]:
-    it = tokens(buf)
-
     def ended() -> None:
         if not complete:
             raise NeedMore
         return None
 
-    tok = next(it, None)
+    # The first word decides quickly for everything that is not an INSERT, even cut short.
+    tok = next(tokens(buf), None)
     if tok is None:
         return ended()
-    if not tok.is_word(buf, b"INSERT"):
+    if tok.kind != "word" or not b"INSERT".startswith(tok.text(buf).upper()):
         return None
+    if tok.end >= len(buf) or not tok.is_word(buf, b"INSERT"):
+        return ended()
+    it = tokens(buf, tok.end, partial=not complete)
     tok = next(it, None)
     if tok is None:
         return ended()
