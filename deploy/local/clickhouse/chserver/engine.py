@@ -148,16 +148,24 @@ class RequestSession:
             self._run("SET " + assignments)
 
     def query(
-        self, sql: str, fmt: str, params: Dict[str, str], first_keyword: str, streamable: bool
+        self,
+        sql: str,
+        fmt: str,
+        params: Dict[str, str],
+        first_keyword: str,
+        output_format: Optional[str],
     ) -> Iterator[bytes]:
-        """Runs ``sql`` and yields the formatted result in pieces.
+        """Runs ``sql`` with default format ``fmt`` and yields the result in pieces.
 
-        ``streamable`` says the caller knows the output format and it is safe to stream.
+        ``output_format`` is the format the result will really be in (a FORMAT clause wins
+        over ``fmt``), or None when the caller cannot tell; only then-known formats stream.
         Errors before the first piece raise ClickHouseError from the generator's first step;
         later ones raise mid-iteration, which the HTTP layer turns into an in-band exception.
         """
         if fmt.lower() in _PYTHON_ONLY_FORMATS:
             raise ClickHouseError.of("UNKNOWN_FORMAT", f"Unknown format {fmt}")
+        known = (output_format or "").lower()
+        streamable = known in STREAMABLE_FORMATS or known in HEADER_FORMATS
         if streamable and first_keyword in _STREAMING_KEYWORDS:
             try:
                 handle = self._conn.send_query(sql, fmt, params=params)
@@ -166,7 +174,7 @@ class RequestSession:
                 if not _streaming_unsupported(error):
                     raise error from None
             else:
-                return self._drain(handle, HEADER_FORMATS.get(fmt.lower(), 0))
+                return self._drain(handle, HEADER_FORMATS.get(known, 0))
         return self._whole(sql, fmt, params)
 
     def _drain(self, handle, header_lists: int) -> Iterator[bytes]:

@@ -32,7 +32,7 @@ import lz4.frame
 
 from . import framing, sql
 from .body import BadRequest, BodyReader, ClientGone, content_decoder, native_decoder, parse_multipart
-from .engine import HEADER_FORMATS, STREAMABLE_FORMATS, Engine, RequestSession, Stats
+from .engine import Engine, RequestSession, Stats
 from .errors import ClickHouseError
 
 try:
@@ -657,11 +657,9 @@ class QueryHandler:
         )
         clause = sql.output_format(raw)
         self.format_name = clause or default_format
-        # Streaming is only safe when the format is known for sure (see STREAMABLE_FORMATS).
-        streamable = (clause is not None or not sql.mentions_format(raw)) and (
-            self.format_name.lower() in STREAMABLE_FORMATS or self.format_name.lower() in HEADER_FORMATS
-        )
-        pieces = self.session.query(text, default_format, query_params, sql.first_keyword(raw), streamable)
+        # A FORMAT word the lexer could not pin down leaves the real format unknown.
+        known_format = self.format_name if clause is not None or not sql.mentions_format(raw) else None
+        pieces = self.session.query(text, default_format, query_params, sql.first_keyword(raw), known_format)
         wait_end = self.request.param("wait_end_of_query") in ("1", "true") or settings.get(
             "http_wait_end_of_query", "0"
         ) in ("1", "true")

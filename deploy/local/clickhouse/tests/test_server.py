@@ -90,6 +90,11 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(headers.get("Transfer-Encoding"), "chunked")
         header = b"\x02\x06number\x01s\x06UInt64\x06String"
         self.assertEqual(with_header, header + plain)
+        # A FORMAT clause decides, whatever the default format says.
+        clause = self.ok(sql + " FORMAT RowBinary", "/?default_format=RowBinaryWithNamesAndTypes")
+        self.assertEqual(clause, plain)
+        clause = self.ok(sql + " FORMAT RowBinaryWithNamesAndTypes", "/?default_format=TabSeparated")
+        self.assertEqual(clause, header + plain)
         empty = self.ok("SELECT number FROM numbers(0)", "/?default_format=RowBinaryWithNamesAndTypes")
         self.assertEqual(empty, b"\x01\x06number\x06UInt64")
 
