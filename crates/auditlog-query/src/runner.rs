@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use crate::cursor::Cursor;
 use crate::error::Error;
-use crate::resolve::{OrganizationLookup, ResolvedFilter};
+use crate::filter::{AuditFilter, OrganizationRef};
+use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
 
 /// The default limit on one query's run time.
@@ -322,6 +323,43 @@ impl QueryRunner {
                 .clone()
                 .with_organization_scope(ids.iter().copied()),
         }
+    }
+
+    /// Parses and resolves `q` for a caller: `username:me` is `caller_username`, and an
+    /// organization name is looked up among the organizations the caller may see.
+    ///
+    /// The directory is read (or taken from the cache) only when the query can name an
+    /// organization, so most queries cost no lookup. All problems come back together, in
+    /// Coder's order, as [`Error::InvalidQuery`].
+    pub async fn resolve(
+        &self,
+        query: &str,
+        caller_username: Option<&str>,
+        visibility: &Visibility,
+    ) -> Result<ResolvedFilter, Error> {
+        let directory = match AuditFilter::parse(query) {
+            Ok(filter) => match &filter.organization {
+                Some(OrganizationRef::Name(name)) => Some(self.organizations_knowing(name).await?),
+                _ => None,
+            },
+            // An invalid query may still hold an organization name whose error Coder
+            // reports alongside the others; a substring test keeps the rest lookup-free.
+            Err(_) if query.to_lowercase().contains("organization") => {
+                Some(self.organizations().await?)
+            }
+            Err(error) => return Err(error),
+        };
+        let scoped = directory
+            .as_deref()
+            .map(|directory| directory.visible_to(visibility));
+        let mut resolver = Resolver::new();
+        if let Some(scoped) = &scoped {
+            resolver = resolver.with_organizations(scoped);
+        }
+        if let Some(username) = caller_username {
+            resolver = resolver.with_caller_username(username);
+        }
+        resolver.parse_and_resolve(query)
     }
 
     /// One page of matching rows, newest first.

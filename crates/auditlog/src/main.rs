@@ -4,6 +4,7 @@
 //! flags over environment over file over defaults); each subcommand then gets only the
 //! settings it needs.
 
+mod api;
 mod cli;
 mod commands;
 mod config;

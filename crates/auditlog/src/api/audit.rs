@@ -1,0 +1,50 @@
+//! `GET /api/v2/audit?q=&limit=&offset=`: Coder's audit page, plus `after=` cursors.
+//!
+//! Order of checks: authentication (401/403), paging parameters (400, Coder's
+//! "Query parameters have invalid values."), then `q` (400, "Invalid audit search
+//! query."). The page and the capped count run concurrently; the response is Coder's
+//! `{"audit_logs":[...],"count":N,"count_cap":2000}`, and the page's last row's cursor
+//! comes in the [`NEXT_CURSOR_HEADER`] header when the page is full.
+
+use auditlog_query::{AuditLog, AuditLogsResponse, parse_page_params};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, ApiState, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, first_value};
+
+/// The audit page handler.
+pub async fn audit_logs(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers)?;
+    let page_request = parse_page_params(&pairs, MAX_PAGE_LIMIT)?;
+    let query_text = first_value(&pairs, "q").unwrap_or_default();
+    let filter = state
+        .runner
+        .resolve(query_text, caller.name.as_deref(), &caller.visibility)
+        .await?;
+    let page = page_request.page();
+    let (rows, count) = tokio::try_join!(
+        state.runner.page(&caller.visibility, &filter, &page),
+        state.runner.count_capped(&caller.visibility, &filter),
+    )?;
+    let next_cursor = rows
+        .last()
+        .filter(|_| rows.len() as u64 == page_request.limit)
+        .map(|row| row.cursor().encode());
+    let audit_logs = rows
+        .into_iter()
+        .map(|row| AuditLog::from_event(&row.into_event()))
+        .collect();
+    let mut response = Json(AuditLogsResponse::new(audit_logs, count)).into_response();
+    if let Some(cursor) = next_cursor
+        && let Ok(value) = HeaderValue::from_str(&cursor)
+    {
+        response.headers_mut().insert(NEXT_CURSOR_HEADER, value);
+    }
+    Ok(response)
+}

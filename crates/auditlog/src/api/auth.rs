@@ -1,0 +1,262 @@
+//! Bearer tokens from configuration, stored as SHA-256 hashes, with roles.
+//!
+//! A request presents its token as `Authorization: Bearer <token>` or, as Coder's clients
+//! do, `Coder-Session-Token: <token>`. The SHA-256 of the presented token is compared with
+//! every configured hash in constant time, so neither the match nor its position leaks
+//! through timing. Roles: `auditor` sees every row; `org_auditor` sees only its listed
+//! organizations, which the SQL enforces; any other role is authenticated but gets 403.
+
+use anyhow::{Context, Result, bail};
+use auditlog_query::Visibility;
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::ApiError;
+use crate::config::TokenFile;
+
+/// The role that sees every row.
+pub const ROLE_AUDITOR: &str = "auditor";
+/// The role that sees only its organizations' rows.
+pub const ROLE_ORG_AUDITOR: &str = "org_auditor";
+
+/// Coder's clients send the token in this header.
+const CODER_SESSION_TOKEN_HEADER: &str = "coder-session-token";
+
+/// Who is asking, once authenticated and authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name (what `username:me` means); `None` on an open server.
+    pub name: Option<String>,
+    /// The rows this caller may see.
+    pub visibility: Visibility,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Role {
+    Auditor,
+    OrgAuditor(Vec<Uuid>),
+    /// A role that may not read audit logs.
+    Other,
+}
+
+struct Credential {
+    name: String,
+    sha256: [u8; 32],
+    role: Role,
+}
+
+/// Checks tokens; with none configured the API is open (the caller must be on loopback).
+pub struct Authenticator {
+    credentials: Vec<Credential>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    // Hashes are not secrets, but a log has no use for them.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .credentials
+            .iter()
+            .map(|credential| credential.name.as_str())
+            .collect();
+        formatter
+            .debug_struct("Authenticator")
+            .field("token_names", &names)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    /// Validates the configured tokens: each hash is 64 hex digits, names are unique.
+    pub fn try_new(tokens: &[TokenFile]) -> Result<Self> {
+        let mut credentials = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let bytes = hex::decode(token.sha256.trim())
+                .with_context(|| format!("api token {:?}: sha256 is not hex", token.name))?;
+            let Ok(sha256) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+                bail!(
+                    "api token {:?}: sha256 must be 64 hex digits, found {}",
+                    token.name,
+                    bytes.len() * 2
+                );
+            };
+            if credentials
+                .iter()
+                .any(|known: &Credential| known.name == token.name)
+            {
+                bail!("api token name {:?} is used twice", token.name);
+            }
+            let role = match token.role.as_str() {
+                ROLE_AUDITOR => Role::Auditor,
+                ROLE_ORG_AUDITOR => {
+                    if token.organizations.is_empty() {
+                        tracing::warn!(token = %token.name, "org_auditor token lists no organizations: it sees nothing");
+                    }
+                    Role::OrgAuditor(token.organizations.clone())
+                }
+                other => {
+                    tracing::info!(token = %token.name, role = %other, "token role may not read audit logs: requests get 403");
+                    Role::Other
+                }
+            };
+            credentials.push(Credential {
+                name: token.name.clone(),
+                sha256,
+                role,
+            });
+        }
+        Ok(Self { credentials })
+    }
+
+    /// Whether no token is configured, so every request is let in as an auditor.
+    pub fn is_open(&self) -> bool {
+        self.credentials.is_empty()
+    }
+
+    /// The caller behind a request, or the 401/403 to answer.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        if self.is_open() {
+            return Ok(Caller {
+                name: None,
+                visibility: Visibility::All,
+            });
+        }
+        let token = presented_token(headers)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // Look at every credential whatever matches, so timing says nothing.
+        let mut matched: Option<&Credential> = None;
+        for credential in &self.credentials {
+            if bool::from(credential.sha256.ct_eq(&digest)) {
+                matched = Some(credential);
+            }
+        }
+        let Some(credential) = matched else {
+            return Err(ApiError::Unauthenticated {
+                detail: "The token is not valid.",
+            });
+        };
+        let visibility = match &credential.role {
+            Role::Auditor => Visibility::All,
+            Role::OrgAuditor(organizations) => Visibility::Organizations(organizations.clone()),
+            Role::Other => return Err(ApiError::Forbidden),
+        };
+        Ok(Caller {
+            name: Some(credential.name.clone()),
+            visibility,
+        })
+    }
+}
+
+fn presented_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let malformed = ApiError::Unauthenticated {
+        detail: "The Authorization header must be \"Bearer <token>\".",
+    };
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        let Ok(text) = value.to_str() else {
+            return Err(malformed);
+        };
+        let Some((scheme, token)) = text.trim().split_once(' ') else {
+            return Err(malformed);
+        };
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(malformed);
+        }
+        return Ok(token);
+    }
+    if let Some(value) = headers.get(CODER_SESSION_TOKEN_HEADER) {
+        return match value.to_str() {
+            Ok(token) if !token.trim().is_empty() => Ok(token.trim()),
+            _ => Err(ApiError::Unauthenticated {
+                detail: "The Coder-Session-Token header is empty or not text.",
+            }),
+        };
+    }
+    Err(ApiError::Unauthenticated {
+        detail: "A token must be provided: \"Authorization: Bearer <token>\" or \"Coder-Session-Token: <token>\".",
+    })
+}
+
+/// The lowercase hex SHA-256 of a token: what `[[api.tokens]] sha256` holds
+/// (`printf %s "$TOKEN" | sha256sum` computes the same).
+#[cfg(test)]
+pub fn token_sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn token(name: &str, secret: &str, role: &str, organizations: Vec<Uuid>) -> TokenFile {
+        TokenFile {
+            name: name.to_owned(),
+            sha256: token_sha256_hex(secret),
+            role: role.to_owned(),
+            organizations,
+        }
+    }
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn roles_decide_visibility() {
+        let org = Uuid::from_u128(5);
+        let auth = Authenticator::try_new(&[
+            token("ann", "s1", "auditor", vec![]),
+            token("olga", "s2", "org_auditor", vec![org]),
+            token("mel", "s3", "member", vec![]),
+        ])
+        .unwrap();
+        assert_eq!(
+            auth.authenticate(&headers("authorization", "Bearer s1"))
+                .unwrap(),
+            Caller {
+                name: Some("ann".to_owned()),
+                visibility: Visibility::All
+            }
+        );
+        assert_eq!(
+            auth.authenticate(&headers("coder-session-token", "s2"))
+                .unwrap()
+                .visibility,
+            Visibility::Organizations(vec![org])
+        );
+        assert!(matches!(
+            auth.authenticate(&headers("authorization", "bearer s3")),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(
+            auth.authenticate(&headers("authorization", "Bearer nope")),
+            Err(ApiError::Unauthenticated { .. })
+        ));
+        assert!(matches!(
+            auth.authenticate(&headers("authorization", "Basic s1")),
+            Err(ApiError::Unauthenticated { .. })
+        ));
+        assert!(matches!(
+            auth.authenticate(&HeaderMap::new()),
+            Err(ApiError::Unauthenticated { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_configuration_is_rejected() {
+        let mut bad = token("x", "s", "auditor", vec![]);
+        bad.sha256 = "abc".to_owned();
+        assert!(Authenticator::try_new(&[bad]).is_err());
+        let twice = [
+            token("x", "a", "auditor", vec![]),
+            token("x", "b", "auditor", vec![]),
+        ];
+        assert!(Authenticator::try_new(&twice).is_err());
+        assert!(Authenticator::try_new(&[]).unwrap().is_open());
+    }
+}

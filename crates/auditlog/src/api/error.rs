@@ -1,0 +1,121 @@
+//! The API's one error type and its HTTP mapping.
+
+use std::time::Duration;
+
+use auditlog_query::{InvalidParams, InvalidQuery};
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Coder's message when no valid session token came with the request.
+const SIGNED_OUT_MESSAGE: &str =
+    "You are signed out or your session has expired. Please sign in again to continue.";
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No token, or one that no configured token matches: 401.
+    Unauthenticated {
+        /// Why, for the client.
+        detail: &'static str,
+    },
+    /// A valid token whose role may not read audit logs: 403.
+    Forbidden,
+    /// A bad `q`: 400 with Coder's body.
+    InvalidQuery(InvalidQuery),
+    /// Bad paging or format parameters: 400 with Coder's body.
+    InvalidParams(InvalidParams),
+    /// A query ran out of time: 503.
+    Timeout {
+        /// The limit that was exceeded.
+        limit: Duration,
+    },
+    /// Anything else: a generic 500; the cause is logged once, never sent.
+    Internal(String),
+}
+
+/// Coder's `codersdk.Response` for the bodies that have no validations.
+#[derive(Debug, Serialize)]
+struct MessageBody<'a> {
+    message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    detail: &'a str,
+}
+
+impl From<auditlog_query::Error> for ApiError {
+    fn from(error: auditlog_query::Error) -> Self {
+        match error {
+            auditlog_query::Error::InvalidQuery(invalid) => ApiError::InvalidQuery(invalid),
+            auditlog_query::Error::Timeout { limit } => ApiError::Timeout { limit },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<InvalidParams> for ApiError {
+    fn from(invalid: InvalidParams) -> Self {
+        ApiError::InvalidParams(invalid)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthenticated { detail } => {
+                let mut response = (
+                    StatusCode::UNAUTHORIZED,
+                    Json(MessageBody {
+                        message: SIGNED_OUT_MESSAGE,
+                        detail,
+                    }),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                Json(MessageBody {
+                    message: "Forbidden.",
+                    detail: "Only auditors may read audit logs: this token's role is neither auditor nor org_auditor.",
+                }),
+            )
+                .into_response(),
+            ApiError::InvalidQuery(invalid) => {
+                (StatusCode::BAD_REQUEST, Json(invalid)).into_response()
+            }
+            ApiError::InvalidParams(invalid) => {
+                (StatusCode::BAD_REQUEST, Json(invalid)).into_response()
+            }
+            ApiError::Timeout { limit } => {
+                metrics::counter!("auditlog_api_query_timeouts_total").increment(1);
+                let detail = format!(
+                    "The query ran longer than the {}s limit. Narrow the filter (a date_from/date_to range helps most) and try again.",
+                    limit.as_secs_f64()
+                );
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(MessageBody {
+                        message: "The audit log query timed out.",
+                        detail: &detail,
+                    }),
+                )
+                    .into_response()
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "audit api request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(MessageBody {
+                        message: "An internal error occurred. Please try again or contact the system administrator.",
+                        detail: "",
+                    }),
+                )
+                    .into_response()
+            }
+        }
+    }
+}

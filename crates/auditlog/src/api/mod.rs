@@ -1,0 +1,214 @@
+//! The Coder-compatible audit API.
+//!
+//! ```text
+//!  request ─► metrics ─► auth (401/403, caller + visibility)
+//!                           │
+//!        ┌──────────────────┴───────────────────┐
+//!        ▼                                      ▼
+//!  GET /api/v2/audit                      GET /api/v2/audit/export
+//!  paging (400) → q (400) → page ∥ count  q (400) → keyset chunks → ndjson|csv stream
+//!        │                                      │
+//!        └───────────► QueryRunner ◄────────────┘   timeouts → 503, failures → 500
+//! ```
+//!
+//! One error type ([`ApiError`]) maps to HTTP: client errors get Coder's bodies, a timeout
+//! a 503 that says what to do, anything else a generic 500 that is logged once.
+
+pub mod audit;
+pub mod auth;
+mod error;
+pub mod export;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use auditlog_query::QueryRunner;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+
+pub use self::auth::Authenticator;
+pub use self::error::ApiError;
+
+/// Rows a page may hold; more is what `/api/v2/audit/export` is for.
+pub const MAX_PAGE_LIMIT: u64 = 10_000;
+
+/// The response header that carries the cursor of the page's last row, for `after=`.
+///
+/// A header rather than a body field keeps the body exactly Coder's shape.
+pub const NEXT_CURSOR_HEADER: &str = "x-audit-next-cursor";
+
+/// What every handler needs.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// Runs the queries.
+    pub runner: Arc<QueryRunner>,
+    /// Knows the tokens.
+    pub auth: Arc<Authenticator>,
+}
+
+/// The API's routes, with request metrics.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v2/audit", get(audit::audit_logs))
+        .route("/api/v2/audit/export", get(export::export))
+        .route_layer(middleware::from_fn(record_request))
+        .with_state(state)
+}
+
+/// Counts requests by route and status and times them (`auditlog_api_request_duration_seconds`).
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("auditlog_api_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    // For the export this is the time to the first chunk; the stream goes on after it.
+    metrics::histogram!("auditlog_api_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The first value of `key` among decoded query pairs (Go's `url.Values.Get`).
+fn first_value<'p>(pairs: &'p [(String, String)], key: &str) -> Option<&'p str> {
+    pairs
+        .iter()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The router without a socket or ClickHouse: every answer here is decided before a
+    //! query would run (the client points at a closed port, so a query would be a 500).
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::api::auth::token_sha256_hex;
+    use crate::config::TokenFile;
+
+    fn app() -> Router {
+        let tokens = [
+            ("ann", "ann-secret", "auditor"),
+            ("mel", "mel-secret", "member"),
+        ]
+        .map(|(name, secret, role)| TokenFile {
+            name: name.to_owned(),
+            sha256: token_sha256_hex(secret),
+            role: role.to_owned(),
+            organizations: Vec::new(),
+        });
+        let client = clickhouse::Client::default().with_url("http://127.0.0.1:9");
+        router(ApiState {
+            runner: Arc::new(QueryRunner::try_new(client, "audit", "audit_logs").unwrap()),
+            auth: Arc::new(Authenticator::try_new(&tokens).unwrap()),
+        })
+    }
+
+    async fn get(uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::get(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = app()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn no_token_is_401_and_a_wrong_one_too() {
+        for uri in ["/api/v2/audit", "/api/v2/audit/export"] {
+            let (status, body) = get(uri, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert!(body["message"].as_str().unwrap().contains("signed out"));
+            let (status, _) = get(uri, Some("guess")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    #[tokio::test]
+    async fn roles_other_than_auditors_are_403() {
+        let (status, body) = get("/api/v2/audit", Some("mel-secret")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["message"], "Forbidden.");
+    }
+
+    #[tokio::test]
+    async fn bad_paging_gets_coders_body() {
+        let (status, body) = get(
+            "/api/v2/audit?limit=abc&offset=-1&q=action:nope",
+            Some("ann-secret"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            json!({
+                "message": "Query parameters have invalid values.",
+                "validations": [
+                    {"field": "limit", "detail": "Query param \"limit\" must be a valid 32-bit positive integer: strconv.ParseInt: parsing \"abc\": invalid syntax"},
+                    {"field": "offset", "detail": "Query param \"offset\" must be a valid 32-bit positive integer: value is negative"}
+                ]
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_queries_get_coders_body() {
+        let (status, body) = get(
+            "/api/v2/audit?q=action%3Anope+foo%3Abar+resource_id%3Ax",
+            Some("ann-secret"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            json!({
+                "message": "Invalid audit search query.",
+                "validations": [
+                    {"field": "resource_id", "detail": "Query param \"resource_id\" must be a valid uuid"},
+                    {"field": "action", "detail": "Query param \"action\" has invalid value: \"nope\" is not a valid value"},
+                    {"field": "foo", "detail": "\"foo\" is not a valid query param"}
+                ]
+            })
+        );
+        let (status, body) = get("/api/v2/audit/export?q=username%3A", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["validations"][0]["field"], "q");
+    }
+
+    #[tokio::test]
+    async fn export_formats_are_checked() {
+        let (status, body) = get("/api/v2/audit/export?format=xml", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["validations"][0]["detail"],
+            "Query param \"format\" has invalid value: \"xml\" is not a valid value (ndjson, csv)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_clickhouse_is_a_generic_500() {
+        let (status, body) = get("/api/v2/audit", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.get("detail").is_none(), "{body}");
+    }
+}
