@@ -172,6 +172,11 @@ impl PipelineTarget {
             ("AUDITLOG_KAFKA_GROUP", self.group.clone()),
             ("AUDITLOG_CLICKHOUSE_URL", self.clickhouse_url.clone()),
             ("AUDITLOG_CLICKHOUSE_DATABASE", self.database.clone()),
+            // A killed member's partitions move after 6 s instead of librdkafka's 45 s.
+            (
+                "AUDITLOG_KAFKA_PROPERTIES",
+                "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
+            ),
         ]
     }
 

@@ -55,6 +55,17 @@ pub struct GlobalArgs {
         value_name = "GROUP"
     )]
     pub kafka_group: Option<String>,
+    /// A librdkafka property passed through (security, timeouts), e.g.
+    /// `security.protocol=SASL_SSL`; repeatable, and merged over `[kafka.properties]`.
+    #[arg(
+        long = "kafka-property",
+        env = "AUDITLOG_KAFKA_PROPERTIES",
+        global = true,
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = parse_key_value
+    )]
+    pub kafka_properties: Vec<(String, String)>,
     /// ClickHouse HTTP(S) URL [default: http://127.0.0.1:8123].
     #[arg(
         long,
@@ -105,6 +116,15 @@ pub struct GlobalArgs {
     /// Log format [default: text].
     #[arg(long, env = "AUDITLOG_LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// How log lines are written (always to stderr).

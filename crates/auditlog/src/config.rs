@@ -223,7 +223,13 @@ impl Settings {
             kafka_group: pick(global.kafka_group.clone(), file.kafka.group.clone(), || {
                 DEFAULT_KAFKA_GROUP.into()
             }),
-            kafka_properties: file.kafka.properties.clone(),
+            kafka_properties: file
+                .kafka
+                .properties
+                .clone()
+                .into_iter()
+                .chain(global.kafka_properties.iter().cloned())
+                .collect(),
             clickhouse_url: pick(
                 global.clickhouse_url.clone(),
                 file.clickhouse.url.clone(),
