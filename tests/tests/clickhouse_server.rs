@@ -286,8 +286,11 @@ async fn an_error_after_streaming_started_reaches_the_client() {
         let client = clickhouse_client().with_compression(compression);
         let mut cursor = client
             .query(
-                "SELECT number, throwIf(number = 1500000, 'boom in the middle') \
-                 FROM system.numbers LIMIT 2000000 SETTINGS max_block_size = 65536",
+                // The per-block sleep keeps the engine from reaching the error before the
+                // server has streamed past its buffer (then it would be a plain error reply).
+                "SELECT number, toUInt8(throwIf(number = 1500000, 'boom in the middle') + sleep(0.02)) \
+                 FROM system.numbers LIMIT 2000000 \
+                 SETTINGS max_block_size = 65536, max_threads = 1",
             )
             .fetch::<(u64, u8)>()
             .unwrap();

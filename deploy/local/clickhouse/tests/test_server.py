@@ -4,6 +4,7 @@ import http.client
 import json
 import struct
 import threading
+import time
 import unittest
 import uuid
 from urllib.parse import quote
@@ -107,7 +108,12 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(len(data.splitlines()), 500000)
 
     def test_streamed_error_is_tagged(self):
-        sql = "SELECT number, throwIf(number = 400000, 'late') FROM numbers(500000) SETTINGS max_block_size = 1000, max_threads = 1"
+        # The per-block sleep keeps the engine from reaching the error before the server has
+        # streamed past its buffer, which would turn this into a plain error response.
+        sql = (
+            "SELECT number, throwIf(number = 400000, 'late') + sleep(0.002) FROM numbers(500000) "
+            "SETTINGS max_block_size = 1000, max_threads = 1"
+        )
         status, headers, data = self.query(sql)
         self.assertEqual(status, 200)
         tag = headers["X-ClickHouse-Exception-Tag"].encode()
@@ -163,14 +169,18 @@ class ServerTest(unittest.TestCase):
 
     def test_duplicate_running_query_id(self):
         path = "/?query_id=dup-" + uuid.uuid4().hex
-        slow = threading.Thread(target=self.query, args=("SELECT sleep(1)", path))
-        slow.start()
-        import time
-
-        time.sleep(0.3)
-        status, headers, _ = self.query("SELECT 1", path)
-        slow.join()
-        self.assertEqual(headers.get("X-ClickHouse-Exception-Code"), "216")
+        results = []
+        threads = [
+            threading.Thread(target=lambda: results.append(self.query("SELECT sleep(2)", path)))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.5)
+        for thread in threads:
+            thread.join()
+        codes = sorted(headers.get("X-ClickHouse-Exception-Code", "") for _, headers, _ in results)
+        self.assertEqual(codes, ["", "216"])
         self.assertEqual(self.query("SELECT 1", path)[0], 200)
 
     def test_health_endpoints(self):
