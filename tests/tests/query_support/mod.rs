@@ -1,0 +1,312 @@
+//! Shared fixtures of the query-side whole-system tests (`query_oracle`, `api`,
+//! `query_cli`): a migrated database per test, events loaded directly as RowBinary, a real
+//! `auditlog serve` child process, a small HTTP client, and the plain-Rust oracle.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::cmp::Reverse;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use auditlog_e2e::pipeline::{AuditlogProcess, free_port, log_dir};
+use auditlog_e2e::{clickhouse_url, fresh_database, unique_name};
+use auditlog_event::{Action, AuditEvent, ResourceType};
+use auditlog_ingester::{COLUMNS, RowEncoder, SchemaTarget};
+use auditlog_query::{Actor, ResolvedFilter};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::StatusCode;
+use hyper::header::HeaderMap;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sha2::{Digest, Sha256};
+
+/// Rows per RowBinary insert when loading.
+const LOAD_CHUNK_ROWS: usize = 50_000;
+
+/// A fresh database with the `audit_logs` schema applied; returns a client using it.
+pub async fn migrated_database(prefix: &str) -> (clickhouse::Client, String) {
+    let (client, database) = fresh_database(prefix).await;
+    let target = SchemaTarget {
+        database: database.clone(),
+        table: "audit_logs".to_owned(),
+        retention_days: None,
+        cluster: None,
+    };
+    auditlog_ingester::migrate(&client.clone().with_database("default"), &target)
+        .await
+        .unwrap_or_else(|error| panic!("migrate {database}: {error}"));
+    (client, database)
+}
+
+/// Inserts events as RowBinary, in chunks (each chunk its own insert, so its own part).
+pub async fn load_events(client: &clickhouse::Client, events: &[AuditEvent]) {
+    let statement = format!(
+        "INSERT INTO audit_logs ({}) FORMAT RowBinary",
+        COLUMNS.join(", ")
+    );
+    let mut encoder = RowEncoder::default();
+    for chunk in events.chunks(LOAD_CHUNK_ROWS) {
+        let mut rows = Vec::with_capacity(chunk.len() * 600);
+        for event in chunk {
+            encoder.encode(event, &mut rows);
+        }
+        let mut insert = client.insert_formatted_with(statement.clone());
+        insert.send(Bytes::from(rows)).await.expect("send rows");
+        insert.end().await.expect("insert rows");
+    }
+}
+
+/// Physical rows (duplicates included) and visible rows (FINAL) of `audit_logs`.
+pub async fn row_counts(client: &clickhouse::Client) -> (u64, u64) {
+    let physical = client
+        .query("SELECT count() FROM audit_logs")
+        .fetch_one::<u64>()
+        .await
+        .expect("count");
+    let visible = client
+        .query("SELECT count() FROM audit_logs FINAL")
+        .fetch_one::<u64>()
+        .await
+        .expect("count final");
+    (physical, visible)
+}
+
+/// One `[[api.tokens]]` entry of a test server.
+#[derive(Debug, Clone)]
+pub struct TestToken {
+    pub name: &'static str,
+    pub secret: &'static str,
+    pub role: &'static str,
+    pub organizations: Vec<uuid::Uuid>,
+}
+
+impl TestToken {
+    pub fn new(name: &'static str, secret: &'static str, role: &'static str) -> Self {
+        Self {
+            name,
+            secret,
+            role,
+            organizations: Vec::new(),
+        }
+    }
+}
+
+/// A running `auditlog serve` against one database.
+#[derive(Debug)]
+pub struct ApiServer {
+    pub port: u16,
+    pub process: AuditlogProcess,
+    pub config_path: PathBuf,
+}
+
+impl ApiServer {
+    /// Starts `auditlog serve` on a free port with these tokens; waits for `/healthz`.
+    pub async fn start(database: &str, tokens: &[TestToken]) -> Self {
+        let port = free_port();
+        let mut config = String::new();
+        for token in tokens {
+            let organizations: Vec<String> = token
+                .organizations
+                .iter()
+                .map(|id| format!("\"{id}\""))
+                .collect();
+            config.push_str(&format!(
+                "[[api.tokens]]\nname = \"{}\"\nsha256 = \"{}\"\nrole = \"{}\"\norganizations = [{}]\n\n",
+                token.name,
+                hex::encode(Sha256::digest(token.secret.as_bytes())),
+                token.role,
+                organizations.join(", ")
+            ));
+        }
+        let config_path = log_dir().join(format!("{}.toml", unique_name("serve_config")));
+        std::fs::write(&config_path, config).expect("write config");
+        let env = vec![
+            ("AUDITLOG_CLICKHOUSE_URL", clickhouse_url()),
+            ("AUDITLOG_CLICKHOUSE_DATABASE", database.to_owned()),
+            ("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}")),
+            ("AUDITLOG_CONFIG", config_path.display().to_string()),
+        ];
+        let mut process = AuditlogProcess::spawn("serve", &["serve".to_owned()], &env, Some(port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((status, _, _)) = get(port, "/healthz", None).await
+                && status == StatusCode::OK
+            {
+                break;
+            }
+            assert!(
+                process.is_running() && Instant::now() < deadline,
+                "auditlog serve did not come up; log:\n{}",
+                process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            port,
+            process,
+            config_path,
+        }
+    }
+
+    /// GET `path_and_query` with a bearer token; panics on a transport error.
+    pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> Response {
+        let (status, headers, body) = get(self.port, path_and_query, token)
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "GET {path_and_query}: {error}; server log:\n{}",
+                    self.process.log()
+                )
+            });
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+/// An HTTP response, body read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not json ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn get(
+    port: u16,
+    path_and_query: &str,
+    token: Option<&str>,
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let mut request = hyper::Request::get(format!("http://127.0.0.1:{port}{path_and_query}"));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|error| error.to_string())?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|error| error.to_string())?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|error| error.to_string())?
+        .to_bytes();
+    Ok((status, headers, body))
+}
+
+/// Percent-encodes a query-string value (everything but unreserved characters).
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn midnight_micros(date: time::Date) -> i128 {
+    i128::from(date.midnight().assume_utc().unix_timestamp()) * 1_000_000
+}
+
+fn micros(event: &AuditEvent) -> i128 {
+    event.time.unix_timestamp_nanos() / 1_000
+}
+
+/// The oracle: does `event` match `filter`, by the reference's semantics, in plain Rust?
+///
+/// Case-insensitive comparisons fold ASCII only, which is what the SQL documents (ClickHouse's
+/// `lower`); the generated and hand-made data exercise ASCII case differences.
+pub fn matches(filter: &ResolvedFilter, event: &AuditEvent) -> bool {
+    let lower = |text: &str| text.to_ascii_lowercase();
+    let user = event.user.as_ref();
+    filter
+        .resource_type
+        .as_ref()
+        .is_none_or(|wanted| &event.resource_type == wanted)
+        && filter
+            .action
+            .as_ref()
+            .is_none_or(|wanted| &event.action == wanted)
+        && filter
+            .resource_id
+            .is_none_or(|wanted| event.resource_id == wanted)
+        && filter
+            .resource_target
+            .as_ref()
+            .is_none_or(|wanted| lower(&event.resource_target) == lower(wanted))
+        && match &filter.actor {
+            None => true,
+            Some(Actor::Username(wanted)) => {
+                lower(user.map_or("", |user| user.username.as_str())) == lower(wanted)
+            }
+            Some(Actor::UserId(wanted)) => event.user_id() == *wanted,
+        }
+        && filter
+            .email
+            .as_ref()
+            .is_none_or(|wanted| lower(user.map_or("", |user| user.email.as_str())) == lower(wanted))
+        && filter
+            .date_from
+            .is_none_or(|day| micros(event) >= midnight_micros(day))
+        && filter.date_to.is_none_or(|day| {
+            day.next_day()
+                .is_none_or(|next| micros(event) < midnight_micros(next))
+        })
+        && filter
+            .organization_id
+            .is_none_or(|wanted| event.organization_id() == wanted)
+        && filter
+            .request_id
+            .is_none_or(|wanted| event.request_id == wanted)
+        && filter.build_reason.as_ref().is_none_or(|wanted| {
+            event.build_reason.as_ref() == Some(wanted)
+                && (event.resource_type == ResourceType::WorkspaceBuild
+                    || (event.resource_type == ResourceType::Workspace
+                        && event.action == Action::Create))
+        })
+}
+
+/// The events `filter` selects, ordered `time DESC, id DESC`.
+pub fn expected<'e>(events: &'e [AuditEvent], filter: &ResolvedFilter) -> Vec<&'e AuditEvent> {
+    let mut selected: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|event| matches(filter, event))
+        .collect();
+    selected.sort_by_key(|event| Reverse((micros(event), event.id)));
+    selected
+}
