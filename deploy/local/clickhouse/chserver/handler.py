@@ -403,6 +403,7 @@ class QueryHandler:
         self.query_id = request.param("query_id") or str(uuid.uuid4())
         self.user = "default"
         self.session: Optional[RequestSession] = None
+        self.result = None
         self.body: Optional[BodyReader] = None
         self.headers_sent = False
         self.status = 200
@@ -450,6 +451,9 @@ class QueryHandler:
         finally:
             if claimed:
                 self.server.release_query_id(self.query_id)
+            if self.result is not None:
+                # Cancels a stream the client abandoned while its session is still open.
+                self.result.close()
             if self.session is not None:
                 self.session.close()
             self.log_line()
@@ -660,6 +664,7 @@ class QueryHandler:
         # A FORMAT word the lexer could not pin down leaves the real format unknown.
         known_format = self.format_name if clause is not None or not sql.mentions_format(raw) else None
         pieces = self.session.query(text, default_format, query_params, sql.first_keyword(raw), known_format)
+        self.result = pieces
         wait_end = self.request.param("wait_end_of_query") in ("1", "true") or settings.get(
             "http_wait_end_of_query", "0"
         ) in ("1", "true")
