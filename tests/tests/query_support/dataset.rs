@@ -64,7 +64,11 @@ fn edge_events(organization: &Organization) -> Vec<AuditEvent> {
         (0x02, midnight, TRICKY_TARGET),
         (0x03, last_micro, INJECTION_TARGET),
         (0x04, midnight + time::Duration::days(1), PLACEHOLDER_TARGET),
-        (0x05, midnight - time::Duration::microseconds(1), "edge-before"),
+        (
+            0x05,
+            midnight - time::Duration::microseconds(1),
+            "edge-before",
+        ),
     ];
     placed
         .into_iter()

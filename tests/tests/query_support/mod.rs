@@ -130,7 +130,7 @@ impl ApiServer {
         let mut process = AuditlogProcess::spawn("serve", &["serve".to_owned()], &env, Some(port));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok((status, _, _)) = get(port, "/healthz", None).await
+            if let Ok((status, _, _)) = get(port, "/healthz", &[]).await
                 && status == StatusCode::OK
             {
                 break;
@@ -151,7 +151,21 @@ impl ApiServer {
 
     /// GET `path_and_query` with a bearer token; panics on a transport error.
     pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> Response {
-        let (status, headers, body) = get(self.port, path_and_query, token)
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = authorization
+            .iter()
+            .map(|value| ("authorization", value.as_str()))
+            .collect();
+        self.get_with_headers(path_and_query, &headers).await
+    }
+
+    /// GET `path_and_query` with these request headers; panics on a transport error.
+    pub async fn get_with_headers(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let (status, headers, body) = get(self.port, path_and_query, headers)
             .await
             .unwrap_or_else(|error| {
                 panic!(
@@ -201,12 +215,12 @@ impl Response {
 async fn get(
     port: u16,
     path_and_query: &str,
-    token: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let mut request = hyper::Request::get(format!("http://127.0.0.1:{port}{path_and_query}"));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let request = request
         .body(Empty::<Bytes>::new())
@@ -276,10 +290,9 @@ pub fn matches(filter: &ResolvedFilter, event: &AuditEvent) -> bool {
             }
             Some(Actor::UserId(wanted)) => event.user_id() == *wanted,
         }
-        && filter
-            .email
-            .as_ref()
-            .is_none_or(|wanted| lower(user.map_or("", |user| user.email.as_str())) == lower(wanted))
+        && filter.email.as_ref().is_none_or(|wanted| {
+            lower(user.map_or("", |user| user.email.as_str())) == lower(wanted)
+        })
         && filter
             .date_from
             .is_none_or(|day| micros(event) >= midnight_micros(day))
