@@ -206,6 +206,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_query_that_outlives_its_limit_is_a_clear_503() {
+        // A "ClickHouse" that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        let client = clickhouse::Client::default().with_url(format!("http://{address}"));
+        let runner = QueryRunner::try_new(client, "audit", "audit_logs")
+            .unwrap()
+            .with_query_timeout(std::time::Duration::from_secs(1));
+        let app = router(ApiState {
+            runner: Arc::new(runner),
+            auth: Arc::new(Authenticator::try_new(&[]).unwrap()),
+        });
+        let started = Instant::now();
+        let response = app
+            .oneshot(Request::get("/api/v2/audit").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["message"], "The audit log query timed out.");
+        assert!(
+            body["detail"].as_str().unwrap().contains("1s limit"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
     async fn an_unreachable_clickhouse_is_a_generic_500() {
         let (status, body) = get("/api/v2/audit", Some("ann-secret")).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
