@@ -13,6 +13,7 @@
 //! an overloaded server). Both surface as [`Error::Timeout`], which the API turns into a 503.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,28 @@ const CLIENT_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
 
 /// ClickHouse's `TIMEOUT_EXCEEDED` error code.
 const CLICKHOUSE_TIMEOUT_EXCEEDED: u32 = 159;
+
+/// ClickHouse's `UNKNOWN_SETTING` error code (a server older than a setting).
+const CLICKHOUSE_UNKNOWN_SETTING: u32 = 115;
+
+/// Settings that make `FINAL` cheap on this table, and why each is exact here.
+///
+/// - `use_skip_indexes_if_final_exact_mode = 0`: the exact mode widens the granules a skip
+///   index selects to every overlapping key range of every part, so that a newer version
+///   of a row that fails the filter still replaces an older one that passes. Duplicates in
+///   `audit_logs` are identical rows, so both copies pass or fail together and the widening
+///   buys nothing; without it a `resource_id:` or `username:` count reads 3-5x less
+///   (measured on 10M rows: 397 → 73 ms and 708 → 223 ms).
+/// - `do_not_merge_across_partitions_select_final = 1`: the table is partitioned by
+///   `toYYYYMM(time)` and duplicates share their `time`, so no duplicate pair spans two
+///   partitions and each partition is merged on its own, in parallel.
+///
+/// A server that does not know one of them (older than 25.x) answers UNKNOWN_SETTING; the
+/// runner then stops sending them, which is slower but equally exact.
+const FINAL_SETTINGS: [(&str, &str); 2] = [
+    ("use_skip_indexes_if_final_exact_mode", "0"),
+    ("do_not_merge_across_partitions_select_final", "1"),
+];
 
 /// Which rows a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,6 +292,8 @@ pub struct QueryRunner {
     query_timeout: Duration,
     organization_cache_ttl: Duration,
     organizations: Mutex<Option<CachedDirectory>>,
+    /// Whether to send [`FINAL_SETTINGS`]; cleared when the server does not know them.
+    final_settings: AtomicBool,
 }
 
 impl std::fmt::Debug for QueryRunner {
@@ -294,6 +319,7 @@ impl QueryRunner {
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             organization_cache_ttl: DEFAULT_ORGANIZATION_CACHE_TTL,
             organizations: Mutex::new(None),
+            final_settings: AtomicBool::new(true),
         })
     }
 
@@ -471,13 +497,18 @@ impl QueryRunner {
         Ok(directory)
     }
 
-    fn request(&self, query: &SqlQuery) -> clickhouse::query::Query {
+    fn request(&self, query: &SqlQuery, final_settings: bool) -> clickhouse::query::Query {
         // Whole seconds, at least one: every ClickHouse version parses that.
         let max_execution_secs = self.query_timeout.as_secs_f64().ceil().max(1.0) as u64;
         let mut request = self
             .client
             .query(&query.text)
             .with_setting("max_execution_time", max_execution_secs.to_string());
+        if final_settings {
+            for (name, value) in FINAL_SETTINGS {
+                request = request.with_setting(name, value);
+            }
+        }
         for (name, value) in &query.params {
             request = request.param(name, value);
         }
@@ -488,7 +519,30 @@ impl QueryRunner {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        let request = self.request(query);
+        let final_settings = self.final_settings.load(Ordering::Relaxed);
+        let result = self.fetch_all_once::<T>(query, final_settings).await;
+        match result {
+            Err(Error::ClickHouse { message })
+                if final_settings
+                    && message.contains(&format!("Code: {CLICKHOUSE_UNKNOWN_SETTING}.")) =>
+            {
+                tracing::warn!(%message, "clickhouse does not know the FINAL tuning settings; querying without them");
+                self.final_settings.store(false, Ordering::Relaxed);
+                self.fetch_all_once::<T>(query, false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn fetch_all_once<T>(
+        &self,
+        query: &SqlQuery,
+        final_settings: bool,
+    ) -> Result<Vec<T>, Error>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let request = self.request(query, final_settings);
         let limit = self.query_timeout;
         match tokio::time::timeout(limit + CLIENT_TIMEOUT_GRACE, request.fetch_all::<T>()).await {
             Err(_elapsed) => Err(Error::Timeout { limit }),

@@ -13,6 +13,29 @@
 //!
 //! One error type ([`ApiError`]) maps to HTTP: client errors get Coder's bodies, a timeout
 //! a 503 that says what to do, anything else a generic 500 that is logged once.
+//!
+//! # Reference
+//!
+//! | route | parameters | answer |
+//! |---|---|---|
+//! | `GET /api/v2/audit` | `q`, `limit` (0 or absent: 100; at most [`MAX_PAGE_LIMIT`]), `offset`, `after` (a cursor), `after_id` (parsed and ignored, as in Coder) | `{"audit_logs":[...],"count":N,"count_cap":2000}`; header [`NEXT_CURSOR_HEADER`] when the page is full |
+//! | `GET /api/v2/audit/export` | `q`, `format` = `ndjson` (default) or `csv` | every matching event, newest first, streamed |
+//! | `GET /healthz`, `/readyz`, `/metrics` | | liveness, ClickHouse reachability, Prometheus text |
+//!
+//! Authentication: `Authorization: Bearer <token>` or Coder's `Coder-Session-Token: <token>`,
+//! checked against `[[api.tokens]]` (`name`, `sha256` = `printf %s "$TOKEN" | sha256sum`,
+//! `role` = `auditor` | `org_auditor`, `organizations` = ids an `org_auditor` sees). No
+//! token or an unknown one: 401; another role: 403. `username:me` is the token's `name`.
+//! Without any token the server runs open, and only on a loopback address.
+//!
+//! Where Coder's behaviour was unclear or unsuitable, and what this API does instead:
+//! - authentication and the role are checked before the parameters (Coder checks the role
+//!   in its database layer, after parsing), so nobody learns about validation without a
+//!   valid auditor token;
+//! - a `limit` above [`MAX_PAGE_LIMIT`] is a 400 (Coder has no bound), since a page is held
+//!   in memory; the export is for bulk;
+//! - `after` and a non-zero `offset` together are a 400;
+//! - `count_cap` is sent with every answer, also when the count is 0.
 
 pub mod audit;
 pub mod auth;
