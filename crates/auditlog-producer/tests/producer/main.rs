@@ -7,5 +7,6 @@ mod support;
 mod backpressure;
 mod broker_stopped;
 mod invalid;
+mod metrics;
 mod ordering;
 mod round_trip;
