@@ -168,7 +168,7 @@ impl TrafficGenerator {
     }
 
     /// Events this generator yields in total (its `count`).
-    pub fn count_total(&self) -> u64 {
+    pub fn event_count(&self) -> u64 {
         self.count
     }
 

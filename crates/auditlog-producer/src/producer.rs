@@ -256,7 +256,10 @@ impl Producer {
         match tokio::time::timeout(wait, reply_rx).await {
             Ok(Ok(result)) => result,
             // The report was dropped unsent: only when librdkafka was torn down under us.
-            Ok(Err(_)) => Err(ProducerError::Closed { event_id: event.id }),
+            Ok(Err(_)) => Err(ProducerError::Delivery {
+                event_id: event.id,
+                source: KafkaError::Canceled,
+            }),
             Err(_) => Err(ProducerError::Timeout {
                 event_id: event.id,
                 stage: "confirmed",
