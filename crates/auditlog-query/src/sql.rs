@@ -14,6 +14,7 @@
 //!
 //! The semantics, including the reference's fixes of Coder's quirks, are on [`SqlBuilder`].
 
+use auditlog_event::{Action, ResourceType};
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use time::{Date, OffsetDateTime};
@@ -253,7 +254,8 @@ pub struct SqlQuery {
 ///   Coder's `<= D 23:59:59` misses the last second's fractions).
 /// - `build_reason` keeps `workspace_build` rows with that reason and `workspace`+`create`
 ///   rows with that reason (the ingester copies the first build's reason onto them); no
-///   other row matches.
+///   other row matches. (The clause that says so is left out when the filter's
+///   `resource_type`/`action` already pin one of those kinds.)
 /// - Pages are ordered `time DESC, id DESC`: the id breaks ties, so pages neither skip nor
 ///   repeat rows (Coder orders by time alone).
 /// - An org-scoped auditor's organizations ([`SqlBuilder::with_organization_scope`]) are
@@ -481,12 +483,22 @@ impl SqlBuilder {
                 .predicates
                 .push(format!("{} = {reason}", Column::BuildReason.name()));
             // Only builds carry a reason: workspace builds, and workspace creations (whose
-            // first build's reason the ingester copies). Other rows never match.
-            let resource_type = Column::ResourceType.name();
-            let action = Column::Action.name();
-            conditions.predicates.push(format!(
-                "({resource_type} = 'workspace_build' OR ({resource_type} = 'workspace' AND {action} = 'create'))"
-            ));
+            // first build's reason the ingester copies). Other rows never match. When the
+            // filter already pins one of those two kinds the clause is redundant, and
+            // leaving it out saves a third of Coder's `workspace_build ... build_reason:`
+            // preset (measured on 10M rows).
+            let implied = matches!(
+                (&filter.resource_type, &filter.action),
+                (Some(ResourceType::WorkspaceBuild), _)
+                    | (Some(ResourceType::Workspace), Some(Action::Create))
+            );
+            if !implied {
+                let resource_type = Column::ResourceType.name();
+                let action = Column::Action.name();
+                conditions.predicates.push(format!(
+                    "({resource_type} = 'workspace_build' OR ({resource_type} = 'workspace' AND {action} = 'create'))"
+                ));
+            }
         }
         conditions
     }
@@ -590,6 +602,24 @@ mod tests {
         assert_eq!(format_datetime64(-1), "1969-12-31 23:59:59.999999");
         assert_eq!(format_datetime64(i64::MAX), "9999-12-31 23:59:59.999999");
         assert_eq!(format_datetime64(i64::MIN), "0001-01-01 00:00:00.000000");
+    }
+
+    #[test]
+    fn the_build_reason_clause_is_left_out_when_the_kind_is_pinned() {
+        let builder = SqlBuilder::try_new("db", "t").unwrap();
+        let clause = "(resource_type = 'workspace_build' OR (resource_type = 'workspace' AND action = 'create'))";
+        let text = |query: &str| {
+            let filter = crate::AuditFilter::parse(query)
+                .unwrap()
+                .resolve(&crate::Resolver::new())
+                .unwrap();
+            builder.count_exact(&filter).text
+        };
+        assert!(text("build_reason:cli").contains(clause));
+        assert!(text("build_reason:cli resource_type:template").contains(clause));
+        assert!(text("build_reason:cli resource_type:workspace").contains(clause));
+        assert!(!text("build_reason:cli resource_type:workspace_build").contains(clause));
+        assert!(!text("build_reason:cli resource_type:workspace action:create").contains(clause));
     }
 
     #[test]

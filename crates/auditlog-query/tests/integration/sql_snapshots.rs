@@ -173,8 +173,7 @@ const COMBINED_WHERE: &str = "WHERE organization_id IN {scope_organization_ids:A
   AND time >= {date_from:DateTime64(6, 'UTC')}
   AND time < {date_to:DateTime64(6, 'UTC')}
   AND organization_id = {organization_id:UUID}
-  AND build_reason = {build_reason:String}
-  AND (resource_type = 'workspace_build' OR (resource_type = 'workspace' AND action = 'create'))";
+  AND build_reason = {build_reason:String}";
 
 fn combined_params() -> Vec<(&'static str, ParamValue)> {
     vec![
