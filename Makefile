@@ -5,6 +5,8 @@ SHELL := bash
 
 STACK := deploy/local/stack.sh
 CARGO ?= cargo
+TOOLS_DIR ?= $(or $(AUDITLOG_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/auditlog/tools)
+CHDB_PYTHON := $(TOOLS_DIR)/chdb-venv/bin/python
 
 .PHONY: help install up down status fmt fmt-check lint build test test-unit bench demo clean-stack
 
@@ -37,10 +39,13 @@ build: ## build everything, tests included
 
 test: fmt-check lint ## install what is missing, start the stack if needed, run every test
 	$(CARGO) test --workspace --no-run
+	$(STACK) install clickhouse
+	cd deploy/local/clickhouse && $(CHDB_PYTHON) -m unittest --quiet
 	$(STACK) with $(CARGO) test --workspace
 
 bench: ## run the benchmarks (figures are ratios against a baseline from the same run)
-	$(CARGO) bench --workspace
+	$(CARGO) build --release -p auditlog
+	$(STACK) with $(CARGO) bench --workspace
 
 demo: up ## start the stack (the full demo comes with the demo issue)
 	@echo "the local stack is up: Kafka API 127.0.0.1:9092, ClickHouse HTTP http://127.0.0.1:8123"

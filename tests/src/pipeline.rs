@@ -201,6 +201,22 @@ impl PipelineTarget {
         self.run(&["migrate"]);
     }
 
+    /// Applies the schema with a different broker address in the environment (benchmarks
+    /// run their own broker; migrate itself does not talk to Kafka).
+    pub fn migrate_with_brokers(&self, brokers: &str) {
+        let output = Command::new(auditlog_binary())
+            .arg("migrate")
+            .envs(self.env())
+            .env("AUDITLOG_KAFKA_BROKERS", brokers)
+            .output()
+            .expect("run auditlog migrate");
+        assert!(
+            output.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Starts an ingester in the background.
     pub fn spawn_ingester(&self, name: &str, extra_args: &[&str]) -> AuditlogProcess {
         let metrics_port = free_port();

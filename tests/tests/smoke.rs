@@ -36,12 +36,19 @@ async fn kafka_to_clickhouse_round_trip() {
         .expect("admin client");
     let created = admin
         .create_topics(
-            &[NewTopic::new(&topic, NUM_PARTITIONS, TopicReplication::Fixed(1))],
+            &[NewTopic::new(
+                &topic,
+                NUM_PARTITIONS,
+                TopicReplication::Fixed(1),
+            )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         )
         .await
         .expect("create topics request");
-    assert!(created.iter().all(Result::is_ok), "create topic: {created:?}");
+    assert!(
+        created.iter().all(Result::is_ok),
+        "create topic: {created:?}"
+    );
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -91,7 +98,11 @@ async fn kafka_to_clickhouse_round_trip() {
         .commit_consumer_state(CommitMode::Sync)
         .expect("commit offsets");
     let partitions_seen: BTreeSet<i32> = rows.iter().map(|row| row.partition).collect();
-    assert_eq!(partitions_seen.len(), NUM_PARTITIONS as usize, "keys spread over every partition");
+    assert_eq!(
+        partitions_seen.len(),
+        NUM_PARTITIONS as usize,
+        "keys spread over every partition"
+    );
 
     let (client, _database) = fresh_database("smoke").await;
     let client = client.with_compression(clickhouse::Compression::Lz4);
@@ -123,7 +134,10 @@ async fn kafka_to_clickhouse_round_trip() {
         .fetch_all()
         .await
         .expect("select with a server-side parameter");
-    let expected: Vec<SmokeRow> = rows.into_iter().filter(|row| row.payload == wanted).collect();
+    let expected: Vec<SmokeRow> = rows
+        .into_iter()
+        .filter(|row| row.payload == wanted)
+        .collect();
     assert_eq!(found, expected);
     assert_eq!(found.len(), 1);
 }

@@ -24,6 +24,8 @@ pub const FRESHNESS: &str = "auditlog_ingest_freshness_seconds";
 pub const PARTITION_LAG: &str = "auditlog_ingest_partition_lag";
 /// Offset commits sent to Kafka.
 pub const COMMITS: &str = "auditlog_ingest_commits_total";
+/// Messages delivered again by Kafka at an offset already taken, and skipped.
+pub const REDELIVERED: &str = "auditlog_ingest_redelivered_messages_total";
 /// Partitions currently assigned to this ingester.
 pub const ASSIGNED_PARTITIONS: &str = "auditlog_ingest_assigned_partitions";
 /// 1 while ClickHouse writes are failing and being retried.
@@ -63,6 +65,11 @@ pub fn describe() {
         "messages behind the high watermark, by partition"
     );
     describe_counter!(COMMITS, Unit::Count, "offset commits sent to kafka");
+    describe_counter!(
+        REDELIVERED,
+        Unit::Count,
+        "messages delivered again at an offset already taken, skipped"
+    );
     describe_gauge!(
         ASSIGNED_PARTITIONS,
         Unit::Count,

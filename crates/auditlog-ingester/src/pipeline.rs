@@ -82,6 +82,8 @@ pub async fn run(
         // Never read a producer transaction that may still abort.
         .set("isolation.level", "read_committed")
         .set("statistics.interval.ms", "5000")
+        // Bounds librdkafka's prefetch queue (default 64 MiB), part of the memory budget.
+        .set("queued.max.messages.kbytes", "16384")
         .create_with_context(context)?;
     consumer.subscribe(&[&config.topic])?;
     let (commands_tx, commands_rx) = std::sync::mpsc::channel();
@@ -205,14 +207,24 @@ impl Coordinator {
 
     async fn consume(&mut self, message: RawMessage) -> Result<(), IngestError> {
         let partition = message.partition;
-        let rewound = self
+        let already_seen = self
             .batchers
             .get(&partition)
             .and_then(PartitionBatcher::last_seen_offset)
             .is_some_and(|last| message.offset <= last);
-        if rewound {
-            // A seek or a re-assignment we did not see revoked: start the partition afresh.
-            self.forget_partition(partition);
+        if already_seen {
+            // A redelivery (e.g. a re-assignment whose revocation could not reach us in time):
+            // every offset up to the last one seen is already in an open, in-flight or finished
+            // batch of this partition, so taking it again could only duplicate it, and
+            // starting the partition afresh would drop the open batch while later commits
+            // moved past it.
+            metrics::counter!(names::REDELIVERED).increment(1);
+            tracing::debug!(
+                partition,
+                offset = message.offset,
+                "skipping a redelivered message"
+            );
+            return Ok(());
         }
         if !self.batchers.contains_key(&partition) {
             let plans = self.load_plans(partition, message.offset).await?;

@@ -6,16 +6,17 @@
 //!        └── commits ◀──────┴── commands channel ◀── coordinator
 //! ```
 //!
-//! Polling never stops while the pipeline is stalled (ClickHouse down): the partitions are
-//! paused instead, so the member stays in its group and memory stays bounded. librdkafka
-//! drops what it had prefetched for a paused partition and fetches again from the position
-//! after the last message handed out, so nothing is skipped.
+//! A full channel first just waits (librdkafka's prefetch queue is bounded by
+//! `queued.max.messages.kbytes`). If the pipeline stays stalled (ClickHouse down), the
+//! partitions are paused and polling goes on, so the member stays in its group and memory
+//! stays bounded; on resume each partition is sought to the offset after the last message
+//! handed out, so nothing is skipped.
 //!
 //! Revocation is a handshake inside librdkafka's rebalance callback: the coordinator flushes
 //! the revoked partitions' batches, answers with the offsets that are now safe, and the
 //! callback commits them synchronously before the partitions leave.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +29,11 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
+
+/// How long the pipeline may refuse messages before the partitions are paused. Shorter
+/// stalls are waited out without polling; a pause is for outages (ClickHouse down), since
+/// it discards librdkafka's prefetched messages, which must then be fetched again.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
 /// A consumed message, copied out of librdkafka's buffer.
 #[derive(Debug)]
@@ -68,6 +74,10 @@ pub(crate) struct SourceContext {
     /// Events not yet accepted by the channel. Shared with the rebalance callback so that a
     /// revocation can drop the revoked partitions' pending messages first.
     backlog: Mutex<VecDeque<SourceEvent>>,
+    /// The offset after the last message handed out, per partition: where a resumed
+    /// partition must continue. Cleared for partitions that move, so a partition assigned
+    /// again starts from its committed offset, never from a stale position.
+    next_offsets: Mutex<HashMap<i32, i64>>,
     revoke_timeout: Duration,
 }
 
@@ -75,6 +85,12 @@ impl SourceContext {
     fn backlog(&self) -> MutexGuard<'_, VecDeque<SourceEvent>> {
         // A panic while holding the lock leaves a consistent queue: keep going.
         self.backlog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn next_offsets(&self) -> MutexGuard<'_, HashMap<i32, i64>> {
+        self.next_offsets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -104,6 +120,12 @@ impl SourceContext {
             .collect();
         if partitions.is_empty() {
             return;
+        }
+        {
+            let mut next_offsets = self.next_offsets();
+            for partition in &partitions {
+                next_offsets.remove(partition);
+            }
         }
         let deadline = Instant::now() + self.revoke_timeout;
         let (reply_tx, reply_rx) = sync_channel(1);
@@ -185,6 +207,12 @@ impl ConsumerContext for SourceContext {
                     .map(|element| element.partition())
                     .collect();
                 tracing::info!(?partitions, "partitions assigned");
+                {
+                    let mut next_offsets = self.next_offsets();
+                    for partition in &partitions {
+                        next_offsets.remove(partition);
+                    }
+                }
                 self.backlog().push_back(SourceEvent::Assigned(partitions));
                 self.drain_backlog();
             }
@@ -215,6 +243,7 @@ pub(crate) fn context(
             topic: topic.to_owned(),
             events_tx,
             backlog: Mutex::new(VecDeque::new()),
+            next_offsets: Mutex::new(HashMap::new()),
             revoke_timeout,
         },
         events_rx,
@@ -231,6 +260,7 @@ pub(crate) fn poll_loop(
     let topic = context.topic.clone();
     let mut paused = false;
     let mut open = true;
+    let mut blocked_since: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
         while let Ok(command) = commands_rx.try_recv() {
             let SourceCommand::Commit { offsets, reply } = command;
@@ -246,23 +276,38 @@ pub(crate) fn poll_loop(
             open = context.drain_backlog();
         }
         let blocked = !context.backlog().is_empty();
-        if blocked != paused
-            && let Ok(assignment) = consumer.assignment()
-        {
-            let result = if blocked {
-                consumer.pause(&assignment)
+        if !blocked {
+            blocked_since = None;
+        }
+        let stalled =
+            blocked && blocked_since.get_or_insert_with(Instant::now).elapsed() >= PAUSE_AFTER;
+        let flip = !blocked && paused || stalled && !paused;
+        if flip && let Ok(assignment) = consumer.assignment() {
+            let result = if paused {
+                resume_at_next_offsets(&consumer, &topic, &assignment, &context.next_offsets())
             } else {
-                consumer.resume(&assignment)
+                tracing::info!("pipeline stalled: pausing partitions");
+                consumer.pause(&assignment)
             };
             match result {
-                Ok(()) => paused = blocked,
-                Err(error) => tracing::warn!(%error, blocked, "pause/resume failed"),
+                Ok(()) => paused = !paused,
+                Err(error) => tracing::warn!(%error, paused, "pause/resume failed"),
             }
+        }
+        if blocked && !paused {
+            // A momentary full channel: wait for the coordinator instead of polling more.
+            // librdkafka keeps prefetching up to its own queue bound meanwhile, which a
+            // pause would throw away and fetch again.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
         }
 
         match consumer.poll(Duration::from_millis(if blocked { 20 } else { 100 })) {
             Some(Ok(message)) => {
                 metrics::counter!(crate::metrics::CONSUMED).increment(1);
+                context
+                    .next_offsets()
+                    .insert(message.partition(), message.offset() + 1);
                 let raw = RawMessage {
                     partition: message.partition(),
                     offset: message.offset(),
@@ -285,6 +330,31 @@ pub(crate) fn poll_loop(
     }
     context.backlog().clear();
     drop(consumer);
+}
+
+/// Resumes paused partitions exactly after the last message handed out.
+///
+/// Pausing drops what librdkafka had prefetched; on resume it is meant to fetch again from
+/// the application's position, but the benchmark showed partitions resuming past messages
+/// that were never delivered (and a gap in offsets looks legitimate: compaction and
+/// transaction markers make them). An explicit seek removes the doubt.
+fn resume_at_next_offsets(
+    consumer: &BaseConsumer<SourceContext>,
+    topic: &str,
+    assignment: &TopicPartitionList,
+    next_offsets: &HashMap<i32, i64>,
+) -> Result<(), KafkaError> {
+    for element in assignment.elements_for_topic(topic) {
+        if let Some(next) = next_offsets.get(&element.partition()) {
+            consumer.seek(
+                topic,
+                element.partition(),
+                Offset::Offset(*next),
+                Duration::from_secs(10),
+            )?;
+        }
+    }
+    consumer.resume(assignment)
 }
 
 /// Commits offsets of partitions this member still owns: a commit for a partition that

@@ -1,0 +1,358 @@
+//! Ingest benchmark: `auditlog ingest` against the raw ClickHouse insert rate, same run.
+//!
+//! 1. A private tansu broker; a 4-partition topic pre-loaded with generated events
+//!    (`AUDITLOG_BENCH_INGEST_EVENTS`, default 1,000,000). Its storage is SQLite in a temp
+//!    directory: tansu 0.6.0's memory engine (`AUDITLOG_BENCH_BROKER_STORAGE=memory`) was
+//!    seen handing out overlapping offsets and never delivering a few percent of a pre-loaded
+//!    topic, which no consumer can ingest correctly. `AUDITLOG_BENCH_BROKERS` uses an existing
+//!    broker instead.
+//! 2. `auditlog ingest` (release build) consumes them into a fresh database; wall time from
+//!    start to the last row visible, CPU time and peak RSS from /proc.
+//! 3. Baselines: the same events, pre-encoded as RowBinary, inserted straight into a fresh
+//!    table with the same batch size and LZ4, no Kafka, no decoding; and a bare rdkafka
+//!    consumer reading the topic, no processing (the broker's delivery rate).
+//!
+//! Run with `make bench` (or `cargo build --release -p auditlog && cargo bench -p auditlog-e2e
+//! --bench ingest`). Needs the local stack's ClickHouse (`make up`).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, free_port};
+use auditlog_e2e::unique_name;
+use auditlog_event::{AuditEvent, EventCodec, Framing};
+use auditlog_ingester::{COLUMNS, RowEncoder};
+use auditlog_producer::generator::TrafficGenerator;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const PARTITIONS: i32 = 4;
+
+fn main() {
+    if std::env::args().any(|arg| arg == "--list") {
+        // `cargo bench --workspace -- --list` style probes: nothing to list.
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let num_events: usize = std::env::var("AUDITLOG_BENCH_INGEST_EVENTS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1_000_000);
+    // AUDITLOG_BENCH_BROKERS runs against an existing broker instead (e.g. to compare
+    // tansu's storage engines); by default a private memory-backed broker.
+    let broker = match std::env::var("AUDITLOG_BENCH_BROKERS") {
+        Ok(_) => None,
+        Err(_) => Some(PrivateBroker::start()),
+    };
+    let brokers = std::env::var("AUDITLOG_BENCH_BROKERS").unwrap_or_else(|_| {
+        broker
+            .as_ref()
+            .map(PrivateBroker::address)
+            .unwrap_or_default()
+    });
+
+    println!("ingest benchmark: {num_events} generated events, {PARTITIONS} partitions");
+    let started = Instant::now();
+    let events: Vec<AuditEvent> = TrafficGenerator::new(7).take(num_events).collect();
+    println!("  generated in {:.1} s", started.elapsed().as_secs_f64());
+
+    let target = PipelineTarget {
+        topic: unique_name("bench_ingest"),
+        dlq_topic: unique_name("bench_ingest_dlq"),
+        group: unique_name("bench_ingest_group"),
+        clickhouse_url: auditlog_e2e::clickhouse_url(),
+        database: unique_name("bench_ingest"),
+    };
+    create_topics(&brokers, &target).await;
+    let started = Instant::now();
+    preload(&brokers, &target.topic, &events).await;
+    println!(
+        "  pre-loaded the topic in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The ingester, measured from process start to the last row visible.
+    target.migrate_with_brokers(&brokers);
+    let mut env = target.env();
+    env.retain(|(key, _)| *key != "AUDITLOG_KAFKA_BROKERS");
+    env.push(("AUDITLOG_KAFKA_BROKERS", brokers.clone()));
+    let metrics_port = free_port();
+    let args = vec![
+        "ingest".to_owned(),
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{metrics_port}"),
+    ];
+    let started = Instant::now();
+    let mut ingester = AuditlogProcess::spawn("bench_ingest", &args, &env, Some(metrics_port));
+    let counts = target
+        .wait_for_rows(num_events as u64, Duration::from_secs(1800))
+        .await;
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(
+        counts.1,
+        num_events as u64,
+        "every event ingested: {}",
+        ingester.log()
+    );
+    let pid = ingester.child.id();
+    let cpu_seconds = process_cpu_seconds(pid);
+    let peak_rss_mib = process_peak_rss_kib(pid) as f64 / 1024.0;
+    let metrics = ingester.metrics().await.unwrap_or_default();
+    let num_batches = metric_value(&metrics, "auditlog_ingest_batches_total").max(1.0);
+    let _ = ingester.terminate(Duration::from_secs(30));
+    let rows_per_batch = (num_events as f64 / num_batches).round().max(1.0) as usize;
+
+    // Baseline: the same rows, pre-encoded, the same batch size, straight into ClickHouse.
+    let baseline_seconds = raw_insert(&target, &events, rows_per_batch).await;
+
+    let consume_seconds = consume_only(&brokers, &target.topic, num_events);
+
+    let ingest_rate = num_events as f64 / ingest_seconds;
+    let consume_rate = num_events as f64 / consume_seconds;
+    let raw_rate = num_events as f64 / baseline_seconds;
+    let cpu_micros_per_event = cpu_seconds * 1e6 / num_events as f64;
+    println!("  batches: {num_batches} (≈ {rows_per_batch} rows each)");
+    println!(
+        "  ingest:        {ingest_rate:>12.0} rows/s  ({ingest_seconds:.1} s, Kafka → decode → batch → ClickHouse)"
+    );
+    println!(
+        "  raw insert:    {raw_rate:>12.0} rows/s  ({baseline_seconds:.1} s, pre-encoded RowBinary, same batch size; baseline)"
+    );
+    println!(
+        "  consume only:  {consume_rate:>12.0} rows/s  ({consume_seconds:.1} s, bare rdkafka consumer, no processing; baseline)"
+    );
+    println!(
+        "  ratio:         {:>12.2}   ingest / raw insert (target ≥ 0.80)",
+        ingest_rate / raw_rate
+    );
+    println!(
+        "  ratio:         {:>12.2}   ingest / consume only",
+        ingest_rate / consume_rate
+    );
+    println!("  ingester CPU:  {cpu_micros_per_event:>12.2} µs/event (user+system, target < 3)");
+    println!("  peak RSS:      {peak_rss_mib:>12.1} MiB (target < 256)");
+}
+
+/// A private tansu broker on a free port (SQLite in a temp directory, or memory).
+struct PrivateBroker {
+    port: u16,
+    child: std::process::Child,
+    data_dir: std::path::PathBuf,
+}
+
+impl PrivateBroker {
+    fn start() -> Self {
+        let tools = std::env::var("AUDITLOG_TOOLS_DIR").unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| {
+                format!("{}/.cache", std::env::var("HOME").unwrap_or_default())
+            });
+            format!("{cache}/auditlog/tools")
+        });
+        let storage = match std::env::var("AUDITLOG_BENCH_BROKER_STORAGE").as_deref() {
+            Ok("memory") => "memory://tansu/",
+            _ => "sqlite://tansu.db",
+        };
+        let data_dir = std::env::temp_dir().join(unique_name("bench_broker"));
+        std::fs::create_dir_all(&data_dir).expect("broker data dir");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        // tansu resolves sqlite paths against its working directory.
+        let child = Command::new(format!("{tools}/tansu-0.6.0/bin/tansu"))
+            .current_dir(&data_dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", storage])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu (run `make install` first)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!("  broker: private tansu, storage {storage}");
+        Self {
+            port,
+            child,
+            data_dir,
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Seconds for a bare consumer to read `num_events` messages of `topic` from the start.
+fn consume_only(brokers: &str, topic: &str, num_events: usize) -> f64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("bench_consume_only"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut num_read = 0;
+    while num_read < num_events && started.elapsed() < Duration::from_secs(1800) {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            num_read += 1;
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
+async fn create_topics(brokers: &str, target: &PipelineTarget) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin");
+    let topics = [
+        NewTopic::new(&target.topic, PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(&target.dlq_topic, 1, TopicReplication::Fixed(1)),
+    ];
+    for result in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .expect("create topics")
+    {
+        result.expect("topic created");
+    }
+}
+
+async fn preload(brokers: &str, topic: &str, events: &[AuditEvent]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("max.in.flight.requests.per.connection", "1")
+        .create()
+        .expect("producer");
+    let codec = EventCodec::new(Framing::SingleObject);
+    for chunk in events.chunks(50_000) {
+        let payloads: Vec<(String, Vec<u8>)> = chunk
+            .iter()
+            .map(|event| {
+                (
+                    event.resource_id.to_string(),
+                    codec.encode_to_vec(event).expect("encode"),
+                )
+            })
+            .collect();
+        let sends = payloads.iter().map(|(key, payload)| {
+            producer.send(
+                FutureRecord::to(topic).key(key).payload(payload),
+                Duration::from_secs(120),
+            )
+        });
+        for result in futures::future::join_all(sends).await {
+            result.map_err(|(error, _)| error).expect("delivered");
+        }
+    }
+}
+
+async fn raw_insert(target: &PipelineTarget, events: &[AuditEvent], rows_per_batch: usize) -> f64 {
+    let client = target.client();
+    client
+        .query("CREATE TABLE raw_baseline AS audit_logs")
+        .execute()
+        .await
+        .expect("baseline table");
+    let sql = format!(
+        "INSERT INTO raw_baseline ({}) FORMAT RowBinary",
+        COLUMNS.join(", ")
+    );
+    let mut encoder = RowEncoder::default();
+    let batches: Vec<bytes::Bytes> = events
+        .chunks(rows_per_batch)
+        .map(|chunk| {
+            let mut rows = Vec::new();
+            for event in chunk {
+                encoder.encode(event, &mut rows);
+            }
+            bytes::Bytes::from(rows)
+        })
+        .collect();
+    let started = Instant::now();
+    for (index, rows) in batches.into_iter().enumerate() {
+        let mut insert = client
+            .insert_formatted_with(sql.clone())
+            .with_setting("async_insert", "0")
+            .with_setting("insert_deduplication_token", format!("baseline-{index}"));
+        insert.send(rows).await.expect("send");
+        insert.end().await.expect("insert");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map(|pair| {
+            pair.iter()
+                .filter_map(|text| text.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(0.0);
+    let ticks_per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    ticks / ticks_per_second
+}
+
+fn process_peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn metric_value(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
