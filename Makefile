@@ -19,7 +19,7 @@ install: ## build/install the local stack's tools (tansu, chDB venv) into the ca
 up: ## start the local stack (Kafka API on :9092, ClickHouse HTTP on :8123) and wait until healthy
 	@$(STACK) up
 
-down: ## stop the local stack
+down: ## stop the local stack and everything make demo started
 	@$(STACK) down
 
 status: ## show the local stack's health
@@ -47,8 +47,10 @@ bench: ## run the benchmarks (figures are ratios against a baseline from the sam
 	$(CARGO) build --release -p auditlog
 	$(STACK) with $(CARGO) bench --workspace
 
-demo: up ## start the stack (the full demo comes with the demo issue)
-	@echo "the local stack is up: Kafka API 127.0.0.1:9092, ClickHouse HTTP http://127.0.0.1:8123"
+demo: ## the whole system: stack, schema, 2 ingesters, ~1M events, the API, and a guide
+	$(CARGO) build --release -p auditlog
+	@$(STACK) up
+	@deploy/local/demo.sh
 
 clean-stack: down ## stop the stack and delete its data and logs
 	rm -rf .stack

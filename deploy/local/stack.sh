@@ -194,6 +194,14 @@ up)
     status >/dev/null || { status; exit 1; }
     ;;
 down)
+    if (($# == 0)); then
+        # The demo's processes (ingesters, API) first, so they stop while their services run.
+        for pid_path in "$stack"/run/*.pid; do
+            [[ -e $pid_path ]] || continue
+            app=$(basename "$pid_path" .pid)
+            [[ $app == kafka || $app == clickhouse ]] || stop "$app"
+        done
+    fi
     for service in $(services "$@"); do stop "$service"; done
     ;;
 status) status ;;
