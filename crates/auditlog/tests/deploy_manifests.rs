@@ -337,7 +337,6 @@ fn assert_no_problems(what: &str, problems: &[String]) {
 struct Container {
     /// `file: service or object/container`, for messages.
     origin: String,
-    image: String,
     /// Arguments after `auditlog` (empty when the container runs another command).
     args: Vec<String>,
     /// Whether it runs auditlog at all (an init container may run a shell).
@@ -399,10 +398,9 @@ fn compose_containers(compose: &Value) -> Vec<Container> {
     compose_services(compose)
         .into_iter()
         .filter_map(|(name, service)| {
-            let image = str_at(service, &["image"])?.to_owned();
-            is_auditlog_image(&image).then(|| Container {
+            let image = str_at(service, &["image"])?;
+            is_auditlog_image(image).then(|| Container {
                 origin: format!("{COMPOSE}: service {name}"),
-                image,
                 args: strings(service.get("command")),
                 runs_auditlog: service.get("entrypoint").is_none(),
                 env: compose_env(service),
@@ -441,8 +439,8 @@ fn kubernetes_containers(objects: &[(String, Value)]) -> Vec<Container> {
     let mut containers = Vec::new();
     for (owner, pod) in pod_templates(objects) {
         for container in pod_containers(pod) {
-            let image = str_at(container, &["image"]).unwrap_or_default().to_owned();
-            if !is_auditlog_image(&image) {
+            let image = str_at(container, &["image"]).unwrap_or_default();
+            if !is_auditlog_image(image) {
                 continue;
             }
             let command = strings(container.get("command"));
@@ -463,7 +461,6 @@ fn kubernetes_containers(objects: &[(String, Value)]) -> Vec<Container> {
                 .unwrap_or_default();
             containers.push(Container {
                 origin: format!("{owner}/{}", str_at(container, &["name"]).unwrap_or("?")),
-                image,
                 runs_auditlog: command.is_empty() || command == ["auditlog"],
                 args: strings(container.get("args")),
                 env,
