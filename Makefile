@@ -39,6 +39,9 @@ build: ## build everything, tests included
 
 test: fmt-check lint ## install what is missing, start the stack if needed, run every test
 	$(CARGO) test --workspace --no-run
+	# Whole-system tests run the auditlog binary itself; cargo builds a package's binary for
+	# tests only when that package has integration tests, so build it explicitly.
+	$(CARGO) build --workspace --bins
 	$(STACK) install clickhouse
 	cd deploy/local/clickhouse && $(CHDB_PYTHON) -m unittest --quiet
 	$(STACK) with $(CARGO) test --workspace
