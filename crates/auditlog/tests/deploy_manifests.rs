@@ -1230,3 +1230,42 @@ fn scaling_and_shutdown_fit_the_topic_and_the_ingester() {
     }
     assert_no_problems("scaling and shutdown", &problems);
 }
+
+#[test]
+fn the_topics_created_are_the_topics_configured() {
+    let compose = compose();
+    let script = compose_services(&compose)
+        .iter()
+        .map(|(_, service)| strings(service.get("command")).join(" "))
+        .find(|command| command.contains("--create"))
+        .unwrap_or_else(|| panic!("{COMPOSE}: no service creates the topics"));
+    let words: Vec<&str> = script.split_whitespace().collect();
+    let created: BTreeSet<&str> = words
+        .windows(2)
+        .filter(|pair| pair[0] == "--topic")
+        .map(|pair| pair[1])
+        .collect();
+    let objects = kubernetes_objects();
+    let (configmap_file, configmap) = configmap_toml(&objects);
+    let mut problems = Vec::new();
+    for (origin, text) in [
+        (COMPOSE_TOML.to_owned(), read(COMPOSE_TOML)),
+        (configmap_file, configmap),
+    ] {
+        let table: toml::Table = toml::from_str(&text)
+            .unwrap_or_else(|error| panic!("{origin}: not valid TOML: {error}"));
+        for (key, default) in [("topic", TOPIC), ("dlq_topic", "audit-events-dlq")] {
+            let topic = table
+                .get("kafka")
+                .and_then(|kafka| kafka.get(key))
+                .and_then(toml::Value::as_str)
+                .unwrap_or(default);
+            if !created.contains(topic) {
+                problems.push(format!(
+                    "{origin}: kafka.{key} is {topic:?}, but {COMPOSE} creates only {created:?}"
+                ));
+            }
+        }
+    }
+    assert_no_problems("topics", &problems);
+}
