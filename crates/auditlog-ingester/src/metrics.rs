@@ -10,7 +10,7 @@ pub const INSERTED: &str = "auditlog_ingest_inserted_rows_total";
 pub const BATCHES: &str = "auditlog_ingest_batches_total";
 /// Poison messages acknowledged by the dead-letter topic, by `kind`.
 pub const DEAD_LETTERED: &str = "auditlog_ingest_dead_lettered_total";
-/// Re-sends after a transient failure, by `stage` (`insert`, `intent`).
+/// Re-tries after a transient failure, by `stage` (`insert`, `intent`, `intent_load`).
 pub const RETRIES: &str = "auditlog_ingest_retries_total";
 /// Rows per batch.
 pub const BATCH_ROWS: &str = "auditlog_ingest_batch_rows";

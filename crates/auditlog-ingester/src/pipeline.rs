@@ -294,6 +294,10 @@ impl Coordinator {
         loop {
             match self.intents.load(&self.topic, partition, from_offset).await {
                 Ok(plans) => {
+                    if attempt > 0 {
+                        metrics::gauge!(names::CLICKHOUSE_DOWN).set(0.0);
+                        self.health.set_clickhouse_error(None);
+                    }
                     if !plans.is_empty() {
                         tracing::info!(
                             partition,
@@ -309,6 +313,8 @@ impl Coordinator {
                 }
                 Err(error) => {
                     attempt += 1;
+                    metrics::counter!(names::RETRIES, "stage" => "intent_load").increment(1);
+                    metrics::gauge!(names::CLICKHOUSE_DOWN).set(1.0);
                     self.health.set_clickhouse_error(Some(error.to_string()));
                     tracing::warn!(%error, attempt, "loading batch intents failed, retrying");
                     tokio::time::sleep(self.config.retry.delay(attempt)).await;
