@@ -240,7 +240,12 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
 }
 
 async fn apply_retention(client: &Client, target: &SchemaTarget) -> Result<(), IngestError> {
-    let table = format!("{}.{}", target.database, target.table);
+    // On a cluster the rows live in `{table}_local`; a Distributed table takes no TTL.
+    let table_name = match target.cluster {
+        Some(_) => format!("{}_local", target.table),
+        None => target.table.clone(),
+    };
+    let table = format!("{}.{}", target.database, table_name);
     let on_cluster = target.on_cluster();
     let statement = match target.retention_days {
         Some(days) => format!(
@@ -250,7 +255,7 @@ async fn apply_retention(client: &Client, target: &SchemaTarget) -> Result<(), I
             let engine_full: String = client
                 .query("SELECT engine_full FROM system.tables WHERE database = {database:String} AND name = {table:String}")
                 .param("database", &target.database)
-                .param("table", &target.table)
+                .param("table", &table_name)
                 .fetch_one()
                 .await
                 .map_err(|error| migration_error(0, "retention", error.to_string()))?;

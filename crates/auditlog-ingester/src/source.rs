@@ -125,6 +125,9 @@ impl SourceContext {
             let mut next_offsets = self.next_offsets();
             for partition in &partitions {
                 next_offsets.remove(partition);
+                // The new owner reports this partition's lag from now on.
+                metrics::gauge!(crate::metrics::PARTITION_LAG, "partition" => partition.to_string())
+                    .set(0.0);
             }
         }
         let deadline = Instant::now() + self.revoke_timeout;

@@ -327,13 +327,17 @@ impl IngestSettings {
                 .parse()
                 .context("default metrics address")?,
         };
+        let mut clickhouse = settings.clickhouse();
+        // `ingest --cluster` (or AUDITLOG_CLICKHOUSE_CLUSTER) means the cluster schema: inserts
+        // must then wait for the shards, not only for the node that received them.
+        clickhouse.cluster |= args.schema.cluster.is_some();
         let config = auditlog_ingester::IngesterConfig {
             brokers: settings.kafka_brokers.clone(),
             topic: settings.kafka_topic.clone(),
             dlq_topic: settings.kafka_dlq_topic.clone(),
             group: settings.kafka_group.clone(),
             kafka_properties: settings.kafka_properties.clone(),
-            clickhouse: settings.clickhouse(),
+            clickhouse,
             batch: auditlog_ingester::BatchLimits {
                 max_rows: pick(args.batch_rows, ingest.batch_rows, || defaults.max_rows),
                 max_bytes: pick(args.batch_bytes, ingest.batch_bytes, || defaults.max_bytes),

@@ -55,6 +55,6 @@ SETTINGS ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {cluster}
 AS {database}.{table}_local
--- insert_distributed_sync=1 is set by the ingester's inserts, so an acknowledged batch is
--- on its shard, not only queued on the node that received it.
+-- The ingester sets distributed_foreground_insert=1 on its inserts in cluster mode, so an
+-- acknowledged batch is on its shard, not only queued on the node that received it.
 ENGINE = Distributed({cluster}, {database}, {table}_local, cityHash64(id));
