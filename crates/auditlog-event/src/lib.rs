@@ -62,6 +62,7 @@ mod error;
 mod event;
 pub mod limits;
 mod schema;
+mod table;
 pub mod testing;
 
 pub use codec::{EventCodec, Framing};
@@ -72,3 +73,4 @@ pub use enums::{Action, BuildReason, ResourceType};
 pub use error::EventError;
 pub use event::{Actor, AuditEvent, AuditEventBuilder, Organization};
 pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
+pub use table::TABLE_COLUMNS;

@@ -10,31 +10,8 @@ use std::io::Write;
 use auditlog_event::AuditEvent;
 use uuid::Uuid;
 
-/// The columns every row carries, in encoding order.
-pub const COLUMNS: &[&str] = &[
-    "id",
-    "time",
-    "request_id",
-    "organization_id",
-    "organization_name",
-    "organization_display_name",
-    "organization_icon",
-    "user_id",
-    "user_username",
-    "user_email",
-    "user_name",
-    "ip",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "resource_target",
-    "resource_icon",
-    "action",
-    "diff",
-    "status_code",
-    "additional_fields",
-    "build_reason",
-];
+/// The columns every row carries, in encoding order: the table's own column list.
+pub const COLUMNS: &[&str] = &auditlog_event::TABLE_COLUMNS;
 
 /// Encodes events as RowBinary rows of [`COLUMNS`]; reuses scratch space, so encoding a row
 /// allocates nothing in the steady state. Also for loading data directly (tests, benches):

@@ -54,30 +54,7 @@ pub const COUNT_CAP: u64 = 2000;
 /// | 19 | `status_code` | `Int32` |
 /// | 20 | `additional_fields` | `String` (JSON) |
 /// | 21 | `build_reason` | `LowCardinality(String)` (`''` when none) |
-pub const COLUMNS: [&str; 22] = [
-    "id",
-    "time",
-    "request_id",
-    "organization_id",
-    "organization_name",
-    "organization_display_name",
-    "organization_icon",
-    "user_id",
-    "user_username",
-    "user_email",
-    "user_name",
-    "ip",
-    "user_agent",
-    "resource_type",
-    "resource_id",
-    "resource_target",
-    "resource_icon",
-    "action",
-    "diff",
-    "status_code",
-    "additional_fields",
-    "build_reason",
-];
+pub const COLUMNS: [&str; 22] = auditlog_event::TABLE_COLUMNS;
 
 /// The columns predicates may name: the allowlist that keeps user input out of column names.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,76 @@
+//! The event as a row of the ClickHouse table: the column list the ingester writes and the
+//! query side reads, defined once and checked against the DDL in `schemas/clickhouse/`.
+
+/// The columns of `audit_logs`, in the DDL's order (`schemas/clickhouse/0001_audit_logs.sql`).
+///
+/// The actor and organization are flattened (`user_*`, `organization_*`; nil ids and empty
+/// strings when absent), `diff` and `additional_fields` are JSON text, `build_reason` is `''`
+/// when the event has none.
+pub const TABLE_COLUMNS: [&str; 22] = [
+    "id",
+    "time",
+    "request_id",
+    "organization_id",
+    "organization_name",
+    "organization_display_name",
+    "organization_icon",
+    "user_id",
+    "user_username",
+    "user_email",
+    "user_name",
+    "ip",
+    "user_agent",
+    "resource_type",
+    "resource_id",
+    "resource_target",
+    "resource_icon",
+    "action",
+    "diff",
+    "status_code",
+    "additional_fields",
+    "build_reason",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::TABLE_COLUMNS;
+
+    /// The column names of the first `CREATE TABLE ... ( ... )` in a DDL file, in order.
+    fn ddl_columns(ddl: &str) -> Vec<String> {
+        let body_start = ddl.find("CREATE TABLE").expect("a CREATE TABLE");
+        let mut columns = Vec::new();
+        let mut inside = false;
+        for line in ddl[body_start..].lines() {
+            let line = line.trim();
+            if !inside {
+                inside = line == "(";
+                continue;
+            }
+            if line.starts_with(')') {
+                break;
+            }
+            if line.is_empty() || line.starts_with("--") || line.starts_with("INDEX ") {
+                continue;
+            }
+            let name = line.split_whitespace().next().unwrap_or_default();
+            columns.push(name.to_owned());
+        }
+        columns
+    }
+
+    #[test]
+    fn the_column_list_is_the_ddl_column_list() {
+        for (file, ddl) in [
+            (
+                "0001_audit_logs.sql",
+                include_str!("../../../schemas/clickhouse/0001_audit_logs.sql"),
+            ),
+            (
+                "cluster/0001_audit_logs.sql",
+                include_str!("../../../schemas/clickhouse/cluster/0001_audit_logs.sql"),
+            ),
+        ] {
+            assert_eq!(ddl_columns(ddl), TABLE_COLUMNS, "schemas/clickhouse/{file}");
+        }
+    }
+}
