@@ -355,29 +355,37 @@ impl Coordinator {
 
     /// Records a finished batch; commits when the contiguous prefix grew.
     fn complete(&mut self, completion: Completion) -> Result<(), IngestError> {
-        let (num_rows, num_poison) = completion.result?;
-        self.report.rows_inserted += num_rows as u64;
-        self.report.dead_lettered += num_poison as u64;
-        self.report.batches += 1;
-        let current = self.generations.get(&completion.partition).copied();
-        if current != Some(completion.generation) {
-            return Ok(());
-        }
-        if let Some(offset) = self
-            .tracker
-            .finish(completion.partition, completion.first_offset)
-        {
-            let _ = self.commands_tx.send(SourceCommand::Commit {
-                offsets: vec![(completion.partition, offset)],
-                reply: None,
-            });
-            self.remember_commit(completion.partition, offset);
+        if let Some((partition, offset)) = self.settle(completion)? {
+            self.commit_async(partition, offset);
         }
         Ok(())
     }
 
-    fn remember_commit(&mut self, partition: i32, offset: i64) {
+    /// Counts a finished batch and marks it done. Returns the partition's new committable
+    /// offset if the contiguous finished prefix grew; a failed batch's error stops the run.
+    /// Batches of a partition revoked since they were dispatched (older generation) count,
+    /// but commit nothing.
+    fn settle(&mut self, completion: Completion) -> Result<Option<(i32, i64)>, IngestError> {
+        let (num_rows, num_poison) = completion.result?;
+        self.report.rows_inserted += num_rows as u64;
+        self.report.dead_lettered += num_poison as u64;
+        self.report.batches += 1;
+        let partition = completion.partition;
+        if self.generations.get(&partition).copied() != Some(completion.generation) {
+            return Ok(None);
+        }
+        let Some(offset) = self.tracker.finish(partition, completion.first_offset) else {
+            return Ok(None);
+        };
         self.health.set_committed(partition, offset);
+        Ok(Some((partition, offset)))
+    }
+
+    fn commit_async(&self, partition: i32, offset: i64) {
+        let _ = self.commands_tx.send(SourceCommand::Commit {
+            offsets: vec![(partition, offset)],
+            reply: None,
+        });
     }
 
     /// Flushes the revoked partitions and waits (bounded) for their batches to finish.
@@ -403,23 +411,12 @@ impl Coordinator {
                 tracing::warn!(?partitions, "revocation flush timed out");
                 break;
             };
-            let partition = completion.partition;
-            let first_offset = completion.first_offset;
-            let (num_rows, num_poison) = completion.result?;
-            self.report.rows_inserted += num_rows as u64;
-            self.report.dead_lettered += num_poison as u64;
-            self.report.batches += 1;
-            if self.generations.get(&partition).copied() == Some(completion.generation)
-                && let Some(offset) = self.tracker.finish(partition, first_offset)
-            {
-                self.remember_commit(partition, offset);
+            if let Some((partition, offset)) = self.settle(completion)? {
                 if partitions.contains(&partition) {
+                    // Committed synchronously by the rebalance callback, before they leave.
                     committable.insert(partition, offset);
                 } else {
-                    let _ = self.commands_tx.send(SourceCommand::Commit {
-                        offsets: vec![(partition, offset)],
-                        reply: None,
-                    });
+                    self.commit_async(partition, offset);
                 }
             }
         }
@@ -458,15 +455,7 @@ impl Coordinator {
                 );
                 break;
             };
-            let partition = completion.partition;
-            let first_offset = completion.first_offset;
-            let (num_rows, num_poison) = completion.result?;
-            self.report.rows_inserted += num_rows as u64;
-            self.report.dead_lettered += num_poison as u64;
-            self.report.batches += 1;
-            if self.generations.get(&partition).copied() == Some(completion.generation)
-                && let Some(offset) = self.tracker.finish(partition, first_offset)
-            {
+            if let Some((partition, offset)) = self.settle(completion)? {
                 committable.insert(partition, offset);
             }
         }
