@@ -15,10 +15,10 @@
 //! Run with `make bench` (or `cargo build --release -p auditlog && cargo bench -p auditlog-e2e
 //! --bench ingest`). Needs the local stack's ClickHouse (`make up`).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, free_port};
+use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, PrivateBroker, free_port};
 use auditlog_e2e::unique_name;
 use auditlog_event::{AuditEvent, EventCodec, Framing};
 use auditlog_ingester::{COLUMNS, RowEncoder};
@@ -49,7 +49,14 @@ async fn run() {
     // tansu's storage engines); by default a private memory-backed broker.
     let broker = match std::env::var("AUDITLOG_BENCH_BROKERS") {
         Ok(_) => None,
-        Err(_) => Some(PrivateBroker::start()),
+        Err(_) => {
+            let storage = match std::env::var("AUDITLOG_BENCH_BROKER_STORAGE").as_deref() {
+                Ok("memory") => "memory://tansu/",
+                _ => "sqlite://tansu.db",
+            };
+            println!("  broker: private tansu, storage {storage}");
+            Some(PrivateBroker::start(storage))
+        }
     };
     let brokers = std::env::var("AUDITLOG_BENCH_BROKERS").unwrap_or_else(|_| {
         broker
@@ -138,71 +145,6 @@ async fn run() {
     );
     println!("  ingester CPU:  {cpu_micros_per_event:>12.2} µs/event (user+system, target < 3)");
     println!("  peak RSS:      {peak_rss_mib:>12.1} MiB (target < 256)");
-}
-
-/// A private tansu broker on a free port (SQLite in a temp directory, or memory).
-struct PrivateBroker {
-    port: u16,
-    child: std::process::Child,
-    data_dir: std::path::PathBuf,
-}
-
-impl PrivateBroker {
-    fn start() -> Self {
-        let tools = std::env::var("AUDITLOG_TOOLS_DIR").unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| {
-                format!("{}/.cache", std::env::var("HOME").unwrap_or_default())
-            });
-            format!("{cache}/auditlog/tools")
-        });
-        let storage = match std::env::var("AUDITLOG_BENCH_BROKER_STORAGE").as_deref() {
-            Ok("memory") => "memory://tansu/",
-            _ => "sqlite://tansu.db",
-        };
-        let data_dir = std::env::temp_dir().join(unique_name("bench_broker"));
-        std::fs::create_dir_all(&data_dir).expect("broker data dir");
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        // tansu resolves sqlite paths against its working directory.
-        let child = Command::new(format!("{tools}/tansu-0.6.0/bin/tansu"))
-            .current_dir(&data_dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", storage])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu (run `make install` first)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        println!("  broker: private tansu, storage {storage}");
-        Self {
-            port,
-            child,
-            data_dir,
-        }
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
 }
 
 /// Seconds for a bare consumer to read `num_events` messages of `topic` from the start.

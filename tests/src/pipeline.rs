@@ -46,6 +46,20 @@ pub fn log_dir() -> PathBuf {
     dir
 }
 
+/// Where `make install` puts the stack's tools (tansu, the chDB venv): the same rule as
+/// `deploy/local/stack.sh`.
+pub fn tools_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("AUDITLOG_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("auditlog").join("tools")
+}
+
 /// A TCP port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -417,17 +431,7 @@ impl PrivateClickHouse {
 
     /// Starts it again on the same port and data directory; waits until it answers.
     pub async fn resume(&mut self) {
-        let tools = std::env::var("AUDITLOG_TOOLS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| {
-                let cache = std::env::var("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|_| {
-                        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache")
-                    });
-                cache.join("auditlog").join("tools")
-            });
-        let python = tools.join("chdb-venv").join("bin").join("python");
+        let python = tools_dir().join("chdb-venv").join("bin").join("python");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -464,6 +468,67 @@ impl PrivateClickHouse {
 impl Drop for PrivateClickHouse {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A private tansu broker on a free port, SQLite storage in a temp directory (or memory),
+/// for benchmarks and tests that must not share or may stop their broker.
+#[derive(Debug)]
+pub struct PrivateBroker {
+    pub port: u16,
+    child: Child,
+    data_dir: PathBuf,
+}
+
+impl PrivateBroker {
+    /// Starts one; `storage` is `sqlite://tansu.db` or `memory://tansu/`.
+    pub fn start(storage: &str) -> Self {
+        let data_dir = std::env::temp_dir().join(unique_name("auditlog_private_broker"));
+        std::fs::create_dir_all(&data_dir).expect("broker data dir");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        // tansu resolves sqlite paths against its working directory.
+        let child = Command::new(tools_dir().join("tansu-0.6.0").join("bin").join("tansu"))
+            .current_dir(&data_dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", storage])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu (run `make install` first)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "private tansu did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            port,
+            child,
+            data_dir,
+        }
+    }
+
+    /// Its bootstrap address.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
