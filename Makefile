@@ -13,7 +13,7 @@ CHDB_PYTHON := $(TOOLS_DIR)/chdb-venv/bin/python
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-install: ## build/install the local stack's tools (tansu, chDB venv) into the cache
+install: ## install the local stack's tools (Apache Kafka from Maven Central, chDB venv) into the cache
 	@$(STACK) install
 
 up: ## start the local stack (Kafka API on :9092, ClickHouse HTTP on :8123) and wait until healthy

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: a real Kafka-API broker (tansu, durable SQLite storage) and the real
-# ClickHouse engine (chDB) behind the ClickHouse HTTP interface.
+# The local stack: the real Apache Kafka broker (single-node KRaft, deploy/local/kafka/) and the
+# real ClickHouse engine (chDB) behind the ClickHouse HTTP interface.
 #
 #   stack.sh install            build/install what is missing (cached outside the clone)
 #   stack.sh up [SERVICE...]    start services that are not running, wait until healthy
@@ -14,42 +14,27 @@
 #   AUDITLOG_TOOLS_DIR  installed tools        ${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools
 #   AUDITLOG_STACK_DIR  data, logs, pid files  <repo>/.stack
 #   AUDITLOG_KAFKA_PORT / AUDITLOG_CLICKHOUSE_PORT   9092 / 8123
+#   AUDITLOG_KAFKA_CONTROLLER_PORT                   the KRaft controller's port, 9093
+#   AUDITLOG_KAFKA_HEAP                              the broker's JVM heap, 1g
+#
+# Topics are not made here: `auditlog migrate` creates them, as it would on a real cluster.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tools=${AUDITLOG_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools}
 stack=${AUDITLOG_STACK_DIR:-$repo/.stack}
 kafka_port=${AUDITLOG_KAFKA_PORT:-9092}
+kafka_controller_port=${AUDITLOG_KAFKA_CONTROLLER_PORT:-9093}
 clickhouse_port=${AUDITLOG_CLICKHOUSE_PORT:-8123}
 
-# Pinned versions: a cached install is reused only when it is exactly this version.
-tansu_version=0.6.0
-tansu_features=dynostore,libsql
-tansu_root=$tools/tansu-$tansu_version
-tansu_bin=$tansu_root/bin/tansu
+# Pinned versions: a cached install is reused only when its pins match (deploy/local/kafka/pom.xml,
+# deploy/local/clickhouse/requirements.txt).
+kafka_sh=$repo/deploy/local/kafka/kafka.sh
 chdb_venv=$tools/chdb-venv
 chdb_requirements=$repo/deploy/local/clickhouse/requirements.txt
-
-# Topics the pipeline uses by default: partitions let several ingesters share the load.
-default_topic=${AUDITLOG_KAFKA_TOPIC:-audit-events}
-default_dlq_topic=${AUDITLOG_KAFKA_DLQ_TOPIC:-audit-events-dlq}
-default_partitions=${AUDITLOG_KAFKA_PARTITIONS:-4}
+export AUDITLOG_TOOLS_DIR=$tools
 
 log() { printf 'stack: %s\n' "$*" >&2; }
-
-install_tansu() {
-    if [[ -x $tansu_bin ]] && "$tansu_bin" --version 2>/dev/null | grep -q " $tansu_version\b"; then
-        return
-    fi
-    log "building tansu $tansu_version (first run on this machine: ~12 minutes)"
-    mkdir -p "$tools"
-    cargo install --locked tansu --version "$tansu_version" --features "$tansu_features" \
-        --root "$tansu_root" --force >"$tools/tansu-build.log" 2>&1 || {
-        tail -n 30 "$tools/tansu-build.log" >&2
-        log "tansu build failed; full log: $tools/tansu-build.log"
-        exit 1
-    }
-}
 
 install_chdb() {
     local stamp=$chdb_venv/.requirements.sha256
@@ -69,7 +54,7 @@ install() {
     local service
     for service in $(services "$@"); do
         case $service in
-        kafka) install_tansu ;;
+        kafka) "$kafka_sh" install ;;
         clickhouse) install_chdb ;;
         *) log "unknown service $service (kafka, clickhouse)"; exit 2 ;;
         esac
@@ -89,7 +74,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 healthy() {
     case $1 in
-    kafka) port_open "$kafka_port" ;;
+    kafka) python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port" >/dev/null 2>&1 ;;
     clickhouse) [[ $(curl -fsS --max-time 2 "http://127.0.0.1:$clickhouse_port/ping" 2>/dev/null) == "Ok." ]] ;;
     esac
 }
@@ -104,14 +89,11 @@ start() {
     log_path=$(log_file "$service")
     case $service in
     kafka)
-        mkdir -p "$stack/data/kafka"
-        # sqlite storage: a broker restart keeps every topic, offset and committed group offset.
-        # tansu resolves the database path against its working directory, so start it there.
-        (cd "$stack/data/kafka" && exec nohup "$tansu_bin" broker \
-            --listener-url "tcp://127.0.0.1:$kafka_port" \
-            --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-            --storage-engine "sqlite://tansu.db" \
-            >>"$log_path" 2>&1 </dev/null) &
+        # Data in .stack/data/kafka, formatted on first start; the JVM's own stdout (start-up
+        # failures before log4j is up) goes to the same log as the broker's log4j output.
+        nohup "$kafka_sh" run --port "$kafka_port" --controller-port "$kafka_controller_port" \
+            --dir "$stack/data/kafka" --log "$log_path" \
+            >>"$log_path" 2>&1 </dev/null &
         ;;
     clickhouse)
         nohup "$chdb_venv/bin/python" "$repo/deploy/local/clickhouse/server.py" \
@@ -139,15 +121,6 @@ start() {
     return 0
 }
 
-create_topics() {
-    local topic
-    for topic in "$default_topic" "$default_dlq_topic"; do
-        # tansu answers TOPIC_ALREADY_EXISTS for a second create; that is the idempotent case.
-        "$tansu_bin" topic create "$topic" --broker "tcp://127.0.0.1:$kafka_port" \
-            --partitions "$default_partitions" >/dev/null 2>&1 || true
-    done
-}
-
 stop() {
     local service=$1 pid_path pid
     pid_path=$(pid_file "$service")
@@ -155,7 +128,8 @@ stop() {
     pid=$(cat "$pid_path")
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
+        # A broker's controlled shutdown takes a few seconds; give it 30 before SIGKILL.
+        for _ in $(seq 1 300); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
@@ -177,6 +151,9 @@ status() {
             failed=1
         fi
     done
+    if healthy kafka; then
+        printf '%-11s %s\n' "" "Kafka $(python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port")"
+    fi
     if healthy clickhouse; then
         printf '%-11s %s\n' "" "ClickHouse $(curl -fsS "http://127.0.0.1:$clickhouse_port/?query=SELECT+version()")"
     fi
@@ -190,7 +167,6 @@ install) install "$@" ;;
 up)
     install "$@"
     for service in $(services "$@"); do start "$service" || true; done
-    [[ " $(services "$@") " == *" kafka "* ]] && create_topics
     status >/dev/null || { status; exit 1; }
     ;;
 down)
@@ -211,7 +187,6 @@ with)
     for service in kafka clickhouse; do
         if start "$service"; then started+=("$service"); fi
     done
-    create_topics
     cleanup() { for service in "${started[@]}"; do stop "$service"; done; }
     trap cleanup EXIT
     "$@"
