@@ -1,11 +1,9 @@
 //! Ingest benchmark: `auditlog ingest` against the raw ClickHouse insert rate, same run.
 //!
-//! 1. A private tansu broker; a 4-partition topic pre-loaded with generated events
-//!    (`AUDITLOG_BENCH_INGEST_EVENTS`, default 1,000,000). Its storage is SQLite in a temp
-//!    directory: tansu 0.6.0's memory engine (`AUDITLOG_BENCH_BROKER_STORAGE=memory`) was
-//!    seen handing out overlapping offsets and never delivering a few percent of a pre-loaded
-//!    topic, which no consumer can ingest correctly. `AUDITLOG_BENCH_BROKERS` uses an existing
-//!    broker instead.
+//! 1. A private Apache Kafka broker (the local stack's, on its own ports and data directory,
+//!    so no other traffic shares it); a 4-partition topic pre-loaded with generated events
+//!    (`AUDITLOG_BENCH_INGEST_EVENTS`, default 1,000,000). `AUDITLOG_BENCH_BROKERS` uses an
+//!    existing broker instead.
 //! 2. `auditlog ingest` (release build) consumes them into a fresh database; wall time from
 //!    start to the last row visible, CPU time and peak RSS from /proc.
 //! 3. Baselines: the same events, pre-encoded as RowBinary, inserted straight into a fresh
@@ -18,8 +16,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, PrivateBroker, free_port};
-use auditlog_e2e::unique_name;
+use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, free_port};
+use auditlog_e2e::{PrivateBroker, unique_name};
 use auditlog_event::{AuditEvent, EventCodec, Framing};
 use auditlog_ingester::{COLUMNS, RowEncoder};
 use auditlog_producer::generator::TrafficGenerator;
@@ -45,23 +43,19 @@ async fn run() {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(1_000_000);
-    // AUDITLOG_BENCH_BROKERS runs against an existing broker instead (e.g. to compare
-    // tansu's storage engines); by default a private memory-backed broker.
+    // AUDITLOG_BENCH_BROKERS runs against an existing broker instead (e.g. a real cluster);
+    // by default a private broker, so nothing else competes for it.
     let broker = match std::env::var("AUDITLOG_BENCH_BROKERS") {
         Ok(_) => None,
         Err(_) => {
-            let storage = match std::env::var("AUDITLOG_BENCH_BROKER_STORAGE").as_deref() {
-                Ok("memory") => "memory://tansu/",
-                _ => "sqlite://tansu.db",
-            };
-            println!("  broker: private tansu, storage {storage}");
-            Some(PrivateBroker::start(storage))
+            println!("  broker: private Apache Kafka");
+            Some(PrivateBroker::start())
         }
     };
     let brokers = std::env::var("AUDITLOG_BENCH_BROKERS").unwrap_or_else(|_| {
         broker
             .as_ref()
-            .map(PrivateBroker::address)
+            .map(PrivateBroker::brokers)
             .unwrap_or_default()
     });
 
@@ -70,14 +64,7 @@ async fn run() {
     let events: Vec<AuditEvent> = TrafficGenerator::new(7).take(num_events).collect();
     println!("  generated in {:.1} s", started.elapsed().as_secs_f64());
 
-    let target = PipelineTarget {
-        topic: unique_name("bench_ingest"),
-        dlq_topic: unique_name("bench_ingest_dlq"),
-        group: unique_name("bench_ingest_group"),
-        clickhouse_url: auditlog_e2e::clickhouse_url(),
-        database: unique_name("bench_ingest"),
-    };
-    create_topics(&brokers, &target).await;
+    let target = PipelineTarget::create_on(&brokers, "bench_ingest", PARTITIONS).await;
     let started = Instant::now();
     preload(&brokers, &target.topic, &events).await;
     println!(
@@ -86,10 +73,8 @@ async fn run() {
     );
 
     // The ingester, measured from process start to the last row visible.
-    target.migrate_with_brokers(&brokers);
-    let mut env = target.env();
-    env.retain(|(key, _)| *key != "AUDITLOG_KAFKA_BROKERS");
-    env.push(("AUDITLOG_KAFKA_BROKERS", brokers.clone()));
+    target.migrate();
+    let env = target.env();
     let metrics_port = free_port();
     let args = vec![
         "ingest".to_owned(),
@@ -166,25 +151,6 @@ fn consume_only(brokers: &str, topic: &str, num_events: usize) -> f64 {
         }
     }
     started.elapsed().as_secs_f64()
-}
-
-async fn create_topics(brokers: &str, target: &PipelineTarget) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin");
-    let topics = [
-        NewTopic::new(&target.topic, PARTITIONS, TopicReplication::Fixed(1)),
-        NewTopic::new(&target.dlq_topic, 1, TopicReplication::Fixed(1)),
-    ];
-    for result in admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .expect("create topics")
-    {
-        result.expect("topic created");
-    }
 }
 
 async fn preload(brokers: &str, topic: &str, events: &[AuditEvent]) {

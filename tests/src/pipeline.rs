@@ -1,26 +1,33 @@
 //! Fixtures for tests that run the real pipeline: topics, encoded events, `auditlog`
-//! processes (killed for real), and private ClickHouse servers a test may stop.
+//! processes (killed for real).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditlog_event::{AuditEvent, EventCodec, Framing};
+pub use auditlog_testkit::{free_port, http_get, log_dir, repo_root, tools_dir};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use uuid::Uuid;
 
 use crate::{kafka_brokers, unique_name};
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+/// Creates a topic with `partitions` partitions on the shared broker.
+pub async fn create_topic(name: &str, partitions: i32) {
+    auditlog_testkit::create_topic(&kafka_brokers(), name, partitions).await;
+}
+
+/// A producer with the SDK's correctness settings (idempotent, acks=all) for `brokers`.
+pub fn producer_for(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .expect("producer")
 }
 
 /// The `auditlog` binary built alongside this test (`cargo test --workspace` builds it).
@@ -39,63 +46,9 @@ pub fn auditlog_binary() -> PathBuf {
     binary
 }
 
-/// Where test processes write their logs: `target/e2e-logs`.
-pub fn log_dir() -> PathBuf {
-    let dir = repo_root().join("target").join("e2e-logs");
-    std::fs::create_dir_all(&dir).expect("create log dir");
-    dir
-}
-
-/// Where `make install` puts the stack's tools (tansu, the chDB venv): the same rule as
-/// `deploy/local/stack.sh`.
-pub fn tools_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("AUDITLOG_TOOLS_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-        });
-    cache.join("auditlog").join("tools")
-}
-
-/// A TCP port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("free port")
-}
-
-/// Creates a topic with `partitions` partitions.
-pub async fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .create()
-        .expect("admin client");
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .expect("create topics request");
-    for result in results {
-        result.unwrap_or_else(|(topic, code)| panic!("create topic {topic}: {code}"));
-    }
-}
-
 /// A producer with the SDK's correctness settings (idempotent, acks=all).
 pub fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()
-        .expect("producer")
+    producer_for(&kafka_brokers())
 }
 
 /// `count` distinct, valid events derived from the sample events: ids and resource ids
@@ -155,6 +108,7 @@ pub async fn produce_events(topic: &str, events: &[AuditEvent]) {
 /// Everything a test's pipeline runs against.
 #[derive(Debug, Clone)]
 pub struct PipelineTarget {
+    pub brokers: String,
     pub topic: String,
     pub dlq_topic: String,
     pub group: String,
@@ -163,24 +117,36 @@ pub struct PipelineTarget {
 }
 
 impl PipelineTarget {
-    /// Fresh topic (with `partitions`), dead-letter topic, group and database names.
+    /// Fresh topic (with `partitions`), dead-letter topic, group and database names, on the
+    /// shared broker.
     pub async fn create(prefix: &str, partitions: i32) -> Self {
-        let target = Self {
+        Self::create_on(&kafka_brokers(), prefix, partitions).await
+    }
+
+    /// The same on the broker at `brokers` (a private one).
+    pub async fn create_on(brokers: &str, prefix: &str, partitions: i32) -> Self {
+        let target = Self::named(brokers, prefix);
+        auditlog_testkit::create_topic(brokers, &target.topic, partitions).await;
+        auditlog_testkit::create_topic(brokers, &target.dlq_topic, 1).await;
+        target
+    }
+
+    /// Fresh names only: the topics are left for `auditlog migrate` to create.
+    pub fn named(brokers: &str, prefix: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
             topic: unique_name(prefix),
             dlq_topic: unique_name(&format!("{prefix}_dlq")),
             group: unique_name(&format!("{prefix}_group")),
             clickhouse_url: crate::clickhouse_url(),
             database: unique_name(prefix),
-        };
-        create_topic(&target.topic, partitions).await;
-        create_topic(&target.dlq_topic, 1).await;
-        target
+        }
     }
 
     /// Environment that points `auditlog` at this target.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("AUDITLOG_KAFKA_BROKERS", kafka_brokers()),
+            ("AUDITLOG_KAFKA_BROKERS", self.brokers.clone()),
             ("AUDITLOG_KAFKA_TOPIC", self.topic.clone()),
             ("AUDITLOG_KAFKA_DLQ_TOPIC", self.dlq_topic.clone()),
             ("AUDITLOG_KAFKA_GROUP", self.group.clone()),
@@ -213,22 +179,6 @@ impl PipelineTarget {
     /// Applies the schema.
     pub fn migrate(&self) {
         self.run(&["migrate"]);
-    }
-
-    /// Applies the schema with a different broker address in the environment (benchmarks
-    /// run their own broker; migrate itself does not talk to Kafka).
-    pub fn migrate_with_brokers(&self, brokers: &str) {
-        let output = Command::new(auditlog_binary())
-            .arg("migrate")
-            .envs(self.env())
-            .env("AUDITLOG_KAFKA_BROKERS", brokers)
-            .output()
-            .expect("run auditlog migrate");
-        assert!(
-            output.status.success(),
-            "migrate failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
     }
 
     /// Starts an ingester in the background.
@@ -375,160 +325,5 @@ impl Drop for AuditlogProcess {
         if self.is_running() {
             self.kill_dash_nine();
         }
-    }
-}
-
-/// A minimal HTTP GET against 127.0.0.1, for the ops endpoints (no client dependency).
-pub async fn http_get(port: u16, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    Some(text)
-}
-
-/// A private ClickHouse HTTP server (the project's chDB server) that a test may stop and
-/// start again without disturbing other tests.
-#[derive(Debug)]
-pub struct PrivateClickHouse {
-    pub port: u16,
-    pub data_dir: PathBuf,
-    process: Option<Child>,
-    log_path: PathBuf,
-}
-
-impl PrivateClickHouse {
-    /// Starts one on a free port with a fresh data directory.
-    pub async fn start() -> Self {
-        let data_dir = std::env::temp_dir().join(unique_name("auditlog_private_clickhouse"));
-        let mut server = Self {
-            port: free_port(),
-            data_dir,
-            process: None,
-            log_path: log_dir().join(format!("{}.log", unique_name("clickhouse"))),
-        };
-        server.resume().await;
-        server
-    }
-
-    /// The URL to point clients at.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server abruptly (SIGKILL), as a crash or a network cut looks to clients.
-    pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-
-    /// Starts it again on the same port and data directory; waits until it answers.
-    pub async fn resume(&mut self) {
-        let python = tools_dir().join("chdb-venv").join("bin").join("python");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("log file");
-        let process = Command::new(python)
-            .arg(repo_root().join("deploy/local/clickhouse/server.py"))
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start the chDB server (run `make install` first)");
-        self.process = Some(process);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http_get(self.port, "/ping")
-                .await
-                .is_some_and(|text| text.ends_with("Ok.\n"))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "private clickhouse did not start; log: {}",
-            self.log_path.display()
-        );
-    }
-}
-
-impl Drop for PrivateClickHouse {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-/// A private tansu broker on a free port, SQLite storage in a temp directory (or memory),
-/// for benchmarks and tests that must not share or may stop their broker.
-#[derive(Debug)]
-pub struct PrivateBroker {
-    pub port: u16,
-    child: Child,
-    data_dir: PathBuf,
-}
-
-impl PrivateBroker {
-    /// Starts one; `storage` is `sqlite://tansu.db` or `memory://tansu/`.
-    pub fn start(storage: &str) -> Self {
-        let data_dir = std::env::temp_dir().join(unique_name("auditlog_private_broker"));
-        std::fs::create_dir_all(&data_dir).expect("broker data dir");
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        // tansu resolves sqlite paths against its working directory.
-        let child = Command::new(tools_dir().join("tansu-0.6.0").join("bin").join("tansu"))
-            .current_dir(&data_dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", storage])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu (run `make install` first)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "private tansu did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            port,
-            child,
-            data_dir,
-        }
-    }
-
-    /// Its bootstrap address.
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

@@ -7,9 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use auditlog_e2e::pipeline::{
-    PipelineTarget, PrivateClickHouse, events, produce_events, produce_payloads,
-};
+use auditlog_e2e::PrivateClickHouse;
+use auditlog_e2e::pipeline::{PipelineTarget, events, produce_events, produce_payloads};
 use auditlog_ingester::{DeadLetterFilter, read_dead_letters};
 
 const INGEST_TIMEOUT: Duration = Duration::from_secs(180);

@@ -1,6 +1,6 @@
-//! Integration tests against a real Kafka-API broker (`make up`: tansu on 127.0.0.1:9092,
-//! or `AUDITLOG_KAFKA_BROKERS`). Each test creates its own topic; the broker-stopped test
-//! runs a private tansu it may kill.
+//! Integration tests against the real Apache Kafka broker (`make up`: 127.0.0.1:9092, or
+//! `AUDITLOG_KAFKA_BROKERS`). Each test creates its own topic; the broker-stopped test runs a
+//! private broker it may kill.
 
 mod support;
 

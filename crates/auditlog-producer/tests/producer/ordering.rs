@@ -41,7 +41,7 @@ async fn same_key_same_partition_offsets_in_send_order() {
         .collect();
     let mut by_resource: HashMap<Uuid, Vec<(i32, i64, usize)>> = HashMap::new();
     for record in &records {
-        let event = codec.decode(&record.payload).unwrap();
+        let event = codec.decode(record.value()).unwrap();
         by_resource.entry(event.resource_id).or_default().push((
             record.partition,
             record.offset,

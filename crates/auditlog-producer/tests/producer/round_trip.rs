@@ -57,7 +57,7 @@ async fn hundred_thousand_events_are_confirmed_and_read_back_equal() {
     let codec = EventCodec::new(Framing::SingleObject);
     let mut sent: HashMap<Uuid, _> = events.into_iter().map(|event| (event.id, event)).collect();
     for record in &records {
-        let event = codec.decode(&record.payload).unwrap();
+        let event = codec.decode(record.value()).unwrap();
         assert_eq!(record.key, event.resource_id.to_string().into_bytes());
         let original = sent
             .remove(&event.id)
@@ -72,7 +72,7 @@ async fn hundred_thousand_events_are_confirmed_and_read_back_equal() {
         .map(|record| {
             (
                 (record.partition, record.offset),
-                codec.decode(&record.payload).unwrap().id,
+                codec.decode(record.value()).unwrap().id,
             )
         })
         .collect();
@@ -96,7 +96,7 @@ async fn confluent_framing_is_written_when_asked() {
     producer.shutdown(Duration::from_secs(10)).await.unwrap();
     let records = read_all(&topic, 1, 1, Duration::from_secs(30)).await;
     assert_eq!(records.len(), 1);
-    assert_eq!(&records[0].payload[..5], &[0, 0, 0, 0, 42]);
+    assert_eq!(&records[0].value()[..5], &[0, 0, 0, 0, 42]);
     let codec = EventCodec::new(Framing::Confluent { schema_id: 42 });
-    assert_eq!(codec.decode(&records[0].payload).unwrap(), event);
+    assert_eq!(codec.decode(records[0].value()).unwrap(), event);
 }

@@ -1,0 +1,38 @@
+//! The fixtures every test and bench of auditlog needs, in one place.
+//!
+//! Tests run against real components: the local stack's Apache Kafka broker and ClickHouse
+//! server (`make up`), or private instances of either that a test may stop, kill or cut off.
+//! Each test names its own topics and databases with [`unique_name`], so tests run in parallel
+//! and a failed run leaves nothing that confuses the next.
+//!
+//! ```text
+//!  test ──▶ unique_name ──▶ create_topic / fresh_database ──▶ shared stack (:9092, :8123)
+//!       └─▶ PrivateBroker / PrivateClickHouse ──▶ a server of its own (free ports, temp dirs)
+//! ```
+//!
+//! ```no_run
+//! # async fn example() {
+//! use auditlog_testkit::{create_topic, kafka_brokers, read_topic, unique_name};
+//! use std::time::Duration;
+//!
+//! let topic = unique_name("example");
+//! create_topic(&kafka_brokers(), &topic, 2).await;
+//! // ... produce to `topic` ...
+//! let records = read_topic(&kafka_brokers(), &topic, 2, 10, Duration::from_secs(30)).await;
+//! assert!(records.len() <= 10);
+//! # }
+//! ```
+//!
+//! This crate depends on no auditlog crate, so every crate's tests may use it.
+
+mod clickhouse_server;
+mod http;
+mod kafka;
+mod kafka_broker;
+mod paths;
+
+pub use clickhouse_server::{PrivateClickHouse, clickhouse_client, clickhouse_url, fresh_database};
+pub use http::http_get;
+pub use kafka::{Record, create_topic, kafka_brokers, read_topic};
+pub use kafka_broker::PrivateBroker;
+pub use paths::{free_port, log_dir, repo_root, tools_dir, unique_name};

@@ -1,0 +1,58 @@
+//! Names, ports and directories that tests share.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A name no other test (in this or another process) uses: `prefix_<pid>_<nanos>_<n>`.
+///
+/// Only `[a-z0-9_]` (given such a prefix), so it is valid as a topic, a group, a database and
+/// a table name.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{nanos}_{sequence}", std::process::id())
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/auditlog-testkit is two levels below the root")
+        .to_path_buf()
+}
+
+/// Where `make install` puts the stack's tools (the Kafka classpath, the chDB venv): the same
+/// rule as `deploy/local/stack.sh`.
+pub fn tools_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("AUDITLOG_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("auditlog").join("tools")
+}
+
+/// Where test processes and private servers write their logs: `target/e2e-logs`.
+pub fn log_dir() -> PathBuf {
+    let dir = repo_root().join("target").join("e2e-logs");
+    std::fs::create_dir_all(&dir).expect("create log dir");
+    dir
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("free port")
+}
