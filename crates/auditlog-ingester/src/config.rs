@@ -91,6 +91,9 @@ pub struct IngesterConfig {
     pub dlq_topic: String,
     /// The consumer group.
     pub group: String,
+    /// This member's static identity in the group (`group.instance.id`), if any: stable
+    /// across restarts (a StatefulSet pod name), so a restart keeps its partitions.
+    pub instance_id: Option<String>,
     /// Extra librdkafka properties (security, timeouts), passed through as given.
     pub kafka_properties: BTreeMap<String, String>,
     /// The ClickHouse target.
@@ -127,6 +130,16 @@ impl IngesterConfig {
                 "topic, dead-letter topic and group must not be empty".into(),
             ));
         }
+        if self
+            .instance_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return Err(IngestError::Config(
+                "the kafka instance id must not be empty (leave it unset for dynamic membership)"
+                    .into(),
+            ));
+        }
         if self.topic == self.dlq_topic {
             return Err(IngestError::Config(
                 "the dead-letter topic must differ from the topic".into(),
@@ -154,6 +167,7 @@ pub(crate) const FIXED_KAFKA_PROPERTIES: &[&str] = &[
     "enable.auto.commit",
     "enable.auto.offset.store",
     "group.id",
+    "group.instance.id",
     "bootstrap.servers",
     "isolation.level",
     "enable.idempotence",

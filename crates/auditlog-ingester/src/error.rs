@@ -11,6 +11,20 @@ pub enum IngestError {
     /// Kafka refused something the ingester cannot work without (subscribe, create client).
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// A topic the ingester needs does not exist (`auditlog migrate` creates them).
+    #[error("kafka topic {topic:?} does not exist (run `auditlog migrate` to create the topics)")]
+    MissingTopic {
+        /// The topic's name.
+        topic: String,
+    },
+    /// The broker refused to create a topic.
+    #[error("creating kafka topic {topic:?} failed: {message}")]
+    Topic {
+        /// The topic's name.
+        topic: String,
+        /// The broker's error.
+        message: String,
+    },
     /// ClickHouse answered with an error that retrying cannot fix (missing table, auth,
     /// type mismatch). Nothing after the last commit is lost: it is consumed again on restart.
     #[error("clickhouse rejected the insert permanently (code {code:?}): {message}")]

@@ -31,6 +31,7 @@ mod pipeline;
 mod row;
 mod sink;
 mod source;
+mod topics;
 
 pub use batch::BatchLimits;
 pub use config::{ClickHouseConfig, IngesterConfig, PoisonPolicy};
@@ -48,3 +49,4 @@ pub use migrate::{
 pub use pipeline::{IngestReport, run};
 pub use row::{COLUMNS, RowEncoder};
 pub use sink::RetryPolicy;
+pub use topics::{TopicOutcome, TopicSpec, ensure_topics};

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use auditlog_event::{EventCodec, EventError, Framing};
 use bytes::Bytes;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
@@ -59,11 +58,8 @@ pub async fn run(
 ) -> Result<IngestReport, IngestError> {
     config.validate()?;
     names::describe();
-    let mut kafka = ClientConfig::new();
-    kafka.set("bootstrap.servers", &config.brokers);
-    for (key, value) in &config.kafka_properties {
-        kafka.set(key, value);
-    }
+    let kafka = source::client_config(&config);
+    source::check_topics_exist(&kafka, &[&config.topic, &config.dlq_topic])?;
     let dead_letters = DeadLetterProducer::new(&kafka, config.dlq_topic.clone(), config.retry)?;
 
     let (context, events_rx) = source::context(
@@ -71,20 +67,8 @@ pub async fn run(
         EVENTS_CHANNEL_CAPACITY,
         config.revoke_timeout,
     );
-    let consumer: BaseConsumer<source::SourceContext> = kafka
-        .clone()
-        .set("group.id", &config.group)
-        // Offsets are committed by hand, only once ClickHouse has the rows: auto-commit
-        // would commit what was merely consumed and lose it on a crash.
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        // Never read a producer transaction that may still abort.
-        .set("isolation.level", "read_committed")
-        .set("statistics.interval.ms", "5000")
-        // Bounds librdkafka's prefetch queue (default 64 MiB), part of the memory budget.
-        .set("queued.max.messages.kbytes", "16384")
-        .create_with_context(context)?;
+    let consumer: BaseConsumer<source::SourceContext> =
+        source::consumer_config(&config).create_with_context(context)?;
     consumer.subscribe(&[&config.topic])?;
     let (commands_tx, commands_rx) = std::sync::mpsc::channel();
     let stop_source = Arc::new(AtomicBool::new(false));

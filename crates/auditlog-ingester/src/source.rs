@@ -15,6 +15,12 @@
 //! Revocation is a handshake inside librdkafka's rebalance callback: the coordinator flushes
 //! the revoked partitions' batches, answers with the offsets that are now safe, and the
 //! callback commits them synchronously before the partitions leave.
+//!
+//! Every group protocol works the same way here: the eager assignors (range, roundrobin)
+//! revoke everything and assign the new set; `cooperative-sticky` and the consumer protocol
+//! of KIP-848 (`group.protocol=consumer`) revoke and assign only the partitions that move.
+//! So the source never trusts a rebalance's list to be the whole assignment: it reports the
+//! consumer's actual assignment after each change.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,9 +32,12 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::{IngestError, IngesterConfig};
 
 /// How long the pipeline may refuse messages before the partitions are paused. Shorter
 /// stalls are waited out without polling; a pause is for outages (ClickHouse down), since
@@ -49,6 +58,7 @@ pub(crate) struct RawMessage {
 #[derive(Debug)]
 pub(crate) enum SourceEvent {
     Message(RawMessage),
+    /// The partitions this member owns now, after a rebalance (all of them, not the change).
     Assigned(Vec<i32>),
     /// Flush these partitions and answer with the offsets to commit before they leave.
     Revoked {
@@ -78,6 +88,9 @@ pub(crate) struct SourceContext {
     /// partition must continue. Cleared for partitions that move, so a partition assigned
     /// again starts from its committed offset, never from a stale position.
     next_offsets: Mutex<HashMap<i32, i64>>,
+    /// Whether the poll loop has paused the assignment (a stalled pipeline). A partition
+    /// assigned meanwhile is paused as it arrives, or it would fill the backlog unbounded.
+    paused: AtomicBool,
     revoke_timeout: Duration,
 }
 
@@ -112,12 +125,29 @@ impl SourceContext {
         true
     }
 
-    fn revoke(&self, consumer: &BaseConsumer<Self>, revoked: &TopicPartitionList) {
-        let partitions: Vec<i32> = revoked
-            .elements_for_topic(&self.topic)
+    /// This topic's partitions in `list`.
+    fn partitions_of(&self, list: &TopicPartitionList) -> Vec<i32> {
+        list.elements_for_topic(&self.topic)
             .iter()
             .map(|element| element.partition())
-            .collect();
+            .collect()
+    }
+
+    /// Tells the coordinator what the consumer owns now.
+    fn report_assignment(&self, consumer: &BaseConsumer<Self>) {
+        let partitions = match consumer.assignment() {
+            Ok(assignment) => self.partitions_of(&assignment),
+            Err(error) => {
+                tracing::warn!(%error, "reading the assignment failed");
+                return;
+            }
+        };
+        self.backlog().push_back(SourceEvent::Assigned(partitions));
+        self.drain_backlog();
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, revoked: &TopicPartitionList) {
+        let partitions = self.partitions_of(revoked);
         if partitions.is_empty() {
             return;
         }
@@ -201,14 +231,10 @@ impl ConsumerContext for SourceContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(assigned) => {
-                let partitions: Vec<i32> = assigned
-                    .elements_for_topic(&self.topic)
-                    .iter()
-                    .map(|element| element.partition())
-                    .collect();
+                let partitions = self.partitions_of(assigned);
                 tracing::info!(?partitions, "partitions assigned");
                 {
                     let mut next_offsets = self.next_offsets();
@@ -216,10 +242,16 @@ impl ConsumerContext for SourceContext {
                         next_offsets.remove(partition);
                     }
                 }
-                self.backlog().push_back(SourceEvent::Assigned(partitions));
-                self.drain_backlog();
+                if self.paused.load(Ordering::Acquire)
+                    && let Err(error) = consumer.pause(assigned)
+                {
+                    tracing::warn!(%error, "pausing newly assigned partitions failed");
+                }
+                self.report_assignment(consumer);
             }
-            Rebalance::Revoke(_) => {}
+            // After an incremental revoke the member keeps the rest; after an eager one the
+            // next Assign follows. Either way the coordinator learns what is left.
+            Rebalance::Revoke(_) => self.report_assignment(consumer),
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
         }
     }
@@ -247,6 +279,7 @@ pub(crate) fn context(
             events_tx,
             backlog: Mutex::new(VecDeque::new()),
             next_offsets: Mutex::new(HashMap::new()),
+            paused: AtomicBool::new(false),
             revoke_timeout,
         },
         events_rx,
@@ -261,7 +294,6 @@ pub(crate) fn poll_loop(
 ) {
     let context = Arc::clone(consumer.context());
     let topic = context.topic.clone();
-    let mut paused = false;
     let mut open = true;
     let mut blocked_since: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
@@ -282,6 +314,7 @@ pub(crate) fn poll_loop(
         if !blocked {
             blocked_since = None;
         }
+        let paused = context.paused.load(Ordering::Acquire);
         let stalled =
             blocked && blocked_since.get_or_insert_with(Instant::now).elapsed() >= PAUSE_AFTER;
         let flip = !blocked && paused || stalled && !paused;
@@ -293,7 +326,7 @@ pub(crate) fn poll_loop(
                 consumer.pause(&assignment)
             };
             match result {
-                Ok(()) => paused = !paused,
+                Ok(()) => context.paused.store(!paused, Ordering::Release),
                 Err(error) => tracing::warn!(%error, paused, "pause/resume failed"),
             }
         }
@@ -389,5 +422,65 @@ fn commit_owned(
     };
     consumer.commit(&offsets_list(topic, &offsets), mode)?;
     metrics::counter!(crate::metrics::COMMITS).increment(1);
+    Ok(())
+}
+
+/// How long the start-up check waits for the broker's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The librdkafka configuration shared by the consumer and the dead-letter producer:
+/// bootstrap servers and the operator's pass-through properties.
+pub(crate) fn client_config(config: &IngesterConfig) -> ClientConfig {
+    let mut kafka = ClientConfig::new();
+    kafka.set("bootstrap.servers", &config.brokers);
+    for (key, value) in &config.kafka_properties {
+        kafka.set(key, value);
+    }
+    kafka
+}
+
+/// The consumer's settings: the operator's, then those that delivery depends on.
+pub(crate) fn consumer_config(config: &IngesterConfig) -> ClientConfig {
+    let mut kafka = client_config(config);
+    kafka
+        .set("group.id", &config.group)
+        // Offsets are committed by hand, only once ClickHouse has the rows: auto-commit
+        // would commit what was merely consumed and lose it on a crash.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // Never read a producer transaction that may still abort.
+        .set("isolation.level", "read_committed")
+        .set("statistics.interval.ms", "5000")
+        // Bounds librdkafka's prefetch queue (default 64 MiB), part of the memory budget.
+        .set("queued.max.messages.kbytes", "16384");
+    if let Some(instance_id) = &config.instance_id {
+        // Static membership (KIP-345): a member that comes back under the same id within
+        // the session timeout gets its partitions back at once, with no rebalance.
+        kafka.set("group.instance.id", instance_id);
+    }
+    kafka
+}
+
+/// Fails with [`IngestError::MissingTopic`] naming the first of `topics` the broker does
+/// not have. The broker would otherwise just leave the subscription empty, and the ingester
+/// would wait forever for messages that cannot come.
+pub(crate) fn check_topics_exist(kafka: &ClientConfig, topics: &[&str]) -> Result<(), IngestError> {
+    let client: BaseConsumer = kafka.create()?;
+    for topic in topics {
+        let metadata = client.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+        let missing = metadata.topics().iter().any(|entry| {
+            entry.name() == *topic
+                && (entry.partitions().is_empty()
+                    || entry.error().is_some_and(|code| {
+                        RDKafkaErrorCode::from(code) == RDKafkaErrorCode::UnknownTopicOrPartition
+                    }))
+        });
+        if missing || metadata.topics().is_empty() {
+            return Err(IngestError::MissingTopic {
+                topic: (*topic).to_owned(),
+            });
+        }
+    }
     Ok(())
 }

@@ -206,6 +206,11 @@ impl ProducerConfig {
         // reconnect backoff (up to 10 s by default): with a broker down, an event would
         // outlive its delivery timeout by that much. One second keeps the overshoot small.
         config.set("reconnect.backoff.max.ms", "1000");
+        // A topic the cluster does not know is reported missing this long after first use,
+        // instead of librdkafka's 30 s: clusters that refuse to create topics on first use
+        // (most) then fail every event of a misnamed topic within seconds, naming it.
+        // Creation propagates in far less time, so a just-created topic is not misjudged.
+        config.set("topic.metadata.propagation.max.ms", "3000");
         for (key, value) in &self.properties {
             config.set(key, value);
         }

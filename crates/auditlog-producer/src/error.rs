@@ -87,6 +87,16 @@ pub enum ProducerError {
         timeout: Duration,
     },
 
+    /// The topic does not exist on the cluster: clusters that refuse to create topics on
+    /// first use say so within seconds (`auditlog migrate` creates the topics).
+    #[error("kafka topic {topic:?} does not exist{}", for_event(.event_id))]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+        /// The event that could not be delivered, when the error is about one.
+        event_id: Option<Uuid>,
+    },
+
     /// The producer is shut down (or was dropped while the event waited).
     #[error("the producer is shut down; event {event_id} was not enqueued")]
     Closed {
@@ -95,7 +105,32 @@ pub enum ProducerError {
     },
 }
 
+fn for_event(event_id: &Option<Uuid>) -> String {
+    event_id
+        .map(|event_id| format!("; event {event_id} was not delivered"))
+        .unwrap_or_default()
+}
+
 impl ProducerError {
+    /// The error for a message librdkafka refused or failed: a missing topic is named as
+    /// such, anything else keeps librdkafka's own words.
+    pub(crate) fn from_kafka(
+        event_id: Uuid,
+        topic: &str,
+        source: KafkaError,
+        enqueue: bool,
+    ) -> Self {
+        use rdkafka::types::RDKafkaErrorCode::{UnknownTopic, UnknownTopicOrPartition};
+        match source.rdkafka_error_code() {
+            Some(UnknownTopic | UnknownTopicOrPartition) => ProducerError::MissingTopic {
+                topic: topic.to_owned(),
+                event_id: Some(event_id),
+            },
+            _ if enqueue => ProducerError::Enqueue { event_id, source },
+            _ => ProducerError::Delivery { event_id, source },
+        }
+    }
+
     /// The id of the event the error is about, if it is about one.
     pub fn event_id(&self) -> Option<Uuid> {
         match self {
@@ -105,6 +140,7 @@ impl ProducerError {
             | ProducerError::Delivery { event_id, .. }
             | ProducerError::Timeout { event_id, .. }
             | ProducerError::Closed { event_id } => Some(*event_id),
+            ProducerError::MissingTopic { event_id, .. } => *event_id,
             ProducerError::Config { .. }
             | ProducerError::Client { .. }
             | ProducerError::FlushTimeout { .. } => None,

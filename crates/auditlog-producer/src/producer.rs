@@ -179,10 +179,13 @@ impl ProducerBuilder {
 
     /// Checks the settings and creates the producer (and its polling thread).
     ///
-    /// Does not contact the brokers: an unreachable cluster shows up as delivery failures.
+    /// Does not contact the brokers: an unreachable cluster shows up as delivery failures,
+    /// and a missing topic as [`ProducerError::MissingTopic`] within seconds. A service that
+    /// wants to know at start-up calls [`Producer::check_topic`].
     pub fn build(self) -> Result<Producer, ProducerError> {
         let client_config = self.config.client_config()?;
         let shared = Arc::new(Shared {
+            topic: self.config.topic.clone(),
             permits: Semaphore::new(self.config.queue_capacity),
             in_flight: AtomicUsize::new(0),
             metrics: ProducerMetrics::new(&self.config.topic),
@@ -242,6 +245,37 @@ impl Producer {
     /// A builder with the defaults, for `brokers` (`host:port,...`) and `topic`.
     pub fn builder(brokers: impl Into<String>, topic: impl Into<String>) -> ProducerBuilder {
         ProducerBuilder::from_config(ProducerConfig::new(brokers, topic))
+    }
+
+    /// Asks the cluster for the topic and returns its partition count, or
+    /// [`ProducerError::MissingTopic`]; waits at most `timeout` for an answer.
+    pub async fn check_topic(&self, timeout: Duration) -> Result<usize, ProducerError> {
+        let inner = Arc::clone(&self.inner);
+        let metadata = tokio::task::spawn_blocking(move || {
+            inner
+                .kafka
+                .client()
+                .fetch_metadata(Some(&inner.config.topic), timeout)
+        })
+        .await
+        .map_err(|_| ProducerError::Client {
+            source: KafkaError::Canceled,
+        })?
+        .map_err(|source| ProducerError::Client { source })?;
+        let topic = &self.inner.config.topic;
+        let missing = || ProducerError::MissingTopic {
+            topic: topic.clone(),
+            event_id: None,
+        };
+        let entry = metadata
+            .topics()
+            .iter()
+            .find(|entry| entry.name() == topic)
+            .ok_or_else(missing)?;
+        if entry.error().is_some() || entry.partitions().is_empty() {
+            return Err(missing());
+        }
+        Ok(entry.partitions().len())
     }
 
     /// Publishes `event` and returns once Kafka has acknowledged it.
@@ -448,10 +482,12 @@ impl Producer {
                         Err(EnqueueFailure::QueueFull(record.delivery_opaque.reply))
                     } else {
                         shared.metrics.rejected(Rejection::Enqueue);
-                        Err(EnqueueFailure::Other(ProducerError::Enqueue {
-                            event_id: event.id,
-                            source: error,
-                        }))
+                        Err(EnqueueFailure::Other(ProducerError::from_kafka(
+                            event.id,
+                            &self.inner.config.topic,
+                            error,
+                            true,
+                        )))
                     }
                 }
             };
@@ -474,6 +510,7 @@ struct Pending {
 
 /// State shared by the callers and the polling thread.
 struct Shared {
+    topic: String,
     /// One permit per event that may be in flight; returned by the delivery report.
     permits: Semaphore,
     in_flight: AtomicUsize,
@@ -502,10 +539,12 @@ impl Shared {
             }
             Err((error, _message)) => {
                 self.metrics.failed.increment(1);
-                Err(ProducerError::Delivery {
+                Err(ProducerError::from_kafka(
                     event_id,
-                    source: error.clone(),
-                })
+                    &self.topic,
+                    error.clone(),
+                    false,
+                ))
             }
         };
         match (reply, &self.on_delivery) {

@@ -139,8 +139,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply the ClickHouse schema (idempotent, versioned) and the retention TTL.
-    Migrate(MigrateArgs),
+    /// Create the Kafka topics and apply the ClickHouse schema and retention TTL (idempotent).
+    Migrate(MigrateCommandArgs),
     /// Consume audit events from Kafka and write them into ClickHouse (run several to scale).
     Ingest(IngestArgs),
     /// Produce realistic Coder-like audit events through the SDK.
@@ -151,6 +151,44 @@ pub enum Command {
     Serve(ServeArgs),
     /// Inspect or replay the dead-letter topic.
     Dlq(DlqArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct MigrateCommandArgs {
+    #[command(flatten)]
+    pub schema: MigrateArgs,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    /// Only create the Kafka topics; leave ClickHouse alone.
+    #[arg(long, conflicts_with = "skip_topics")]
+    pub topics_only: bool,
+    /// Only apply the ClickHouse schema; leave the Kafka topics alone.
+    #[arg(long)]
+    pub skip_topics: bool,
+}
+
+/// How `migrate` creates the topics that are missing (existing topics are never changed).
+#[derive(Debug, Clone, Default, Args)]
+pub struct TopicArgs {
+    /// Partitions of the audit event topic [default: 6].
+    #[arg(long, env = "AUDITLOG_KAFKA_PARTITIONS", value_name = "N")]
+    pub kafka_partitions: Option<i32>,
+    /// Partitions of the dead-letter topic [default: 1].
+    #[arg(long, env = "AUDITLOG_KAFKA_DLQ_PARTITIONS", value_name = "N")]
+    pub kafka_dlq_partitions: Option<i32>,
+    /// Replicas per partition [default: the broker's default.replication.factor].
+    #[arg(long, env = "AUDITLOG_KAFKA_REPLICATION_FACTOR", value_name = "N")]
+    pub kafka_replication_factor: Option<i32>,
+    /// A topic config for both topics, e.g. `retention.ms=604800000`; repeatable, and merged
+    /// over `[kafka.topic_config]`.
+    #[arg(
+        long = "kafka-topic-config",
+        env = "AUDITLOG_KAFKA_TOPIC_CONFIG",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = parse_key_value
+    )]
+    pub kafka_topic_config: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -165,9 +203,14 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct IngestArgs {
-    /// Apply the schema migrations before consuming.
+    /// Apply the ClickHouse schema migrations before consuming (topics are `migrate`'s).
     #[arg(long, env = "AUDITLOG_INGEST_MIGRATE")]
     pub migrate: bool,
+    /// This member's static group membership id (`group.instance.id`), stable across
+    /// restarts, e.g. a StatefulSet pod name: a restart then gets its partitions back at once
+    /// [default: none, dynamic membership].
+    #[arg(long, env = "AUDITLOG_KAFKA_INSTANCE_ID", value_name = "ID")]
+    pub kafka_instance_id: Option<String>,
     #[command(flatten)]
     pub schema: MigrateArgs,
     /// Seal a batch at this many messages [default: 100000].

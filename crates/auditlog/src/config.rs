@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::cli::{GlobalArgs, IngestArgs, LogFormat, MigrateArgs, ProducerArgs, ServeArgs};
+use crate::cli::{
+    GlobalArgs, IngestArgs, LogFormat, MigrateArgs, ProducerArgs, ServeArgs, TopicArgs,
+};
 
 pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
 pub const DEFAULT_KAFKA_TOPIC: &str = "audit-events";
@@ -25,6 +27,11 @@ pub const DEFAULT_CLICKHOUSE_TABLE: &str = "audit_logs";
 pub const DEFAULT_CLICKHOUSE_USER: &str = "default";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_INGEST_METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// Partitions of the audit event topic: up to six ingesters share it, and 1, 2, 3 or 6 share
+/// it evenly.
+pub const DEFAULT_KAFKA_PARTITIONS: i32 = 6;
+/// Partitions of the dead-letter topic: poison is rare, and one partition keeps it in order.
+pub const DEFAULT_KAFKA_DLQ_PARTITIONS: i32 = 1;
 
 /// The TOML file. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +65,18 @@ pub struct KafkaFile {
     pub dlq_topic: Option<String>,
     /// The ingesters' consumer group.
     pub group: Option<String>,
+    /// This ingester's static group membership id (`group.instance.id`).
+    pub instance_id: Option<String>,
+    /// Partitions `migrate` creates the audit event topic with.
+    pub partitions: Option<i32>,
+    /// Partitions `migrate` creates the dead-letter topic with.
+    pub dlq_partitions: Option<i32>,
+    /// Replicas per partition of the topics `migrate` creates (absent: the broker's default).
+    pub replication_factor: Option<i32>,
+    /// Topic configs (`retention.ms`, `min.insync.replicas`, ...) of the topics `migrate`
+    /// creates.
+    #[serde(default)]
+    pub topic_config: BTreeMap<String, String>,
     /// librdkafka properties passed through (security.protocol, sasl.*, ssl.*, ...).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -308,6 +327,40 @@ impl Settings {
     }
 }
 
+/// The topics `auditlog migrate` makes sure of: the audit event topic and the dead letters.
+pub fn topic_specs(
+    settings: &Settings,
+    args: &TopicArgs,
+    file: &FileConfig,
+) -> Vec<auditlog_ingester::TopicSpec> {
+    let kafka = &file.kafka;
+    let replication_factor = args.kafka_replication_factor.or(kafka.replication_factor);
+    let configs: BTreeMap<String, String> = kafka
+        .topic_config
+        .clone()
+        .into_iter()
+        .chain(args.kafka_topic_config.iter().cloned())
+        .collect();
+    vec![
+        auditlog_ingester::TopicSpec {
+            name: settings.kafka_topic.clone(),
+            partitions: pick(args.kafka_partitions, kafka.partitions, || {
+                DEFAULT_KAFKA_PARTITIONS
+            }),
+            replication_factor,
+            configs: configs.clone(),
+        },
+        auditlog_ingester::TopicSpec {
+            name: settings.kafka_dlq_topic.clone(),
+            partitions: pick(args.kafka_dlq_partitions, kafka.dlq_partitions, || {
+                DEFAULT_KAFKA_DLQ_PARTITIONS
+            }),
+            replication_factor,
+            configs,
+        },
+    ]
+}
+
 /// `auditlog ingest`'s resolved settings.
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
@@ -336,6 +389,10 @@ impl IngestSettings {
             topic: settings.kafka_topic.clone(),
             dlq_topic: settings.kafka_dlq_topic.clone(),
             group: settings.kafka_group.clone(),
+            instance_id: args
+                .kafka_instance_id
+                .clone()
+                .or_else(|| file.kafka.instance_id.clone()),
             kafka_properties: settings.kafka_properties.clone(),
             clickhouse,
             batch: auditlog_ingester::BatchLimits {

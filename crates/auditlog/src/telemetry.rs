@@ -10,9 +10,13 @@ use crate::cli::LogFormat;
 pub fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     let filter =
         EnvFilter::try_new(filter).with_context(|| format!("invalid log filter {filter:?}"))?;
+    // Colour only for a person at a terminal: escape codes in a file or a log shipper are
+    // noise that every reader has to strip.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -8,5 +8,6 @@ mod backpressure;
 mod broker_stopped;
 mod invalid;
 mod metrics;
+mod missing_topic;
 mod ordering;
 mod round_trip;

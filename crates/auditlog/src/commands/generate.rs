@@ -20,6 +20,9 @@ use crate::config::{FileConfig, ProducerSettings, Settings};
 /// How often the progress line is redrawn.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How long the start-up topic check waits for the cluster's answer.
+const TOPIC_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How far back the generated events go.
 const HISTORY: time::Duration = time::Duration::days(30);
 
@@ -79,6 +82,11 @@ pub async fn run(settings: &Settings, args: &GenerateArgs, file: &FileConfig) ->
             .build()
             .context("creating the producer")?
     };
+    // A misnamed or missing topic is one clear error now, not a failure per event later.
+    producer
+        .check_topic(TOPIC_CHECK_TIMEOUT)
+        .await
+        .with_context(|| format!("checking the topic on {}", settings.kafka_brokers))?;
     let end = OffsetDateTime::now_utc();
     let generator = TrafficGenerator::new(args.seed).with_time_span(end - HISTORY, end, args.count);
     tracing::info!(

@@ -11,7 +11,13 @@ use crate::{http, telemetry};
 pub async fn run(settings: &Settings, args: &IngestArgs, file: &FileConfig) -> Result<()> {
     let ingest = IngestSettings::resolve(settings, args, file)?;
     if ingest.migrate {
-        super::migrate::run(settings, &args.schema, file).await?;
+        // The schema only: topics are sized for the cluster by `auditlog migrate`, once.
+        let schema_only = crate::cli::MigrateCommandArgs {
+            schema: args.schema.clone(),
+            skip_topics: true,
+            ..Default::default()
+        };
+        super::migrate::run(settings, &schema_only, file).await?;
     }
     let metrics = telemetry::init_metrics()?;
     let shutdown = telemetry::shutdown_signal();

@@ -1,12 +1,28 @@
-//! `auditlog migrate`: apply the schema and the retention TTL.
+//! `auditlog migrate`: create the Kafka topics, then apply the ClickHouse schema and the
+//! retention TTL. Both halves are idempotent; `--topics-only` and `--skip-topics` run one.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::cli::MigrateArgs;
-use crate::config::{FileConfig, Settings};
+use crate::cli::MigrateCommandArgs;
+use crate::config::{FileConfig, Settings, topic_specs};
 
-pub async fn run(settings: &Settings, args: &MigrateArgs, file: &FileConfig) -> Result<()> {
-    let target = settings.schema_target(args, file);
+pub async fn run(settings: &Settings, args: &MigrateCommandArgs, file: &FileConfig) -> Result<()> {
+    if !args.skip_topics {
+        let specs = topic_specs(settings, &args.topics, file);
+        let outcomes = auditlog_ingester::ensure_topics(&settings.kafka_client_config(), &specs)
+            .await
+            .with_context(|| format!("creating the kafka topics on {}", settings.kafka_brokers))?;
+        for outcome in &outcomes {
+            if matches!(outcome, auditlog_ingester::TopicOutcome::FewerPartitions { .. }) {
+                tracing::warn!(%outcome, "topic has fewer partitions than configured");
+            }
+            println!("{outcome}");
+        }
+    }
+    if args.topics_only {
+        return Ok(());
+    }
+    let target = settings.schema_target(&args.schema, file);
     let client = settings
         .clickhouse()
         .client()
