@@ -57,3 +57,19 @@ demo: ## the whole system: stack, schema, 2 ingesters, ~1M events, the API, and 
 
 clean-stack: down ## stop the stack and delete its data and logs
 	rm -rf .stack
+
+# Fuzzing (cargo-fuzz, libFuzzer) needs nightly; the fuzz crate is its own workspace in fuzz/.
+# `make test` replays the committed seeds (fuzz/seeds/) without either. No sanitizer: the
+# crates forbid unsafe code, so a finding is a panic, and AddressSanitizer would only slow the runs.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := filter cursor avro_single_object avro_confluent
+CARGO_FUZZ_ROOT := $(TOOLS_DIR)/cargo-fuzz
+.PHONY: fuzz
+
+fuzz: ## run each fuzz target for FUZZ_SECONDS (60); crashers go to fuzz/artifacts/
+	@test -x $(CARGO_FUZZ_ROOT)/bin/cargo-fuzz || $(CARGO) +nightly install --locked cargo-fuzz --root $(CARGO_FUZZ_ROOT)
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$target; \
+	  PATH="$(CARGO_FUZZ_ROOT)/bin:$$PATH" $(CARGO) +nightly fuzz run --sanitizer=none --debug-assertions \
+	    $$target corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) -timeout=10; \
+	done

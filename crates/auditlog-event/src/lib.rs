@@ -60,6 +60,8 @@ mod diff;
 mod enums;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod limits;
 mod schema;
 mod table;

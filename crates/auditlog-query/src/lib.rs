@@ -40,6 +40,8 @@ mod cursor;
 mod date;
 mod error;
 mod filter;
+#[doc(hidden)]
+pub mod fuzz_checks;
 mod grammar;
 mod paging;
 mod quote;
