@@ -232,7 +232,9 @@ impl PipelineTarget {
                 Ok(counts) => {
                     last = counts;
                     if counts.1 >= expected {
-                        return counts;
+                        // The three counts are three queries, and rows may have landed
+                        // between them; now that all are in, read them once more together.
+                        return self.counts().await.unwrap_or(counts);
                     }
                 }
                 Err(error) => last_error = Some(error),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use auditlog_producer::generator::TrafficGenerator;
-use auditlog_producer::{Compression, Producer};
+use auditlog_producer::{Compression, Producer, ProducerError};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -21,7 +21,7 @@ use crate::config::{FileConfig, ProducerSettings, Settings};
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How long the start-up topic check waits for the cluster's answer.
-const TOPIC_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+const TOPIC_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How far back the generated events go.
 const HISTORY: time::Duration = time::Duration::days(30);
@@ -76,17 +76,26 @@ pub async fn run(settings: &Settings, args: &GenerateArgs, file: &FileConfig) ->
                 }
                 Err(error) => {
                     tally.failed.fetch_add(1, Ordering::Relaxed);
+                    // Each lost event by id, so whoever ran this knows exactly what to resend.
+                    if let Some(event_id) = error.event_id() {
+                        tracing::warn!(%event_id, %error, "audit event not delivered");
+                    }
                     let _ = tally.first_error.set(error.to_string());
                 }
             })
             .build()
             .context("creating the producer")?
     };
-    // A misnamed or missing topic is one clear error now, not a failure per event later.
-    producer
-        .check_topic(TOPIC_CHECK_TIMEOUT)
-        .await
-        .with_context(|| format!("checking the topic on {}", settings.kafka_brokers))?;
+    // A misnamed or missing topic is one clear error now, not a failure per event later. A
+    // cluster that does not answer yet is no reason to stop: the delivery timeout decides.
+    match producer.check_topic(TOPIC_CHECK_TIMEOUT).await {
+        Ok(_) => {}
+        Err(error @ ProducerError::MissingTopic { .. }) => bail!(
+            "{error} on {} (`auditlog migrate` creates it)",
+            settings.kafka_brokers
+        ),
+        Err(error) => tracing::warn!(%error, "could not check the topic; sending anyway"),
+    }
     let end = OffsetDateTime::now_utc();
     let generator = TrafficGenerator::new(args.seed).with_time_span(end - HISTORY, end, args.count);
     tracing::info!(

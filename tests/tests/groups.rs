@@ -1,0 +1,194 @@
+//! Whole-system tests of the ingesters as a consumer group on the real broker: every group
+//! protocol the ingester supports, and static membership across a `kill -9`.
+//!
+//! Each test has its own topic, group and database; the ingesters are real child processes.
+
+use std::time::{Duration, Instant};
+
+use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, events, produce_events};
+
+const INGEST_TIMEOUT: Duration = Duration::from_secs(180);
+const PARTITIONS: i32 = 4;
+
+fn assert_exact(counts: (u64, u64, u64), expected: u64, log: &str) {
+    let (visible, distinct, physical) = counts;
+    assert_eq!(
+        (visible, distinct),
+        (expected, expected),
+        "visible (FINAL) and distinct rows must both equal the events produced \
+         (physical rows {physical}); ingester logs:\n{log}"
+    );
+}
+
+/// The value of the ingester's `auditlog_ingest_assigned_partitions` gauge.
+async fn assigned_partitions(ingester: &AuditlogProcess) -> f64 {
+    ingester
+        .metrics()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("auditlog_ingest_assigned_partitions "))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// The target's environment with the librdkafka pass-through properties replaced.
+fn with_kafka_properties(target: &PipelineTarget, properties: &str) -> Vec<(&'static str, String)> {
+    let mut env = target.env();
+    env.retain(|(key, _)| *key != "AUDITLOG_KAFKA_PROPERTIES");
+    env.push(("AUDITLOG_KAFKA_PROPERTIES", properties.to_owned()));
+    env
+}
+
+fn spawn_ingester(
+    name: &str,
+    env: &[(&'static str, String)],
+    extra_args: &[&str],
+) -> AuditlogProcess {
+    let metrics_port = auditlog_e2e::pipeline::free_port();
+    let mut args = vec![
+        "ingest".to_owned(),
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{metrics_port}"),
+        "--batch-max-age-ms".to_owned(),
+        "200".to_owned(),
+    ];
+    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+    AuditlogProcess::spawn(name, &args, env, Some(metrics_port))
+}
+
+/// Two members share the partitions; one leaves on SIGTERM and the other takes everything
+/// over, with nothing lost and nothing visible twice, under the group protocol that
+/// `properties` selects.
+async fn two_members_share_then_one_takes_over(prefix: &str, properties: &str) {
+    const NUM_EVENTS: usize = 40_000;
+    let target = PipelineTarget::create(prefix, PARTITIONS).await;
+    target.migrate();
+    let env = with_kafka_properties(&target, properties);
+    let mut first = spawn_ingester(&format!("{prefix}_a"), &env, &[]);
+    let second = spawn_ingester(&format!("{prefix}_b"), &env, &[]);
+    let all_events = events(5, NUM_EVENTS);
+    produce_events(&target.topic, &all_events[..NUM_EVENTS / 2]).await;
+    target
+        .wait_for_rows((NUM_EVENTS / 2) as u64, INGEST_TIMEOUT)
+        .await;
+
+    // Both members hold a share once the group has settled (the second may join after the
+    // first took everything, and the move of partitions to it takes a rebalance).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut first_share, mut second_share) = (0.0, 0.0);
+    while Instant::now() < deadline {
+        first_share = assigned_partitions(&first).await;
+        second_share = assigned_partitions(&second).await;
+        if first_share >= 1.0 && second_share >= 1.0 && first_share + second_share == 4.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        (
+            first_share + second_share,
+            first_share >= 1.0,
+            second_share >= 1.0
+        ),
+        (f64::from(PARTITIONS), true, true),
+        "both members work and every partition is assigned once: {first_share} + {second_share}\n{}\n{}",
+        first.log(),
+        second.log()
+    );
+
+    let status = first
+        .terminate(Duration::from_secs(60))
+        .expect("first exits on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", first.log());
+    produce_events(&target.topic, &all_events[NUM_EVENTS / 2..]).await;
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(
+        counts,
+        NUM_EVENTS as u64,
+        &format!("{}\n{}", first.log(), second.log()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while assigned_partitions(&second).await != f64::from(PARTITIONS) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        assigned_partitions(&second).await,
+        f64::from(PARTITIONS),
+        "the survivor owns every partition\n{}",
+        second.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_classic_eager_protocol_shares_and_hands_over() {
+    // The default assignors (range, roundrobin): every rebalance revokes everything.
+    two_members_share_then_one_takes_over(
+        "group_eager",
+        "session.timeout.ms=6000,heartbeat.interval.ms=1000",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cooperative_sticky_assignor_shares_and_hands_over() {
+    // Incremental: a rebalance revokes and assigns only the partitions that move.
+    two_members_share_then_one_takes_over(
+        "group_cooperative",
+        "session.timeout.ms=6000,heartbeat.interval.ms=1000,partition.assignment.strategy=cooperative-sticky",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kip_848_consumer_protocol_shares_and_hands_over() {
+    // The broker assigns, and owns the session and heartbeat times (the local stack sets
+    // them short, as the classic tests set theirs); the client may not set them.
+    two_members_share_then_one_takes_over("group_kip848", "group.protocol=consumer").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_member_killed_and_restarted_consumes_again_within_ten_seconds() {
+    const NUM_EVENTS: usize = 30_000;
+    // Long enough that only static membership, not the session's expiry, can explain a
+    // quick return: a dynamic member's partitions would wait out the 45 s.
+    const SESSION: &str = "session.timeout.ms=45000,heartbeat.interval.ms=3000";
+    const RESUME_WITHIN: Duration = Duration::from_secs(10);
+    let target = PipelineTarget::create("group_static", PARTITIONS).await;
+    target.migrate();
+    let env = with_kafka_properties(&target, SESSION);
+    let instance = ["--kafka-instance-id", "ingester-0"];
+    let all_events = events(6, NUM_EVENTS);
+    let mut logs = String::new();
+
+    let mut ingester = spawn_ingester("group_static", &env, &instance);
+    produce_events(&target.topic, &all_events[..NUM_EVENTS / 2]).await;
+    target
+        .wait_for_rows((NUM_EVENTS / 2) as u64, INGEST_TIMEOUT)
+        .await;
+    ingester.kill_dash_nine();
+    logs.push_str(&ingester.log());
+
+    // Events that arrive while it is dead wait in Kafka for the member to come back.
+    produce_events(&target.topic, &all_events[NUM_EVENTS / 2..]).await;
+    let before = target.counts().await.expect("counts").1;
+    let restarted = Instant::now();
+    let ingester = spawn_ingester("group_static", &env, &instance);
+    let resumed = target.wait_for_rows(before + 1, RESUME_WITHIN).await;
+    let took = restarted.elapsed();
+    eprintln!("static member consumed again {took:?} after its restart");
+    assert!(
+        resumed.1 > before,
+        "a restart with the same instance id consumes again within {RESUME_WITHIN:?} \
+         (rows stayed at {before}); logs:\n{logs}\n{}",
+        ingester.log()
+    );
+
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    logs.push_str(&ingester.log());
+    assert_exact(counts, NUM_EVENTS as u64, &logs);
+}
