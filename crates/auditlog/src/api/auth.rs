@@ -4,7 +4,9 @@
 //! do, `Coder-Session-Token: <token>`. The SHA-256 of the presented token is compared with
 //! every configured hash in constant time, so neither the match nor its position leaks
 //! through timing. Roles: `auditor` sees every row; `org_auditor` sees only its listed
-//! organizations, which the SQL enforces; any other role is authenticated but gets 403.
+//! organizations, which the SQL enforces; `member` is authenticated but gets 403. Any
+//! other role, a duplicate name or hash, an empty name, or `organizations` on a role that
+//! ignores them stops the server at start-up.
 
 use anyhow::{Context, Result, bail};
 use auditlog_query::Visibility;
@@ -20,6 +22,8 @@ use crate::config::TokenFile;
 pub const ROLE_AUDITOR: &str = "auditor";
 /// The role that sees only its organizations' rows.
 pub const ROLE_ORG_AUDITOR: &str = "org_auditor";
+/// A known role that may not read audit logs (403), as in Coder.
+pub const ROLE_MEMBER: &str = "member";
 
 /// Coder's clients send the token in this header.
 const CODER_SESSION_TOKEN_HEADER: &str = "coder-session-token";
@@ -37,8 +41,8 @@ pub struct Caller {
 enum Role {
     Auditor,
     OrgAuditor(Vec<Uuid>),
-    /// A role that may not read audit logs.
-    Other,
+    /// May not read audit logs.
+    Member,
 }
 
 struct Credential {
@@ -68,24 +72,46 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Validates the configured tokens: each hash is 64 hex digits, names are unique.
+    /// Validates the configured tokens; an error names the entry (`api.tokens[i]`) and why.
+    ///
+    /// Each hash is 64 hex digits and unique (two entries with one hash would make one
+    /// token mean two callers), each name non-empty (`username:me` would match every
+    /// event without an actor) and unique, each role known, and only an `org_auditor`
+    /// lists organizations (any other role would ignore them).
     pub fn try_new(tokens: &[TokenFile]) -> Result<Self> {
-        let mut credentials = Vec::with_capacity(tokens.len());
-        for token in tokens {
+        let mut credentials: Vec<Credential> = Vec::with_capacity(tokens.len());
+        for (index, token) in tokens.iter().enumerate() {
+            let entry = format!("api.tokens[{index}] (name {:?})", token.name);
+            if token.name.trim().is_empty() {
+                bail!(
+                    "api.tokens[{index}]: the name is empty; every token needs one (it is what username:me means)"
+                );
+            }
             let bytes = hex::decode(token.sha256.trim())
-                .with_context(|| format!("api token {:?}: sha256 is not hex", token.name))?;
+                .with_context(|| format!("{entry}: sha256 is not hex"))?;
             let Ok(sha256) = <[u8; 32]>::try_from(bytes.as_slice()) else {
                 bail!(
-                    "api token {:?}: sha256 must be 64 hex digits, found {}",
-                    token.name,
+                    "{entry}: sha256 must be 64 hex digits, found {}",
                     bytes.len() * 2
                 );
             };
-            if credentials
+            if let Some(known) = credentials
                 .iter()
-                .any(|known: &Credential| known.name == token.name)
+                .position(|known| known.name == token.name)
             {
-                bail!("api token name {:?} is used twice", token.name);
+                bail!("{entry}: the name is already used by api.tokens[{known}]");
+            }
+            if let Some(known) = credentials.iter().position(|known| known.sha256 == sha256) {
+                bail!(
+                    "{entry}: the sha256 is the same as api.tokens[{known}] (name {:?}): one token cannot be two callers",
+                    credentials[known].name
+                );
+            }
+            if !token.organizations.is_empty() && token.role != ROLE_ORG_AUDITOR {
+                bail!(
+                    "{entry}: role {:?} ignores `organizations`; remove them, or use role = \"{ROLE_ORG_AUDITOR}\" to limit the token to them",
+                    token.role
+                );
             }
             let role = match token.role.as_str() {
                 ROLE_AUDITOR => Role::Auditor,
@@ -95,10 +121,10 @@ impl Authenticator {
                     }
                     Role::OrgAuditor(token.organizations.clone())
                 }
-                other => {
-                    tracing::info!(token = %token.name, role = %other, "token role may not read audit logs: requests get 403");
-                    Role::Other
-                }
+                ROLE_MEMBER => Role::Member,
+                other => bail!(
+                    "{entry}: unknown role {other:?}; expected \"{ROLE_AUDITOR}\", \"{ROLE_ORG_AUDITOR}\" or \"{ROLE_MEMBER}\""
+                ),
             };
             credentials.push(Credential {
                 name: token.name.clone(),
@@ -139,7 +165,7 @@ impl Authenticator {
         let visibility = match &credential.role {
             Role::Auditor => Visibility::All,
             Role::OrgAuditor(organizations) => Visibility::Organizations(organizations.clone()),
-            Role::Other => return Err(ApiError::Forbidden),
+            Role::Member => return Err(ApiError::Forbidden),
         };
         Ok(Caller {
             name: Some(credential.name.clone()),
@@ -247,16 +273,78 @@ mod tests {
         ));
     }
 
+    fn rejection(tokens: &[TokenFile]) -> String {
+        Authenticator::try_new(tokens).unwrap_err().to_string()
+    }
+
     #[test]
-    fn bad_configuration_is_rejected() {
+    fn a_hash_that_is_not_64_hex_digits_is_rejected() {
         let mut bad = token("x", "s", "auditor", vec![]);
         bad.sha256 = "abc".to_owned();
-        assert!(Authenticator::try_new(&[bad]).is_err());
+        assert!(rejection(&[bad]).starts_with("api.tokens[0] (name \"x\"): sha256"));
+        assert!(Authenticator::try_new(&[]).unwrap().is_open());
+    }
+
+    #[test]
+    fn a_name_used_twice_is_rejected() {
         let twice = [
             token("x", "a", "auditor", vec![]),
             token("x", "b", "auditor", vec![]),
         ];
-        assert!(Authenticator::try_new(&twice).is_err());
-        assert!(Authenticator::try_new(&[]).unwrap().is_open());
+        assert_eq!(
+            rejection(&twice),
+            "api.tokens[1] (name \"x\"): the name is already used by api.tokens[0]"
+        );
+    }
+
+    #[test]
+    fn a_hash_used_twice_is_rejected_whatever_its_case() {
+        let org = Uuid::from_u128(5);
+        let mut auditor = token("ann", "same-secret", "auditor", vec![]);
+        auditor.sha256 = auditor.sha256.to_uppercase();
+        let twice = [
+            token("olga", "same-secret", "org_auditor", vec![org]),
+            auditor,
+        ];
+        assert_eq!(
+            rejection(&twice),
+            "api.tokens[1] (name \"ann\"): the sha256 is the same as api.tokens[0] (name \"olga\"): one token cannot be two callers"
+        );
+    }
+
+    #[test]
+    fn an_empty_name_is_rejected() {
+        let tokens = [
+            token("ann", "a", "auditor", vec![]),
+            token(" ", "b", "auditor", vec![]),
+        ];
+        assert_eq!(
+            rejection(&tokens),
+            "api.tokens[1]: the name is empty; every token needs one (it is what username:me means)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_role_is_rejected() {
+        let tokens = [token("root", "a", "admin", vec![])];
+        assert_eq!(
+            rejection(&tokens),
+            "api.tokens[0] (name \"root\"): unknown role \"admin\"; expected \"auditor\", \"org_auditor\" or \"member\""
+        );
+    }
+
+    #[test]
+    fn organizations_on_a_role_that_ignores_them_are_rejected() {
+        let org = Uuid::from_u128(5);
+        for role in ["auditor", "member"] {
+            let tokens = [token("ann", "a", role, vec![org])];
+            assert_eq!(
+                rejection(&tokens),
+                format!(
+                    "api.tokens[0] (name \"ann\"): role \"{role}\" ignores `organizations`; remove them, or use role = \"org_auditor\" to limit the token to them"
+                )
+            );
+        }
+        assert!(Authenticator::try_new(&[token("olga", "a", "org_auditor", vec![org])]).is_ok());
     }
 }
