@@ -39,6 +39,34 @@ impl InvalidParams {
     pub fn validations(&self) -> &[Validation] {
         &self.validations
     }
+
+    /// Rejects each of `keys` that is given more than once, in the words used for a
+    /// repeated `limit`.
+    pub fn reject_repeated(pairs: &[(String, String)], keys: &[&str]) -> Result<(), Self> {
+        let validations: Vec<Validation> = keys
+            .iter()
+            .filter_map(|key| {
+                let count = pairs.iter().filter(|(name, _)| name == key).count();
+                (count > 1).then(|| repeated(key, count))
+            })
+            .collect();
+        if validations.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::new(validations))
+        }
+    }
+}
+
+/// Coder's validation for a query parameter given `count` times.
+fn repeated(key: &str, count: usize) -> Validation {
+    Validation::new(
+        key,
+        format!(
+            "Query param {} provided more than once, found {count} times. Only provide 1 instance of this query param.",
+            go_quote(key)
+        ),
+    )
 }
 
 impl fmt::Display for InvalidParams {
@@ -198,13 +226,7 @@ fn single<'p>(
     }
     let count = 1 + values.count();
     if count > 1 {
-        validations.push(Validation::new(
-            key,
-            format!(
-                "Query param {} provided more than once, found {count} times. Only provide 1 instance of this query param.",
-                go_quote(key)
-            ),
-        ));
+        validations.push(repeated(key, count));
         return None;
     }
     Some(first)

@@ -329,6 +329,35 @@ pub struct ServeArgs {
     /// Longest a query may run, in seconds, before the API answers 503 [default: 10].
     #[arg(long, env = "AUDITLOG_API_QUERY_TIMEOUT_SECS", value_name = "SECS")]
     pub query_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's line and headers, counted from its first
+    /// byte [default: 10].
+    #[arg(
+        long,
+        env = "AUDITLOG_API_HEADER_READ_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a connection may sit with no request in progress (new or kept alive), or
+    /// with its client reading nothing of a response, before it is closed [default: 60].
+    #[arg(long, env = "AUDITLOG_API_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Connections served at once; more are answered 503 and closed [default: 1024].
+    #[arg(long, env = "AUDITLOG_API_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Longest request line (method, path and query) in bytes; longer is a 414 [default: 16384].
+    #[arg(
+        long,
+        env = "AUDITLOG_API_MAX_REQUEST_LINE_BYTES",
+        value_name = "BYTES"
+    )]
+    pub max_request_line_bytes: Option<usize>,
+    /// Most bytes of request headers; more is a 431 [default: 32768].
+    #[arg(long, env = "AUDITLOG_API_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// A second address that serves only /healthz, /readyz and /metrics, with its own
+    /// connections, so probes are answered however busy the API is [default: none].
+    #[arg(long, env = "AUDITLOG_API_OPS_LISTEN", value_name = "ADDR")]
+    pub ops_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -101,6 +101,13 @@ pub struct ClickHouseFile {
 pub struct ApiFile {
     pub listen: Option<SocketAddr>,
     pub query_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_request_line_bytes: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    /// A separate address for `/healthz`, `/readyz` and `/metrics` only.
+    pub ops_listen: Option<SocketAddr>,
     /// Bearer tokens, stored as SHA-256 hashes.
     #[serde(default)]
     pub tokens: Vec<TokenFile>,
@@ -469,20 +476,53 @@ impl ProducerSettings {
 pub struct ServeSettings {
     pub listen: SocketAddr,
     pub query_timeout: Duration,
+    pub limits: crate::http::HttpLimits,
+    pub ops_listen: Option<SocketAddr>,
     pub tokens: Vec<TokenFile>,
 }
 
 impl ServeSettings {
-    pub fn resolve(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Self {
-        Self {
+    pub fn resolve(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Result<Self> {
+        let api = &file.api;
+        let defaults = crate::http::HttpLimits::default();
+        let secs = |flag: Option<u64>, key: Option<u64>, default: Duration| {
+            flag.or(key).map_or(default, Duration::from_secs)
+        };
+        let limits = crate::http::HttpLimits {
+            header_read_timeout: secs(
+                args.header_read_timeout_secs,
+                api.header_read_timeout_secs,
+                defaults.header_read_timeout,
+            ),
+            idle_timeout: secs(
+                args.idle_timeout_secs,
+                api.idle_timeout_secs,
+                defaults.idle_timeout,
+            ),
+            max_connections: pick(args.max_connections, api.max_connections, || {
+                defaults.max_connections
+            }),
+            max_request_line_bytes: pick(
+                args.max_request_line_bytes,
+                api.max_request_line_bytes,
+                || defaults.max_request_line_bytes,
+            ),
+            max_header_bytes: pick(args.max_header_bytes, api.max_header_bytes, || {
+                defaults.max_header_bytes
+            }),
+        };
+        limits.validate()?;
+        Ok(Self {
             listen: settings.api_listen,
             query_timeout: Duration::from_secs(pick(
                 args.query_timeout_secs,
-                file.api.query_timeout_secs,
+                api.query_timeout_secs,
                 || 10,
             )),
-            tokens: file.api.tokens.clone(),
-        }
+            limits,
+            ops_listen: args.ops_listen.or(api.ops_listen),
+            tokens: api.tokens.clone(),
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 //! `GET /api/v2/audit?q=&limit=&offset=`: Coder's audit page, plus `after=` cursors.
 //!
 //! Order of checks: authentication (401/403), paging parameters (400, Coder's
-//! "Query parameters have invalid values."), then `q` (400, "Invalid audit search
-//! query."). The page and the capped count run concurrently; the response is Coder's
+//! "Query parameters have invalid values."), `q` given once and at most
+//! [`super::MAX_FILTER_BYTES`] long (400, the same message), then `q` itself (400,
+//! "Invalid audit search query."). The page and the capped count run concurrently; the response is Coder's
 //! `{"audit_logs":[...],"count":N,"count_cap":2000}`, and the page's last row's cursor
 //! comes in the [`NEXT_CURSOR_HEADER`] header when the page is full.
 
@@ -12,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, first_value};
+use super::{ApiError, ApiState, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, filter_text};
 
 /// The audit page handler.
 pub async fn audit_logs(
@@ -22,7 +23,7 @@ pub async fn audit_logs(
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers)?;
     let page_request = parse_page_params(&pairs, MAX_PAGE_LIMIT)?;
-    let query_text = first_value(&pairs, "q").unwrap_or_default();
+    let query_text = filter_text(&pairs)?;
     let filter = state
         .runner
         .resolve(query_text, caller.name.as_deref(), &caller.visibility)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use auditlog_query::{InvalidParams, InvalidQuery};
+use auditlog_query::{InvalidParams, InvalidQuery, Validation};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,10 +37,39 @@ pub enum ApiError {
 
 /// Coder's `codersdk.Response` for the bodies that have no validations.
 #[derive(Debug, Serialize)]
-struct MessageBody<'a> {
-    message: &'a str,
+pub(crate) struct MessageBody<'a> {
+    pub(crate) message: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
-    detail: &'a str,
+    pub(crate) detail: &'a str,
+}
+
+/// Validations a 400 lists; the rest are summed up in one "and N more" entry, so a
+/// request cannot make its answer many times its own size.
+pub const MAX_VALIDATIONS: usize = 20;
+
+/// Coder's 400 body with validations, at most [`MAX_VALIDATIONS`] of them and a summary.
+#[derive(Debug, Serialize)]
+struct ValidationsBody<'a> {
+    message: &'a str,
+    validations: Vec<Validation>,
+}
+
+fn validations_response(message: &str, validations: &[Validation]) -> Response {
+    let mut listed: Vec<Validation> = validations.iter().take(MAX_VALIDATIONS).cloned().collect();
+    if validations.len() > MAX_VALIDATIONS {
+        listed.push(Validation::new(
+            "",
+            format!("and {} more", validations.len() - MAX_VALIDATIONS),
+        ));
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        Json(ValidationsBody {
+            message,
+            validations: listed,
+        }),
+    )
+        .into_response()
 }
 
 impl From<auditlog_query::Error> for ApiError {
@@ -85,10 +114,10 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             ApiError::InvalidQuery(invalid) => {
-                (StatusCode::BAD_REQUEST, Json(invalid)).into_response()
+                validations_response(InvalidQuery::MESSAGE, invalid.validations())
             }
             ApiError::InvalidParams(invalid) => {
-                (StatusCode::BAD_REQUEST, Json(invalid)).into_response()
+                validations_response(InvalidParams::MESSAGE, invalid.validations())
             }
             ApiError::Timeout { limit } => {
                 metrics::counter!("auditlog_api_query_timeouts_total").increment(1);

@@ -15,7 +15,10 @@
 //! runs are not in it: it is the events up to the moment it started, newest first.
 //!
 //! Once the 200 is sent, a failure can only cut the stream: the chunked body ends without
-//! its terminating chunk, which HTTP clients report as an incomplete response.
+//! its terminating chunk, which HTTP clients report as an incomplete response. Every end
+//! is logged once with the rows handed to the connection: "finished", or "cut off" with
+//! the reason (a query error, a timeout, or the client gone: it disconnected or stopped
+//! reading), and cut-offs are counted in `auditlog_api_export_cutoffs_total{reason}`.
 
 use std::sync::Arc;
 
@@ -29,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{ApiError, ApiState, first_value};
+use super::{ApiError, ApiState, filter_text, single_value};
 
 /// Rows per ClickHouse query of an export.
 pub const EXPORT_CHUNK_ROWS: u64 = 5_000;
@@ -92,7 +95,7 @@ pub async fn export(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers)?;
-    let format = match first_value(&pairs, "format").unwrap_or_default() {
+    let format = match single_value(&pairs, "format")? {
         "" | "ndjson" => ExportFormat::Ndjson,
         "csv" => ExportFormat::Csv,
         other => {
@@ -107,7 +110,7 @@ pub async fn export(
             ])));
         }
     };
-    let query_text = first_value(&pairs, "q").unwrap_or_default();
+    let query_text = filter_text(&pairs)?;
     let filter = state
         .runner
         .resolve(query_text, caller.name.as_deref(), &caller.visibility)
@@ -135,6 +138,8 @@ pub async fn export(
         cursor: None,
         header_written: false,
         done: false,
+        rows_sent: 0,
+        end: None,
     };
     let body = Body::from_stream(futures::stream::try_unfold(stream, next_chunk));
     let mut response = body.into_response();
@@ -163,6 +168,36 @@ struct ExportStream {
     cursor: Option<Cursor>,
     header_written: bool,
     done: bool,
+    /// Rows encoded and handed to the connection so far.
+    rows_sent: u64,
+    /// How the export ended, once it has; dropped without one, the client went away.
+    end: Option<ExportEnd>,
+}
+
+/// How an export ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportEnd {
+    Finished,
+    QueryFailed,
+    TimedOut,
+}
+
+impl Drop for ExportStream {
+    // The body is dropped however it ends, also when hyper gives up on the client, so this
+    // is the one place that sees every end.
+    fn drop(&mut self) {
+        let reason = match self.end {
+            Some(ExportEnd::Finished) => {
+                tracing::info!(rows = self.rows_sent, "audit export finished");
+                return;
+            }
+            Some(ExportEnd::QueryFailed) => "query error",
+            Some(ExportEnd::TimedOut) => "timeout",
+            None => "client disconnected",
+        };
+        metrics::counter!("auditlog_api_export_cutoffs_total", "reason" => reason).increment(1);
+        tracing::warn!(rows = self.rows_sent, reason, "audit export cut off");
+    }
 }
 
 async fn next_chunk(
@@ -185,10 +220,16 @@ async fn next_chunk(
             )
             .await
             .inspect_err(|error| {
-                metrics::counter!("auditlog_api_export_failures_total").increment(1);
-                tracing::error!(%error, "audit export cut short");
+                stream.end = Some(match error {
+                    auditlog_query::Error::Timeout { .. } => ExportEnd::TimedOut,
+                    _ => ExportEnd::QueryFailed,
+                });
+                tracing::error!(%error, "audit export query failed");
             })?,
-        (None, None) => return Ok(None),
+        (None, None) => {
+            stream.end = Some(ExportEnd::Finished);
+            return Ok(None);
+        }
     };
     stream.done = (rows.len() as u64) < EXPORT_CHUNK_ROWS;
     stream.cursor = rows.last().map(AuditLogRow::cursor);
@@ -197,6 +238,7 @@ async fn next_chunk(
         .map(|row| AuditLog::from_event(&row.into_event()))
         .collect();
     metrics::counter!("auditlog_api_export_rows_total").increment(logs.len() as u64);
+    stream.rows_sent += logs.len() as u64;
     let mut bytes = Vec::with_capacity(logs.len() * 1024);
     match stream.format {
         ExportFormat::Ndjson => write_ndjson(&logs, &mut bytes),
@@ -209,7 +251,7 @@ async fn next_chunk(
         }
     }
     if stream.done {
-        tracing::info!("audit export finished");
+        stream.end = Some(ExportEnd::Finished);
     }
     Ok(Some((Bytes::from(bytes), stream)))
 }

@@ -24,8 +24,9 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` or Coder's `Coder-Session-Token: <token>`,
 //! checked against `[[api.tokens]]` (`name`, `sha256` = `printf %s "$TOKEN" | sha256sum`,
-//! `role` = `auditor` | `org_auditor`, `organizations` = ids an `org_auditor` sees). No
-//! token or an unknown one: 401; another role: 403. `username:me` is the token's `name`.
+//! `role` = `auditor` | `org_auditor` | `member`, `organizations` = ids an `org_auditor`
+//! sees; anything else is a start-up error). No token or an unknown one: 401; `member`:
+//! 403. `username:me` is the token's `name`.
 //! Without any token the server runs open, and only on a loopback address.
 //!
 //! Where Coder's behaviour was unclear or unsuitable, and what this API does instead:
@@ -39,13 +40,13 @@
 
 pub mod audit;
 pub mod auth;
-mod error;
+pub(crate) mod error;
 pub mod export;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use auditlog_query::QueryRunner;
+use auditlog_query::{InvalidParams, QueryRunner, Validation};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -54,6 +55,11 @@ use axum::routing::get;
 
 pub use self::auth::Authenticator;
 pub use self::error::ApiError;
+pub(crate) use self::error::MessageBody;
+
+/// The longest filter (`q`, decoded) in bytes: enough for any real filter, and it bounds
+/// the work and the error body one request can cause.
+pub const MAX_FILTER_BYTES: usize = 4096;
 
 /// Rows a page may hold; more is what `/api/v2/audit/export` is for.
 pub const MAX_PAGE_LIMIT: u64 = 10_000;
@@ -98,12 +104,31 @@ async fn record_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// The first value of `key` among decoded query pairs (Go's `url.Values.Get`).
-fn first_value<'p>(pairs: &'p [(String, String)], key: &str) -> Option<&'p str> {
-    pairs
+/// The one value of `key` among decoded query pairs, empty when absent; a repeated key is
+/// a 400, as a repeated `limit` is (Coder would silently take the first).
+fn single_value<'p>(pairs: &'p [(String, String)], key: &str) -> Result<&'p str, ApiError> {
+    InvalidParams::reject_repeated(pairs, &[key])?;
+    Ok(pairs
         .iter()
         .find(|(name, _)| name == key)
-        .map(|(_, value)| value.as_str())
+        .map_or("", |(_, value)| value.as_str()))
+}
+
+/// The filter `q`: at most one, of at most [`MAX_FILTER_BYTES`].
+fn filter_text(pairs: &[(String, String)]) -> Result<&str, ApiError> {
+    let text = single_value(pairs, "q")?;
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(ApiError::InvalidParams(InvalidParams::new(vec![
+            Validation::new(
+                "q",
+                format!(
+                    "Query param \"q\" is {} bytes long; a filter may be at most {MAX_FILTER_BYTES} bytes.",
+                    text.len()
+                ),
+            ),
+        ])));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -226,6 +251,99 @@ mod tests {
             body["validations"][0]["detail"],
             "Query param \"format\" has invalid value: \"xml\" is not a valid value (ndjson, csv)"
         );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_q_or_format_is_a_400_as_a_repeated_limit_is() {
+        for uri in [
+            "/api/v2/audit?q=action:create&q=foo:bar",
+            "/api/v2/audit/export?q=action:create&q=foo:bar",
+            "/api/v2/audit/export?format=csv&format=ndjson",
+        ] {
+            let (status, body) = get(uri, Some("ann-secret")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+            assert_eq!(body["message"], "Query parameters have invalid values.");
+            let detail = body["validations"][0]["detail"].as_str().unwrap();
+            assert!(
+                detail.ends_with("provided more than once, found 2 times. Only provide 1 instance of this query param."),
+                "{uri}: {detail}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_filter_over_the_limit_is_a_400_that_says_so() {
+        // `+` is a space once decoded, so the decoded filter is as long as the text.
+        let long = format!("action:create+resource_id:{}", "x".repeat(MAX_FILTER_BYTES));
+        for route in ["/api/v2/audit", "/api/v2/audit/export"] {
+            let (status, body) = get(&format!("{route}?q={long}"), Some("ann-secret")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["validations"][0]["field"], "q");
+            assert_eq!(
+                body["validations"][0]["detail"],
+                format!(
+                    "Query param \"q\" is {} bytes long; a filter may be at most 4096 bytes.",
+                    long.len()
+                )
+            );
+        }
+        // At the limit the filter is parsed (and this one rejected for what it says).
+        let at_limit = format!("resource_id:{}", "x".repeat(MAX_FILTER_BYTES - 12));
+        let (_, body) = get(&format!("/api/v2/audit?q={at_limit}"), Some("ann-secret")).await;
+        assert_eq!(body["message"], "Invalid audit search query.");
+    }
+
+    #[tokio::test]
+    async fn the_validation_list_is_capped_with_a_summary() {
+        let unknown: Vec<String> = (0..500).map(|key| format!("k{key}:x")).collect();
+        let query = unknown.join("+");
+        assert!(query.len() <= MAX_FILTER_BYTES);
+        let (status, body) = get(&format!("/api/v2/audit?q={query}"), Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let validations = body["validations"].as_array().unwrap();
+        assert_eq!(validations.len(), error::MAX_VALIDATIONS + 1);
+        assert_eq!(validations[0]["field"], "k0");
+        assert_eq!(
+            validations[error::MAX_VALIDATIONS],
+            json!({"field": "", "detail": "and 480 more"})
+        );
+    }
+
+    #[tokio::test]
+    async fn every_client_error_has_the_json_shape() {
+        let limits = crate::http::HttpLimits::default();
+        let app = crate::http::with_limits(app(), limits);
+        let long_line = format!(
+            "/api/v2/audit?q={}",
+            "a".repeat(limits.max_request_line_bytes)
+        );
+        let cases = [
+            (Request::get(long_line.as_str()), StatusCode::URI_TOO_LONG),
+            (
+                Request::get("/api/v2/audit")
+                    .header("x-padding", "p".repeat(limits.max_header_bytes)),
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
+            (Request::get("/api/v2/nope"), StatusCode::NOT_FOUND),
+            (
+                Request::post("/api/v2/audit"),
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (Request::get("/api/v2/audit?q=%ff"), StatusCode::BAD_REQUEST),
+        ];
+        for (request, expected) in cases {
+            let request = request
+                .header("authorization", "Bearer ann-secret")
+                .body(Body::empty())
+                .unwrap();
+            let uri = request.uri().to_string();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), expected, "{uri:.80}");
+            assert_eq!(response.headers()["content-type"], "application/json");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert!(body["message"].as_str().unwrap().ends_with('.'), "{body}");
+        }
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use crate::telemetry;
 const READINESS_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Result<()> {
-    let serve = ServeSettings::resolve(settings, args, file);
+    let mut serve = ServeSettings::resolve(settings, args, file)?;
     let auth = Authenticator::try_new(&serve.tokens)?;
     if auth.is_open() {
         if !serve.listen.ip().is_loopback() {
@@ -44,34 +44,68 @@ pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Re
         runner,
         auth: Arc::new(auth),
     };
-    let router = api::router(state).merge(http::ops_router(metrics, readiness));
+    let ops = http::ops_router(metrics, readiness);
+    let ops_connections = serve.ops_listen.map_or(0, |_| http::OPS_MAX_CONNECTIONS);
+    serve.limits.max_connections = http::fit_connections_to_file_limit(
+        serve.limits.max_connections,
+        http::RESERVED_CONNECTIONS + ops_connections,
+    );
+    let api_server = http::Server::bind(
+        "api",
+        serve.listen,
+        api::router(state).merge(ops.clone()),
+        serve.limits.max_connections,
+        serve.limits,
+    )
+    .await?
+    .with_reserve(
+        http::reserve_router(ops.clone()),
+        http::RESERVED_CONNECTIONS,
+    );
+    let ops_server = match serve.ops_listen {
+        Some(address) => Some(
+            http::Server::bind("ops", address, ops, http::OPS_MAX_CONNECTIONS, serve.limits)
+                .await?,
+        ),
+        None => None,
+    };
     tracing::info!(
         listen = %serve.listen,
+        ops_listen = ?serve.ops_listen,
         tokens = serve.tokens.len(),
         query_timeout = ?serve.query_timeout,
+        limits = ?serve.limits,
         database = %settings.clickhouse_database,
         table = %settings.clickhouse_table,
         "audit api starting"
     );
-    http::serve(serve.listen, router, telemetry::shutdown_signal()).await
+    let shutdown = telemetry::shutdown_signal();
+    match ops_server {
+        Some(ops_server) => {
+            tokio::try_join!(api_server.run(shutdown.clone()), ops_server.run(shutdown))?;
+            Ok(())
+        }
+        None => api_server.run(shutdown).await,
+    }
 }
 
 /// Pings ClickHouse in the background; `/readyz` reports the last answer.
+///
+/// `/readyz` needs no token, so it says what is wrong in words and never passes on
+/// ClickHouse's exception (names, versions); the exception goes to the log.
 fn spawn_readiness_probe(runner: Arc<QueryRunner>) -> Readiness {
     let status: Arc<Mutex<Result<(), String>>> =
-        Arc::new(Mutex::new(Err("clickhouse not probed yet".to_owned())));
+        Arc::new(Mutex::new(Err("ClickHouse not checked yet".to_owned())));
     let probe_status = Arc::clone(&status);
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(READINESS_PROBE_INTERVAL);
         loop {
             interval.tick().await;
-            let result = runner
-                .ping()
-                .await
-                .map_err(|error| format!("clickhouse unreachable: {error}"));
-            if let Err(reason) = &result {
-                tracing::warn!(%reason, "readiness probe failed");
-            }
+            let result = runner.ping().await.map_err(|error| {
+                let reason = readiness_reason(&error);
+                tracing::warn!(%reason, %error, "readiness probe failed");
+                reason.to_owned()
+            });
             *probe_status
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) = result;
@@ -83,4 +117,90 @@ fn spawn_readiness_probe(runner: Arc<QueryRunner>) -> Readiness {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     })
+}
+
+/// ClickHouse's error codes that `/readyz` tells apart.
+const UNKNOWN_TABLE: u32 = 60;
+const UNKNOWN_DATABASE: u32 = 81;
+const UNKNOWN_USER: u32 = 192;
+const WRONG_PASSWORD: u32 = 193;
+const ACCESS_DENIED: u32 = 497;
+const AUTHENTICATION_FAILED: u32 = 516;
+
+/// What `/readyz` says about a failed ping: words an unauthenticated caller may see.
+fn readiness_reason(error: &auditlog_query::Error) -> &'static str {
+    let message = match error {
+        auditlog_query::Error::Timeout { .. } => return "ClickHouse did not answer in time",
+        auditlog_query::Error::ClickHouse { message } => message,
+        _ => return "ClickHouse query failed",
+    };
+    // The server's exceptions read "Code: 81. DB::Exception: ..."; a transport error has
+    // no code at all.
+    let code = message.find("Code: ").and_then(|start| {
+        let digits: String = message[start + "Code: ".len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse::<u32>().ok()
+    });
+    match code {
+        None => "ClickHouse unreachable",
+        Some(UNKNOWN_DATABASE) => "database missing",
+        Some(UNKNOWN_TABLE) => "table missing",
+        Some(AUTHENTICATION_FAILED | UNKNOWN_USER | WRONG_PASSWORD) => {
+            "ClickHouse rejected the credentials"
+        }
+        Some(ACCESS_DENIED) => "ClickHouse denied access",
+        Some(_) => "ClickHouse answered with an error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clickhouse(message: &str) -> auditlog_query::Error {
+        auditlog_query::Error::ClickHouse {
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn readiness_names_the_problem_without_the_exception() {
+        let cases = [
+            (
+                "bad response: Code: 81. DB::Exception: Database x_nonexistent does not exist. (UNKNOWN_DATABASE) (version 26.9.2.1)",
+                "database missing",
+            ),
+            (
+                "bad response: Code: 60. DB::Exception: Table audit.nope does not exist. (UNKNOWN_TABLE)",
+                "table missing",
+            ),
+            (
+                "bad response: Code: 516. DB::Exception: default: Authentication failed: password is incorrect. (AUTHENTICATION_FAILED)",
+                "ClickHouse rejected the credentials",
+            ),
+            (
+                "bad response: Code: 497. DB::Exception: ann: Not enough privileges. (ACCESS_DENIED)",
+                "ClickHouse denied access",
+            ),
+            (
+                "bad response: Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)",
+                "ClickHouse answered with an error",
+            ),
+            (
+                "network error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                "ClickHouse unreachable",
+            ),
+        ];
+        for (message, reason) in cases {
+            assert_eq!(readiness_reason(&clickhouse(message)), reason, "{message}");
+        }
+        assert_eq!(
+            readiness_reason(&auditlog_query::Error::Timeout {
+                limit: Duration::from_secs(1)
+            }),
+            "ClickHouse did not answer in time"
+        );
+    }
 }
