@@ -1,0 +1,232 @@
+//! Whole-system test of `auditlog serve` under a slow-connection attack: hundreds of
+//! connections that send nothing, or a request without its final CRLF, from a client
+//! without a token, against a server whose open-file limit they exceed.
+//!
+//! The server must keep answering `/healthz` (on the API port, from its reserved
+//! connections, and on `--ops-listen`), shed what it cannot serve instead of failing in
+//! `accept`, close the attacking connections by its timeouts, and then serve an auditor's
+//! page again.
+
+#[path = "query_support/mod.rs"]
+mod query_support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auditlog_e2e::pipeline::{AuditlogProcess, auditlog_binary, events, free_port, log_dir};
+use auditlog_e2e::{clickhouse_url, unique_name};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::query_support::{load_events, migrated_database};
+
+const AUDITOR: &str = "ann-secret";
+
+/// The server's open-file limit: the attack below needs more descriptors than this.
+const OPEN_FILES: u32 = 256;
+
+/// Attacking connections: half silent, half with an unfinished request head.
+const ATTACKERS: usize = 400;
+
+/// Events in the database, so "gets its page" can be checked row for row.
+const EVENTS: usize = 40;
+
+/// `auditlog serve` under `ulimit -n OPEN_FILES`, with short timeouts so the test is quick.
+fn spawn_server(database: &str, port: u16, ops_port: u16) -> AuditlogProcess {
+    let config_path = log_dir().join(format!("{}.toml", unique_name("http_limits_config")));
+    std::fs::write(
+        &config_path,
+        format!(
+            "[[api.tokens]]\nname = \"ann\"\nsha256 = \"{}\"\nrole = \"auditor\"\n",
+            hex::encode(Sha256::digest(AUDITOR.as_bytes()))
+        ),
+    )
+    .expect("write config");
+    let log_path = log_dir().join(format!("{}.log", unique_name("http_limits_serve")));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    // The limits come as environment variables: a server that does not know them still
+    // starts, and then shows what the attack does to it.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {OPEN_FILES} && exec \"$0\" serve"))
+        .arg(auditlog_binary())
+        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
+        .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
+        .env("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AUDITLOG_API_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
+        .env("AUDITLOG_API_HEADER_READ_TIMEOUT_SECS", "3")
+        .env("AUDITLOG_API_IDLE_TIMEOUT_SECS", "5")
+        .env("AUDITLOG_CONFIG", &config_path)
+        .env("AUDITLOG_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn auditlog serve");
+    AuditlogProcess {
+        name: "http_limits_serve".to_owned(),
+        child,
+        log_path,
+        metrics_port: Some(ops_port),
+    }
+}
+
+/// One `GET` on a fresh connection: status and body, or `None` if no answer came within
+/// `patience` (refused, reset, or never accepted).
+async fn get(
+    port: u16,
+    path: &str,
+    token: Option<&str>,
+    patience: Duration,
+) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let authorization = token
+            .map(|token| format!("authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{authorization}connection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer.get(9..12)?.parse().ok()?;
+        let body = answer.split_once("\r\n\r\n")?.1.to_owned();
+        Some((status, body))
+    };
+    tokio::time::timeout(patience, exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Retries `get` until it answers `200` or `within` has passed; returns the last answer.
+async fn get_200(
+    port: u16,
+    path: &str,
+    token: Option<&str>,
+    within: Duration,
+) -> Option<(u16, String)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = get(port, path, token, Duration::from_secs(2)).await;
+        if matches!(&answer, Some((200, _))) || Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of an unlabelled-enough metric line, e.g. `name{listener="api",outcome="shed"}`.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_idle_connections_do_not_starve_probes_or_auditors() {
+    let (client, database) = migrated_database("http_limits").await;
+    load_events(&client, &events(12, EVENTS)).await;
+    let (port, ops_port) = (free_port(), free_port());
+    let mut server = spawn_server(&database, port, ops_port);
+    assert!(
+        get_200(port, "/healthz", None, Duration::from_secs(30))
+            .await
+            .is_some(),
+        "auditlog serve did not come up; log:\n{}",
+        server.log()
+    );
+
+    // The attack: more connections than the server has descriptors, none of them ever
+    // completing a request.
+    let mut attackers = Vec::with_capacity(ATTACKERS);
+    for index in 0..ATTACKERS {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect (the kernel queues what the server does not accept)");
+        if index % 2 == 1 {
+            stream
+                .write_all(b"GET /api/v2/audit HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: 1\r\n")
+                .await
+                .expect("send an unfinished head");
+        }
+        attackers.push(stream);
+    }
+
+    let healthz = get_200(port, "/healthz", None, Duration::from_secs(10)).await;
+    assert_eq!(
+        healthz,
+        Some((200, "ok\n".to_owned())),
+        "/healthz on the API port did not answer under attack; log:\n{}",
+        server.log()
+    );
+    let ops_healthz = get(ops_port, "/healthz", None, Duration::from_secs(5)).await;
+    assert_eq!(
+        ops_healthz,
+        Some((200, "ok\n".to_owned())),
+        "/healthz on the ops listener did not answer under attack"
+    );
+
+    let page = get_200(
+        port,
+        "/api/v2/audit?limit=100",
+        Some(AUDITOR),
+        Duration::from_secs(30),
+    )
+    .await;
+    let Some((200, body)) = page else {
+        panic!(
+            "the auditor never got a page: {page:?}; log:\n{}",
+            server.log()
+        );
+    };
+    let page: serde_json::Value = serde_json::from_str(&body).expect("a JSON page");
+    assert_eq!(page["count"], EVENTS);
+    assert_eq!(page["audit_logs"].as_array().unwrap().len(), EVENTS);
+
+    // Every attacking connection was closed by the server (timed out, or shed at once).
+    for (index, stream) in attackers.iter_mut().enumerate() {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest))
+            .await
+            .is_ok();
+        assert!(closed, "attacking connection {index} is still open");
+    }
+
+    // The metrics say what happened: some were shed, some timed out, none failed accept.
+    let metrics = get_200(ops_port, "/metrics", None, Duration::from_secs(10))
+        .await
+        .expect("metrics")
+        .1;
+    let shed = metric(
+        &metrics,
+        r#"auditlog_http_connections_total{listener="api",outcome="shed"}"#,
+    );
+    let header_timeouts = metric(
+        &metrics,
+        r#"auditlog_http_timeouts_total{listener="api",reason="header_read"}"#,
+    );
+    let idle_timeouts = metric(
+        &metrics,
+        r#"auditlog_http_timeouts_total{listener="api",reason="idle"}"#,
+    );
+    let accept_errors = metric(
+        &metrics,
+        r#"auditlog_http_accept_errors_total{listener="api"}"#,
+    );
+    assert!(shed > 0.0, "nothing was shed:\n{metrics}");
+    assert!(
+        header_timeouts > 0.0,
+        "no header read timed out:\n{metrics}"
+    );
+    assert!(
+        idle_timeouts > 0.0,
+        "no idle connection timed out:\n{metrics}"
+    );
+    assert_eq!(accept_errors, 0.0, "accept failed:\n{}", server.log());
+    assert!(server.is_running());
+    server.terminate(Duration::from_secs(10));
+}
