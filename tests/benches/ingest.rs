@@ -1,9 +1,10 @@
 //! Ingest benchmark: `auditlog ingest` against the raw ClickHouse insert rate, same run.
 //!
 //! 1. A private Apache Kafka broker (the local stack's, on its own ports and data directory,
-//!    so no other traffic shares it); a 4-partition topic pre-loaded with generated events
-//!    (`AUDITLOG_BENCH_INGEST_EVENTS`, default 1,000,000). `AUDITLOG_BENCH_BROKERS` uses an
-//!    existing broker instead.
+//!    so no other traffic shares it); a 4-partition topic loaded with generated events
+//!    (`AUDITLOG_BENCH_INGEST_EVENTS`, default 1,000,000) through the SDK, timed, against a
+//!    bare rdkafka producer sending the same events pre-encoded to a second topic.
+//!    `AUDITLOG_BENCH_BROKERS` uses an existing broker instead.
 //! 2. `auditlog ingest` (release build) consumes them into a fresh database; wall time from
 //!    start to the last row visible, CPU time and peak RSS from /proc.
 //! 3. Baselines: the same events, pre-encoded as RowBinary, inserted straight into a fresh
@@ -20,6 +21,7 @@ use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, free_port};
 use auditlog_e2e::{PrivateBroker, unique_name};
 use auditlog_event::{AuditEvent, EventCodec, Framing};
 use auditlog_ingester::{COLUMNS, RowEncoder};
+use auditlog_producer::Producer;
 use auditlog_producer::generator::TrafficGenerator;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -65,11 +67,23 @@ async fn run() {
     println!("  generated in {:.1} s", started.elapsed().as_secs_f64());
 
     let target = PipelineTarget::create_on(&brokers, "bench_ingest", PARTITIONS).await;
-    let started = Instant::now();
-    preload(&brokers, &target.topic, &events).await;
+    // The topic is loaded through the SDK, timed; the same events, pre-encoded, through a
+    // bare rdkafka producer with the same settings into a topic of their own are its baseline.
+    let sdk_seconds = sdk_produce(&brokers, &target.topic, &events).await;
+    let raw_topic = unique_name("bench_produce_raw");
+    auditlog_testkit::create_topic(&brokers, &raw_topic, PARTITIONS).await;
+    let raw_produce_seconds = raw_produce(&brokers, &raw_topic, &events).await;
     println!(
-        "  pre-loaded the topic in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "  SDK produce:   {:>12.0} events/s  ({sdk_seconds:.1} s: validate, encode, send, confirmed)",
+        num_events as f64 / sdk_seconds
+    );
+    println!(
+        "  raw produce:   {:>12.0} events/s  ({raw_produce_seconds:.1} s, pre-encoded, bare rdkafka producer; baseline)",
+        num_events as f64 / raw_produce_seconds
+    );
+    println!(
+        "  ratio:         {:>12.2}   SDK produce / raw produce",
+        raw_produce_seconds / sdk_seconds
     );
 
     // The ingester, measured from process start to the last row visible.
@@ -104,7 +118,10 @@ async fn run() {
     // Baseline: the same rows, pre-encoded, the same batch size, straight into ClickHouse.
     let baseline_seconds = raw_insert(&target, &events, rows_per_batch).await;
 
+    let consume_cpu_before = process_cpu_seconds(std::process::id());
     let consume_seconds = consume_only(&brokers, &target.topic, num_events);
+    // The bench process does nothing else meanwhile: its CPU is librdkafka's own cost.
+    let consume_cpu_seconds = process_cpu_seconds(std::process::id()) - consume_cpu_before;
 
     let ingest_rate = num_events as f64 / ingest_seconds;
     let consume_rate = num_events as f64 / consume_seconds;
@@ -128,7 +145,15 @@ async fn run() {
         "  ratio:         {:>12.2}   ingest / consume only",
         ingest_rate / consume_rate
     );
+    let consume_cpu_micros = consume_cpu_seconds * 1e6 / num_events as f64;
     println!("  ingester CPU:  {cpu_micros_per_event:>12.2} µs/event (user+system, target < 3)");
+    println!(
+        "  consumer CPU:  {consume_cpu_micros:>12.2} µs/event (bare rdkafka consumer; baseline)"
+    );
+    println!(
+        "  ratio:         {:>12.2}   ingester CPU / bare consumer CPU",
+        cpu_micros_per_event / consume_cpu_micros.max(1e-9)
+    );
     println!("  peak RSS:      {peak_rss_mib:>12.1} MiB (target < 256)");
 }
 
@@ -153,29 +178,67 @@ fn consume_only(brokers: &str, topic: &str, num_events: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-async fn preload(brokers: &str, topic: &str, events: &[AuditEvent]) {
+/// Seconds for the SDK to publish `events` to `topic` until the last one is confirmed.
+async fn sdk_produce(brokers: &str, topic: &str, events: &[AuditEvent]) -> f64 {
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let producer = Producer::builder(brokers, topic)
+        .with_linger(Duration::from_millis(20))
+        .with_queue_capacity(100_000)
+        .with_delivery_timeout(Duration::from_secs(120))
+        .with_delivery_callback({
+            let failed = std::sync::Arc::clone(&failed);
+            move |result| {
+                if result.is_err() {
+                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+        .build()
+        .expect("producer");
+    let started = Instant::now();
+    for event in events {
+        producer.record(event).await.expect("enqueued");
+    }
+    producer
+        .shutdown(Duration::from_secs(300))
+        .await
+        .expect("every event confirmed");
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(
+        failed.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "every event confirmed"
+    );
+    seconds
+}
+
+/// Seconds for a bare rdkafka producer, with the SDK's delivery settings, to publish the
+/// same events pre-encoded (encoding is not timed).
+async fn raw_produce(brokers: &str, topic: &str, events: &[AuditEvent]) -> f64 {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "20")
         .set("compression.type", "lz4")
+        .set("batch.size", "1048576")
+        .set("partitioner", "murmur2_random")
         .set("queue.buffering.max.messages", "1000000")
-        .set("max.in.flight.requests.per.connection", "1")
         .create()
         .expect("producer");
     let codec = EventCodec::new(Framing::SingleObject);
-    for chunk in events.chunks(50_000) {
-        let payloads: Vec<(String, Vec<u8>)> = chunk
-            .iter()
-            .map(|event| {
-                (
-                    event.resource_id.to_string(),
-                    codec.encode_to_vec(event).expect("encode"),
-                )
-            })
-            .collect();
-        let sends = payloads.iter().map(|(key, payload)| {
+    let payloads: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|event| {
+            (
+                event.resource_id.to_string(),
+                codec.encode_to_vec(event).expect("encode"),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in payloads.chunks(50_000) {
+        let sends = chunk.iter().map(|(key, payload)| {
             producer.send(
                 FutureRecord::to(topic).key(key).payload(payload),
                 Duration::from_secs(120),
@@ -185,6 +248,7 @@ async fn preload(brokers: &str, topic: &str, events: &[AuditEvent]) {
             result.map_err(|(error, _)| error).expect("delivered");
         }
     }
+    started.elapsed().as_secs_f64()
 }
 
 async fn raw_insert(target: &PipelineTarget, events: &[AuditEvent], rows_per_batch: usize) -> f64 {
