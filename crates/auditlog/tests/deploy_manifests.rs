@@ -885,6 +885,28 @@ fn images_are_pinned_and_auditlog_is_one_image_everywhere() {
         )),
         Some(_) => {}
     }
+    // Kafka everywhere is the version the local stack and the tests run (its Maven pin).
+    let pom = read("deploy/local/kafka/pom.xml");
+    let kafka_version = pom
+        .split_once("<kafka.version>")
+        .and_then(|(_, rest)| rest.split_once("</kafka.version>"))
+        .map(|(version, _)| version.trim().to_owned())
+        .expect("deploy/local/kafka/pom.xml pins <kafka.version>");
+    for (origin, image) in &images {
+        if let Some(tag) = image.strip_prefix("apache/kafka:")
+            && tag != kafka_version
+        {
+            problems.push(format!(
+                "{origin}: Kafka image {image} is not the local stack's Kafka {kafka_version}"
+            ));
+        }
+    }
+    if !images
+        .iter()
+        .any(|(_, image)| image.starts_with("apache/kafka:"))
+    {
+        problems.push("no deploy file runs apache/kafka".to_owned());
+    }
     // The Dockerfile: every base image pinned, the builder on rust-toolchain.toml's version.
     let dockerfile = read(DOCKERFILE);
     let toolchain: toml::Table =
