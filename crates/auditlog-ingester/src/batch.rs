@@ -53,9 +53,12 @@ pub(crate) struct PlannedRange {
 pub(crate) struct Poison {
     pub(crate) offset: i64,
     pub(crate) key: Option<Vec<u8>>,
-    pub(crate) payload: Vec<u8>,
+    /// `None` for a null value (a tombstone), which the dead letter keeps null.
+    pub(crate) payload: Option<Vec<u8>>,
     /// Kafka message timestamp in milliseconds, if any.
     pub(crate) timestamp_millis: Option<i64>,
+    /// Where a replayed message first came from (`auditlog dlq replay`).
+    pub(crate) replay: Option<crate::dlq::ReplayOrigin>,
     /// Short machine-readable class, e.g. `decode`, `unknown_schema`, `invalid_event`.
     pub(crate) kind: &'static str,
     /// The specific reason, for humans.
@@ -411,8 +414,9 @@ mod tests {
         let poison = Poison {
             offset: 1,
             key: None,
-            payload: vec![1, 2, 3],
+            payload: Some(vec![1, 2, 3]),
             timestamp_millis: None,
+            replay: None,
             kind: "decode",
             reason: "too short".into(),
         };

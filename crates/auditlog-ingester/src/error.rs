@@ -71,6 +71,17 @@ pub enum IngestError {
         /// The producer's error.
         message: String,
     },
+    /// A dead letter without a source position cannot be replayed: if it failed again,
+    /// nothing could tell its new letter from a new poison message.
+    #[error(
+        "dead letter {partition}@{offset} names no source position (not written by an ingester); it cannot be replayed"
+    )]
+    ReplayWithoutPosition {
+        /// Its dead-letter partition.
+        partition: i32,
+        /// Its dead-letter offset.
+        offset: i64,
+    },
     /// An internal stage ended unexpectedly.
     #[error("pipeline stage failed: {0}")]
     Pipeline(String),

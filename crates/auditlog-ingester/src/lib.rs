@@ -36,9 +36,13 @@ mod topics;
 pub use batch::BatchLimits;
 pub use config::{ClickHouseConfig, IngesterConfig, PoisonPolicy};
 pub use dlq::{
-    DeadLetter, DeadLetterFilter, HEADER_DEAD_LETTERED_AT, HEADER_KIND, HEADER_REASON,
-    HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TIMESTAMP, HEADER_SOURCE_TOPIC,
-    read_dead_letters, replay_dead_letters,
+    DeadLetter, DeadLetterFilter, DeadLetterSelection, HEADER_DEAD_LETTERED_AT, HEADER_KIND,
+    HEADER_REASON, HEADER_REPLAY_LETTER_OFFSET, HEADER_REPLAY_LETTER_PARTITION,
+    HEADER_REPLAY_ORIGIN_OFFSET, HEADER_REPLAY_ORIGIN_PARTITION, HEADER_REPLAY_ORIGIN_TIMESTAMP,
+    HEADER_REPLAY_ORIGIN_TOPIC, HEADER_REPLAY_REASON, HEADER_REPLAYED_OFFSET,
+    HEADER_REPLAYED_PARTITION, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TIMESTAMP, HEADER_SOURCE_TOPIC, SkipReason, read_dead_letters,
+    replay_dead_letters, select_dead_letters,
 };
 pub use error::IngestError;
 pub use health::{Health, HealthSnapshot};

@@ -10,6 +10,9 @@ pub const INSERTED: &str = "auditlog_ingest_inserted_rows_total";
 pub const BATCHES: &str = "auditlog_ingest_batches_total";
 /// Poison messages acknowledged by the dead-letter topic, by `kind`.
 pub const DEAD_LETTERED: &str = "auditlog_ingest_dead_lettered_total";
+/// Replayed messages still poison for the reason their dead letter records, so no new letter
+/// was written, by `kind`.
+pub const REPLAYED_STILL_POISON: &str = "auditlog_ingest_replayed_still_poison_total";
 /// Re-tries after a transient failure, by `stage` (`insert`, `intent`, `intent_load`).
 pub const RETRIES: &str = "auditlog_ingest_retries_total";
 /// Rows per batch.
@@ -41,6 +44,11 @@ pub fn describe() {
         DEAD_LETTERED,
         Unit::Count,
         "poison messages sent to the dead-letter topic, by kind"
+    );
+    describe_counter!(
+        REPLAYED_STILL_POISON,
+        Unit::Count,
+        "replayed messages still poison, already recorded by their dead letter, by kind"
     );
     describe_counter!(
         RETRIES,

@@ -218,16 +218,23 @@ impl Coordinator {
         }
 
         let now = Instant::now();
-        let decoded = self.codec.decode(&message.payload).and_then(|event| {
-            event.validate_allow_unknown()?;
-            Ok(event)
-        });
+        let decoded = self
+            .codec
+            .decode(message.payload.as_deref().unwrap_or_default())
+            .and_then(|event| {
+                event.validate_allow_unknown()?;
+                Ok(event)
+            });
         let Some(batcher) = self.batchers.get_mut(&partition) else {
             return Ok(());
         };
         let sealed = match decoded {
             Ok(event) => {
-                self.poison_window.push(false);
+                // Only live traffic counts toward the flood stop: a replay of old poison
+                // must neither trip it nor dilute it.
+                if message.replay.is_none() {
+                    self.poison_window.push(false);
+                }
                 let micros =
                     i64::try_from(event.time.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
                 let encoder = &mut self.row_encoder;
@@ -241,7 +248,7 @@ impl Coordinator {
             Err(error) => {
                 let kind = poison_kind(&error);
                 let reason = error.to_string();
-                if self.poison_window.push(true) {
+                if message.replay.is_none() && self.poison_window.push(true) {
                     return Err(IngestError::PoisonFlood {
                         num_poison: self.poison_window.num_poison,
                         window: self.poison_window.window.len(),
@@ -255,6 +262,7 @@ impl Coordinator {
                     key: message.key,
                     payload: message.payload,
                     timestamp_millis: message.timestamp_millis,
+                    replay: message.replay,
                     kind,
                     reason,
                 };

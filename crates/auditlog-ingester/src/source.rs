@@ -50,8 +50,10 @@ pub(crate) struct RawMessage {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) key: Option<Vec<u8>>,
-    pub(crate) payload: Vec<u8>,
+    /// `None` for a null value (a tombstone).
+    pub(crate) payload: Option<Vec<u8>>,
     pub(crate) timestamp_millis: Option<i64>,
+    pub(crate) replay: Option<crate::dlq::ReplayOrigin>,
 }
 
 /// What the source tells the coordinator, in consumption order.
@@ -348,8 +350,9 @@ pub(crate) fn poll_loop(
                     partition: message.partition(),
                     offset: message.offset(),
                     key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().unwrap_or_default().to_vec(),
+                    payload: message.payload().map(<[u8]>::to_vec),
                     timestamp_millis: message.timestamp().to_millis(),
+                    replay: crate::dlq::ReplayOrigin::from_headers(message.headers()),
                 };
                 context.backlog().push_back(SourceEvent::Message(raw));
             }

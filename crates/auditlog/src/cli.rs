@@ -380,7 +380,7 @@ pub enum DlqCommand {
     Replay {
         #[command(flatten)]
         filter: DlqFilterArgs,
-        /// Only show what would be replayed.
+        /// Only show what would be re-sent and skipped; send nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -391,6 +391,9 @@ pub struct DlqFilterArgs {
     /// Only letters whose reason or kind contains this text.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Only letters of this kind: decode, unknown_schema or invalid_event.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
     /// Only letters from this source partition.
     #[arg(long, value_name = "N")]
     pub partition: Option<i32>,
