@@ -255,3 +255,138 @@ async fn next_chunk(
     }
     Ok(Some((Bytes::from(bytes), stream)))
 }
+
+#[cfg(test)]
+mod tests {
+    //! How an export's end is logged, driven chunk by chunk without a socket: the runner
+    //! points at a closed port, so any query after the first chunk fails.
+
+    use std::sync::{Arc, Mutex};
+
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A log sink the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn rows(count: u64) -> Vec<AuditLogRow> {
+        let start = OffsetDateTime::now_utc();
+        (0..count)
+            .map(|index| AuditLogRow {
+                id: Uuid::from_u128(u128::from(index) + 1),
+                time: start - time::Duration::milliseconds(index as i64),
+                request_id: Uuid::nil(),
+                organization_id: Uuid::nil(),
+                organization_name: String::new(),
+                organization_display_name: String::new(),
+                organization_icon: String::new(),
+                user_id: Uuid::nil(),
+                user_username: String::new(),
+                user_email: String::new(),
+                user_name: String::new(),
+                ip: String::new(),
+                user_agent: String::new(),
+                resource_type: "workspace".to_owned(),
+                resource_id: Uuid::nil(),
+                resource_target: String::new(),
+                resource_icon: String::new(),
+                action: "create".to_owned(),
+                diff: "{}".to_owned(),
+                status_code: 200,
+                additional_fields: "{}".to_owned(),
+                build_reason: String::new(),
+            })
+            .collect()
+    }
+
+    async fn export_of(first_chunk: Vec<AuditLogRow>) -> ExportStream {
+        let client = clickhouse::Client::default().with_url("http://127.0.0.1:9");
+        let runner = Arc::new(QueryRunner::try_new(client, "audit", "audit_logs").unwrap());
+        let filter = runner.resolve("", None, &Visibility::All).await.unwrap();
+        ExportStream {
+            runner,
+            visibility: Visibility::All,
+            filter,
+            format: ExportFormat::Ndjson,
+            pending: Some(first_chunk),
+            cursor: None,
+            header_written: false,
+            done: false,
+            rows_sent: 0,
+            end: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_complete_export_logs_finished_with_its_rows() {
+        let (logs, _guard) = capture();
+        let stream = export_of(rows(3)).await;
+        let (_, stream) = next_chunk(stream).await.unwrap().unwrap();
+        assert!(next_chunk(stream).await.unwrap().is_none());
+        let text = logs.text();
+        assert!(text.contains("audit export finished rows=3"), "{text}");
+        assert!(!text.contains("cut off"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_goes_away_is_logged_as_a_cut_off() {
+        let (logs, _guard) = capture();
+        let stream = export_of(rows(EXPORT_CHUNK_ROWS)).await;
+        let (bytes, stream) = next_chunk(stream).await.unwrap().unwrap();
+        assert!(!bytes.is_empty());
+        // hyper drops the body when the connection is gone.
+        drop(stream);
+        let text = logs.text();
+        assert!(
+            text.contains(&format!(
+                "audit export cut off rows={EXPORT_CHUNK_ROWS} reason=\"client disconnected\""
+            )),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_chunk_is_logged_as_a_cut_off_by_a_query_error() {
+        let (logs, _guard) = capture();
+        let stream = export_of(rows(EXPORT_CHUNK_ROWS)).await;
+        let (_, stream) = next_chunk(stream).await.unwrap().unwrap();
+        assert!(next_chunk(stream).await.is_err());
+        let text = logs.text();
+        assert!(
+            text.contains(&format!(
+                "audit export cut off rows={EXPORT_CHUNK_ROWS} reason=\"query error\""
+            )),
+            "{text}"
+        );
+    }
+}
