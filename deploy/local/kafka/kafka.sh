@@ -22,8 +22,10 @@ heap=${AUDITLOG_KAFKA_HEAP:-1g}
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 
-# The pins: a change to them means a new install.
-pins_digest() { sha256sum <"$here/pom.xml" | cut -d' ' -f1; }
+# The pins, and the layout of an install this script makes (bump it when that changes): a
+# change to either means a new install.
+install_layout=2
+pins_digest() { { cat "$here/pom.xml"; echo "layout $install_layout"; } | sha256sum | cut -d' ' -f1; }
 
 install() {
     local stamp=$kafka_home/.pins.sha256
@@ -42,7 +44,39 @@ install() {
         exit 1
     }
     format_template
+    train_class_archive
     pins_digest >"$kafka_home/.pins.sha256"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A JVM start spends most of its time loading and verifying classes. One training run of the
+# broker records the classes it loads into a CDS archive (JDK 12+), and every later start
+# maps them instead: measured here, 11-16 s instead of 23-27 s to the first Metadata answer
+# on a loaded 2-core machine. Without the archive (or with a JDK that rejects it) the JVM
+# simply starts the slow way.
+train_class_archive() {
+    local work=$kafka_home/train port controller_port pid
+    rm -rf "$work" && mkdir -p "$work"
+    cp -r "$kafka_home/formatted" "$work/data"
+    port=$(free_port)
+    controller_port=$(free_port)
+    render "$port" "$controller_port" "$work/data" >"$work/server.properties"
+    java "${jvm_flags[@]}" -XX:ArchiveClassesAtExit="$kafka_home/kafka.jsa" \
+        -Dauditlog.kafka.log="$work/kafka.log" kafka.Kafka "$work/server.properties" \
+        >"$work/jvm.out" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 600); do
+        python3 "$here/ping.py" "$port" >/dev/null 2>&1 && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$work"
+    [[ -f $kafka_home/kafka.jsa ]] || log "no class archive was written; brokers start without it"
 }
 
 # The broker's own JVM flags (as kafka-run-class.sh sets them): G1 with short pauses.
@@ -94,8 +128,11 @@ run() {
         cp -r "$kafka_home/formatted" "$dir/data"
     fi
     render "$port" "$controller_port" "$dir/data" >"$dir/server.properties"
+    local archive=()
+    [[ -f $kafka_home/kafka.jsa ]] && archive=("-XX:SharedArchiveFile=$kafka_home/kafka.jsa")
     # exec: the caller's pid is the broker's, so a signal to it reaches the broker itself.
-    exec java "${jvm_flags[@]}" -Dauditlog.kafka.log="$log_path" kafka.Kafka "$dir/server.properties"
+    exec java "${jvm_flags[@]}" "${archive[@]}" -Dauditlog.kafka.log="$log_path" \
+        kafka.Kafka "$dir/server.properties"
 }
 
 case ${1:-} in
