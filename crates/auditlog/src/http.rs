@@ -491,6 +491,7 @@ async fn serve_connection(
     let state = Arc::new(Mutex::new(ConnState {
         phase: Phase::Idle(Instant::now()),
         reader: None,
+        unflushed: false,
     }));
     let io = GuardedIo {
         stream,
@@ -556,6 +557,9 @@ struct ConnState {
     /// The task that last found nothing to read while busy: hyper does not read again by
     /// itself when a response is done, so it is woken to start the idle timer.
     reader: Option<Waker>,
+    /// A response was handed to hyper and has not been flushed since: its last bytes may
+    /// still be written after its request is done.
+    unflushed: bool,
 }
 
 fn lock(state: &Mutex<ConnState>) -> std::sync::MutexGuard<'_, ConnState> {
@@ -577,6 +581,7 @@ impl InFlight {
                 Phase::Busy(requests) => Phase::Busy(requests + 1),
                 Phase::Idle(_) | Phase::Head(_) => Phase::Busy(1),
             };
+            current.unflushed = true;
         }
         Self(state)
     }
@@ -721,12 +726,14 @@ impl AsyncWrite for GuardedIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        // While a head is arriving (bytes read since the last response was done) only
-        // hyper writes, and only its answer to a head it could not parse: send the JSON
-        // version instead, and swallow the original. (Right after a response's body is
-        // done its bytes may still be flushing: that is the idle phase, passed through.)
-        let reading_head = matches!(lock(&this.state).phase, Phase::Head(_));
-        if reading_head || matches!(this.answer, Answer::Replacing(..)) {
+        // While a head is arriving (bytes read since the last response was done and
+        // flushed) only hyper writes, and only its answer to a head it could not parse:
+        // send the JSON version instead, and swallow the original.
+        let hypers_answer = {
+            let state = lock(&this.state);
+            matches!(state.phase, Phase::Head(_)) && !state.unflushed
+        };
+        if hypers_answer || matches!(this.answer, Answer::Replacing(..)) {
             if let Answer::Hyper = this.answer {
                 this.answer = Answer::Replacing(replacement_answer(buf, &this.limits), 0);
             }
@@ -753,7 +760,12 @@ impl AsyncWrite for GuardedIo {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_replacement(cx))?;
-        Pin::new(&mut this.stream).poll_flush(cx)
+        ready!(Pin::new(&mut this.stream).poll_flush(cx))?;
+        let mut state = lock(&this.state);
+        if !matches!(state.phase, Phase::Busy(_)) {
+            state.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -956,6 +968,31 @@ mod tests {
             let json: serde_json::Value = serde_json::from_str(body).unwrap();
             assert!(json["message"].is_string(), "{answer}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_bad_head_after_a_kept_alive_answer_gets_the_json_body_and_the_answer_stays_whole() {
+        let (address, _stop) = start(0).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(b"GET /api HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = vec![0_u8; 4096];
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
+        let first = String::from_utf8_lossy(&first[..n]).into_owned();
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{first}");
+        assert!(first.ends_with("page\n"), "{first}");
+        stream.write_all(b"NOT HTTP\r\n\r\n").await.unwrap();
+        let second = read_to_close(&mut stream).await;
+        assert!(second.starts_with("HTTP/1.1 400 "), "{second}");
+        assert!(
+            second.contains("\"message\":\"The request is not valid HTTP/1.1.\""),
+            "{second}"
+        );
     }
 
     #[test]
