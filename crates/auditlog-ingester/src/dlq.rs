@@ -108,9 +108,10 @@ impl DeadLetterProducer {
         partition: i32,
         poison: &[Poison],
     ) -> Result<(), IngestError> {
+        let letters_present = self.letter_ranges(poison).await;
         let sends = poison
             .iter()
-            .map(|message| self.send_one(source_topic, partition, message));
+            .map(|message| self.send_one(source_topic, partition, message, &letters_present));
         for result in futures::future::join_all(sends).await {
             result?;
         }
@@ -122,9 +123,10 @@ impl DeadLetterProducer {
         source_topic: &str,
         partition: i32,
         poison: &Poison,
+        letters_present: &BTreeMap<i32, (i64, i64)>,
     ) -> Result<(), IngestError> {
         if let Some(origin) = &poison.replay
-            && self.already_recorded(origin, &poison.reason).await
+            && origin.still_recorded(&poison.reason, letters_present)
         {
             metrics::counter!(crate::metrics::REPLAYED_STILL_POISON, "kind" => poison.kind)
                 .increment(1);
@@ -211,34 +213,41 @@ impl DeadLetterProducer {
         }
     }
 
-    /// Whether the letter a replayed message was sent from still records it: the same
-    /// reason, and the letter not yet deleted by retention. When in doubt (no letter named,
-    /// the broker cannot say), no: a second letter is collapsed later, a lost one is not.
-    async fn already_recorded(&self, origin: &ReplayOrigin, reason: &str) -> bool {
-        let (Some((letter_partition, letter_offset)), Some(letter_reason)) =
-            (origin.letter, origin.reason.as_deref())
-        else {
-            return false;
-        };
-        if letter_reason != reason {
-            return false;
+    /// The offset range (low, high watermark) of each dead-letter partition that holds the
+    /// letter of a replayed message in `poison`, one broker query per partition. A partition
+    /// the broker cannot answer for is left out, so its messages get a new letter.
+    async fn letter_ranges(&self, poison: &[Poison]) -> BTreeMap<i32, (i64, i64)> {
+        let partitions: std::collections::BTreeSet<i32> = poison
+            .iter()
+            .filter_map(|message| message.replay.as_ref()?.letter)
+            .map(|(letter_partition, _)| letter_partition)
+            .collect();
+        if partitions.is_empty() {
+            return BTreeMap::new();
         }
         let producer = self.producer.clone();
         let topic = self.topic.clone();
-        let watermarks = tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_watermarks(&topic, letter_partition, Duration::from_secs(10))
+        let ranges = tokio::task::spawn_blocking(move || {
+            let mut ranges = BTreeMap::new();
+            for partition in partitions {
+                match producer
+                    .client()
+                    .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                {
+                    Ok(range) => {
+                        ranges.insert(partition, range);
+                    }
+                    Err(error) => tracing::warn!(
+                        %error,
+                        partition,
+                        "cannot check replayed letters; dead-lettering them again"
+                    ),
+                }
+            }
+            ranges
         })
         .await;
-        match watermarks {
-            Ok(Ok((low, high))) => (low..high).contains(&letter_offset),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot check the replayed letter, dead-lettering again");
-                false
-            }
-            Err(_) => false,
-        }
+        ranges.unwrap_or_default()
     }
 }
 
@@ -278,6 +287,24 @@ impl ReplayOrigin {
                 .zip(number(HEADER_REPLAY_LETTER_OFFSET)),
             reason: fields.get(HEADER_REPLAY_REASON).cloned(),
         })
+    }
+
+    /// Whether the letter this message was replayed from still records its failure: the
+    /// same reason, and the letter within its partition's `letters_present` range (not yet
+    /// deleted by retention). When in doubt (no letter named, the range unknown), no: a
+    /// second letter is collapsed later, a lost one is not.
+    pub(crate) fn still_recorded(
+        &self,
+        reason: &str,
+        letters_present: &BTreeMap<i32, (i64, i64)>,
+    ) -> bool {
+        let (Some((partition, offset)), Some(letter_reason)) = (self.letter, &self.reason) else {
+            return false;
+        };
+        letter_reason == reason
+            && letters_present
+                .get(&partition)
+                .is_some_and(|(low, high)| (*low..*high).contains(&offset))
     }
 }
 
@@ -811,6 +838,29 @@ mod tests {
             .insert(header(HEADER_REPLAY_ORIGIN_OFFSET, "42"));
         assert_eq!(ReplayOrigin::from_headers(Some(&partial)), None);
         assert_eq!(ReplayOrigin::from_headers(None::<&OwnedHeaders>), None);
+    }
+
+    #[test]
+    fn a_replay_is_recorded_only_by_its_letter_with_the_same_reason_still_present() {
+        let origin = ReplayOrigin {
+            topic: "audit-events".into(),
+            partition: 0,
+            offset: 7,
+            timestamp_millis: None,
+            letter: Some((1, 40)),
+            reason: Some("truncated datum at id".into()),
+        };
+        let present = BTreeMap::from([(1, (10, 50))]);
+        assert!(origin.still_recorded("truncated datum at id", &present));
+        assert!(!origin.still_recorded("invalid uuid at id", &present));
+        // Deleted by retention, or the range unknown: write a new letter.
+        assert!(!origin.still_recorded("truncated datum at id", &BTreeMap::from([(1, (41, 50))])));
+        assert!(!origin.still_recorded("truncated datum at id", &BTreeMap::new()));
+        let unnamed = ReplayOrigin {
+            letter: None,
+            ..origin
+        };
+        assert!(!unnamed.still_recorded("truncated datum at id", &present));
     }
 
     #[test]
