@@ -105,6 +105,18 @@ pub async fn produce_events(topic: &str, events: &[AuditEvent]) {
     produce_payloads(topic, payloads).await;
 }
 
+/// Asserts that exactly `expected` events are visible and distinct, with `log` to explain
+/// a failure.
+pub fn assert_exact(counts: (u64, u64, u64), expected: u64, log: &str) {
+    let (visible, distinct, physical) = counts;
+    assert_eq!(
+        (visible, distinct),
+        (expected, expected),
+        "visible (FINAL) and distinct rows must both equal the events produced \
+         (physical rows {physical}); ingester logs:\n{log}"
+    );
+}
+
 /// Everything a test's pipeline runs against.
 #[derive(Debug, Clone)]
 pub struct PipelineTarget {
@@ -183,6 +195,16 @@ impl PipelineTarget {
 
     /// Starts an ingester in the background.
     pub fn spawn_ingester(&self, name: &str, extra_args: &[&str]) -> AuditlogProcess {
+        self.spawn_ingester_with(name, &self.env(), extra_args)
+    }
+
+    /// Starts an ingester in the background with `env` instead of this target's own.
+    pub fn spawn_ingester_with(
+        &self,
+        name: &str,
+        env: &[(&'static str, String)],
+        extra_args: &[&str],
+    ) -> AuditlogProcess {
         let metrics_port = free_port();
         let mut args = vec![
             "ingest".to_owned(),
@@ -193,7 +215,7 @@ impl PipelineTarget {
             "200".to_owned(),
         ];
         args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
-        AuditlogProcess::spawn(name, &args, &self.env(), Some(metrics_port))
+        AuditlogProcess::spawn(name, &args, env, Some(metrics_port))
     }
 
     /// A client for this target's database.

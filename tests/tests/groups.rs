@@ -5,20 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, events, produce_events};
+use auditlog_e2e::pipeline::{
+    AuditlogProcess, PipelineTarget, assert_exact, events, produce_events,
+};
 
 const INGEST_TIMEOUT: Duration = Duration::from_secs(180);
 const PARTITIONS: i32 = 4;
-
-fn assert_exact(counts: (u64, u64, u64), expected: u64, log: &str) {
-    let (visible, distinct, physical) = counts;
-    assert_eq!(
-        (visible, distinct),
-        (expected, expected),
-        "visible (FINAL) and distinct rows must both equal the events produced \
-         (physical rows {physical}); ingester logs:\n{log}"
-    );
-}
 
 /// The value of the ingester's `auditlog_ingest_assigned_partitions` gauge.
 async fn assigned_partitions(ingester: &AuditlogProcess) -> f64 {
@@ -40,23 +32,6 @@ fn with_kafka_properties(target: &PipelineTarget, properties: &str) -> Vec<(&'st
     env
 }
 
-fn spawn_ingester(
-    name: &str,
-    env: &[(&'static str, String)],
-    extra_args: &[&str],
-) -> AuditlogProcess {
-    let metrics_port = auditlog_e2e::pipeline::free_port();
-    let mut args = vec![
-        "ingest".to_owned(),
-        "--metrics-listen".to_owned(),
-        format!("127.0.0.1:{metrics_port}"),
-        "--batch-max-age-ms".to_owned(),
-        "200".to_owned(),
-    ];
-    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
-    AuditlogProcess::spawn(name, &args, env, Some(metrics_port))
-}
-
 /// Two members share the partitions; one leaves on SIGTERM and the other takes everything
 /// over, with nothing lost and nothing visible twice, under the group protocol that
 /// `properties` selects.
@@ -65,8 +40,8 @@ async fn two_members_share_then_one_takes_over(prefix: &str, properties: &str) {
     let target = PipelineTarget::create(prefix, PARTITIONS).await;
     target.migrate();
     let env = with_kafka_properties(&target, properties);
-    let mut first = spawn_ingester(&format!("{prefix}_a"), &env, &[]);
-    let second = spawn_ingester(&format!("{prefix}_b"), &env, &[]);
+    let mut first = target.spawn_ingester_with(&format!("{prefix}_a"), &env, &[]);
+    let second = target.spawn_ingester_with(&format!("{prefix}_b"), &env, &[]);
     let all_events = events(5, NUM_EVENTS);
     produce_events(&target.topic, &all_events[..NUM_EVENTS / 2]).await;
     target
@@ -163,7 +138,7 @@ async fn a_static_member_killed_and_restarted_consumes_again_within_ten_seconds(
     let all_events = events(6, NUM_EVENTS);
     let mut logs = String::new();
 
-    let mut ingester = spawn_ingester("group_static", &env, &instance);
+    let mut ingester = target.spawn_ingester_with("group_static", &env, &instance);
     produce_events(&target.topic, &all_events[..NUM_EVENTS / 2]).await;
     target
         .wait_for_rows((NUM_EVENTS / 2) as u64, INGEST_TIMEOUT)
@@ -175,7 +150,7 @@ async fn a_static_member_killed_and_restarted_consumes_again_within_ten_seconds(
     produce_events(&target.topic, &all_events[NUM_EVENTS / 2..]).await;
     let before = target.counts().await.expect("counts").1;
     let restarted = Instant::now();
-    let ingester = spawn_ingester("group_static", &env, &instance);
+    let ingester = target.spawn_ingester_with("group_static", &env, &instance);
     let resumed = target.wait_for_rows(before + 1, RESUME_WITHIN).await;
     let took = restarted.elapsed();
     eprintln!("static member consumed again {took:?} after its restart");

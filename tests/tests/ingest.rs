@@ -8,20 +8,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use auditlog_e2e::PrivateClickHouse;
-use auditlog_e2e::pipeline::{PipelineTarget, events, produce_events, produce_payloads};
+use auditlog_e2e::pipeline::{
+    PipelineTarget, assert_exact, events, produce_events, produce_payloads,
+};
 use auditlog_ingester::{DeadLetterFilter, read_dead_letters};
 
 const INGEST_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn assert_exact(counts: (u64, u64, u64), expected: u64, log: &str) {
-    let (visible, distinct, physical) = counts;
-    assert_eq!(
-        (visible, distinct),
-        (expected, expected),
-        "visible (FINAL) and distinct rows must both equal the events produced \
-         (physical rows {physical}); ingester log:\n{log}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_thousand_events_become_exactly_as_many_rows() {
