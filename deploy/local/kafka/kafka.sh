@@ -15,7 +15,6 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools=${AUDITLOG_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools}
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-kafka_home=$tools/kafka-$kafka_version
 # The heap is bounded: 1 GiB holds a local broker's metadata, groups and page-cache-backed logs
 # comfortably; the JVM would otherwise size it from the machine (a quarter of 24 GiB).
 heap=${AUDITLOG_KAFKA_HEAP:-1g}
@@ -23,13 +22,23 @@ heap=${AUDITLOG_KAFKA_HEAP:-1g}
 log() { printf 'kafka: %s\n' "$*" >&2; }
 
 # The pins, and the layout of an install this script makes (bump it when that changes): a
-# change to either means a new install.
+# change to either means a new install, in a directory of its own. So checkouts at different
+# commits share the cache without ever replacing the jars under each other's running brokers.
 install_layout=2
 pins_digest() { { cat "$here/pom.xml"; echo "layout $install_layout"; } | sha256sum | cut -d' ' -f1; }
+kafka_home=$tools/kafka-$kafka_version-$(pins_digest | cut -c1-12)
+
+installed() { [[ -f $kafka_home/.installed ]]; }
 
 install() {
-    local stamp=$kafka_home/.pins.sha256
-    if [[ -f $stamp && $(cat "$stamp") == "$(pins_digest)" && -d $kafka_home/lib ]]; then
+    installed && return
+    mkdir -p "$tools"
+    # Tests start several brokers at once; the first installs, the others wait for it.
+    local lock
+    exec {lock}>"$tools/kafka-install.lock"
+    flock "$lock"
+    if installed; then
+        flock -u "$lock"
         return
     fi
     command -v java >/dev/null || { log "java is missing (Java 17 or newer is needed)"; exit 1; }
@@ -45,7 +54,8 @@ install() {
     }
     format_template
     train_class_archive
-    pins_digest >"$kafka_home/.pins.sha256"
+    touch "$kafka_home/.installed"
+    flock -u "$lock"
 }
 
 free_port() {
