@@ -101,7 +101,8 @@ impl DeadLetterProducer {
         })
     }
 
-    /// Sends every poison message of a batch and waits until all are acknowledged.
+    /// Sends every poison message of a batch and waits until all are acknowledged; a
+    /// replayed message whose letter still records it is counted instead of sent again.
     pub(crate) async fn send_all(
         &self,
         source_topic: &str,
