@@ -22,7 +22,7 @@ use auditlog_e2e::{PrivateBroker, unique_name};
 use auditlog_event::{AuditEvent, EventCodec, Framing};
 use auditlog_ingester::{COLUMNS, RowEncoder};
 use auditlog_producer::Producer;
-use auditlog_producer::generator::TrafficGenerator;
+use auditlog_traffic::TrafficGenerator;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 

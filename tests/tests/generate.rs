@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use auditlog_e2e::pipeline::{auditlog_binary, create_topic, free_port, log_dir};
 use auditlog_e2e::{PrivateBroker, kafka_brokers, read_topic, unique_name};
 use auditlog_event::{EventCodec, Framing};
-use auditlog_producer::generator::TrafficGenerator;
+use auditlog_traffic::TrafficGenerator;
 use uuid::Uuid;
 
 const PARTITIONS: i32 = 4;

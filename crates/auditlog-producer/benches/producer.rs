@@ -16,8 +16,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use auditlog_producer::event::{AuditEvent, EventCodec, Framing, newest_schema};
-use auditlog_producer::generator::TrafficGenerator;
 use auditlog_producer::{Producer, ProducerError};
+use auditlog_traffic::TrafficGenerator;
 use criterion::{Criterion, Throughput};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

@@ -22,7 +22,9 @@
 //! - [`Producer::try_record`] never waits: a full queue is [`ProducerError::QueueFull`].
 //! - [`Producer::flush`] and [`Producer::shutdown`] wait for what is in flight, bounded.
 //! - [`metrics`] lists the series published through the `metrics` facade.
-//! - [`generator`] makes realistic, deterministic Coder-like traffic for load tests.
+//!
+//! Fake traffic for load tests and demos lives in a crate of its own, `auditlog-traffic`, so
+//! that it does not ship inside every service that embeds this one.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -66,7 +68,6 @@
 
 pub mod config;
 mod error;
-pub mod generator;
 pub mod metrics;
 mod producer;
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use auditlog_event::{Action, ResourceType};
 use auditlog_ingester::{COLUMNS, RowEncoder, SchemaTarget};
-use auditlog_producer::generator::TrafficGenerator;
+use auditlog_traffic::TrafficGenerator;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;

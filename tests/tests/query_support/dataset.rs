@@ -1,7 +1,7 @@
 //! The seeded dataset of the query tests: generated traffic plus hand-made edge events.
 
 use auditlog_event::{Action, Actor, AuditEvent, Diff, Organization, ResourceType};
-use auditlog_producer::generator::TrafficGenerator;
+use auditlog_traffic::TrafficGenerator;
 use time::macros::{date, datetime};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;

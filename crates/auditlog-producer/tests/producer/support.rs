@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use auditlog_producer::event::AuditEvent;
-use auditlog_producer::generator::TrafficGenerator;
 pub use auditlog_testkit::{PrivateBroker, Record, create_topic, kafka_brokers as brokers};
+use auditlog_traffic::TrafficGenerator;
 use time::macros::datetime;
 
 /// A topic name no other test uses.

@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use auditlog_producer::generator::TrafficGenerator;
 use auditlog_producer::{Compression, Producer, ProducerError};
+use auditlog_traffic::TrafficGenerator;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 

@@ -2,45 +2,24 @@
 
 use auditlog_event::Action as A;
 use auditlog_event::ResourceType as R;
+use auditlog_event::{Action, BuildReason, ResourceType};
 
-use super::Shape as S;
-use super::diffs::DiffTable as D;
+use crate::diffs::DiffTable;
+use crate::diffs::DiffTable as D;
+use crate::names::{
+    AI_SEATS, CHATS, HEALTH, IDP, LICENSES, NOTIFY, NOTIFY_TEMPLATES, OAUTH, PREBUILDS, PROXIES,
+    ROLES, TASKS,
+};
+use crate::rng::Weighted;
 
-const ROLES: &[&str] = &[
-    "template-maintainer",
-    "Auditor-Lite",
-    "workspace-helper",
-    "billing",
-];
-const IDP: &[&str] = &["oidc"];
-const PREBUILDS: &[&str] = &["prebuilds"];
-pub(super) const TASKS: &[&str] = &[
-    "fix-flaky-test",
-    "Upgrade-Deps",
-    "write-docs",
-    "triage-issue",
-    "refactor",
-];
-pub(super) const CHATS: &[&str] = &["debug session", "Code Review", "onboarding", "design notes"];
-const LICENSES: &[&str] = &["enterprise", "premium", "trial"];
-pub(super) const PROXIES: &[&str] = &["eu-west", "us-east", "Sydney", "sao-paulo"];
-const HEALTH: &[&str] = &["health"];
-const NOTIFY: &[&str] = &["notifications"];
-const NOTIFY_TEMPLATES: &[&str] = &[
-    "Workspace Deleted",
-    "workspace-autobuild-failed",
-    "User Account Suspended",
-    "template-deprecated",
-];
-pub(super) const OAUTH: &[&str] = &["Grafana", "jenkins", "Internal Portal", "backstage"];
-const AI_SEATS: &[&str] = &["claude-code", "copilot", "Cursor"];
+use self::Shape as S;
 
 /// Weight (per 100,000 events), resource type, action, how to build it, which diffs it
 /// draws from, and names for resources the world does not model.
-pub(super) type KindRow = (u32, R, A, S, D, &'static [&'static str]);
+type KindRow = (u32, R, A, S, D, &'static [&'static str]);
 
 #[rustfmt::skip]
-pub(super) const KINDS: &[KindRow] = &[
+const KINDS: &[KindRow] = &[
     (19_000, R::WorkspaceBuild, A::Start, S::Build, D::WorkspaceBuild, &[]),
     (17_000, R::WorkspaceBuild, A::Stop, S::Build, D::WorkspaceBuild, &[]),
     (1_200, R::WorkspaceBuild, A::Delete, S::Build, D::WorkspaceBuild, &[]),
@@ -106,3 +85,82 @@ pub(super) const KINDS: &[KindRow] = &[
     (120, R::AiSeat, A::Create, S::SiteWide, D::None, AI_SEATS),
     (60, R::AiSeat, A::Delete, S::SiteWide, D::None, AI_SEATS),
 ];
+
+/// How an event of a kind is put together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Build,
+    WorkspaceCreate,
+    Workspace,
+    Agent,
+    App,
+    Session,
+    Token,
+    Template,
+    User,
+    Organization,
+    OrgScoped,
+    SiteWide,
+}
+
+/// One (resource type, action) with its weight and how to build it.
+#[derive(Debug, Clone)]
+pub(crate) struct Kind {
+    pub(crate) resource_type: ResourceType,
+    pub(crate) action: Action,
+    pub(crate) shape: Shape,
+    pub(crate) diff_table: DiffTable,
+    /// Resource names for kinds whose resources the world does not model.
+    pub(crate) targets: &'static [&'static str],
+}
+
+/// Weights per 100,000 events. Builds and workspace traffic dominate; logins are frequent;
+/// the rarest kinds still appear about 15 times in 50,000 events.
+pub(crate) fn kinds() -> Weighted<Kind> {
+    Weighted::new(
+        KINDS
+            .iter()
+            .map(
+                |(weight, resource_type, action, shape, diff_table, targets)| {
+                    let kind = Kind {
+                        resource_type: resource_type.clone(),
+                        action: action.clone(),
+                        shape: *shape,
+                        diff_table: *diff_table,
+                        targets,
+                    };
+                    (*weight, kind)
+                },
+            )
+            .collect(),
+    )
+}
+
+pub(crate) fn build_reasons() -> Weighted<BuildReason> {
+    use BuildReason as B;
+    Weighted::new(vec![
+        (4_000, B::Initiator),
+        (1_600, B::Autostart),
+        (1_900, B::Autostop),
+        (700, B::Dashboard),
+        (600, B::Cli),
+        (300, B::SshConnection),
+        (300, B::VscodeConnection),
+        (150, B::JetbrainsConnection),
+        (100, B::Dormancy),
+        (80, B::Failedstop),
+        (80, B::Autodelete),
+        (60, B::TaskAutoPause),
+        (60, B::TaskManualPause),
+        (60, B::TaskResume),
+    ])
+}
+
+/// A workspace's creation records the reason of its first build.
+pub(crate) fn create_reasons() -> Weighted<BuildReason> {
+    Weighted::new(vec![
+        (7_000, BuildReason::Initiator),
+        (2_000, BuildReason::Dashboard),
+        (1_000, BuildReason::Cli),
+    ])
+}

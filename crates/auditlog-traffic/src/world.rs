@@ -5,235 +5,71 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use auditlog_event::{Actor, BuildReason, Organization};
 use uuid::Uuid;
 
-use super::diffs::DiffPool;
-use super::rng::{Rng, Weighted, splitmix64};
-use super::{Kind, NUM_USERS, build_reasons, create_reasons, kinds};
+use crate::diffs::DiffPool;
+use crate::kinds::{Kind, build_reasons, create_reasons, kinds};
+use crate::names::{
+    APPS, EMAIL_DOMAINS, FIRST_NAMES, GROUPS, LAST_NAMES, ORGANIZATIONS, TEMPLATES, TOKENS,
+    WORKSPACE_NAMES, ascii_lower, ascii_only, capitalize,
+};
+use crate::rng::{Rng, Weighted, splitmix64};
+
+/// Users in the generated world.
+pub const NUM_USERS: usize = 3_000;
 
 /// Everything events refer to, built once per seed and shared between clones.
 #[derive(Debug)]
-pub(super) struct World {
-    pub(super) seed: u64,
-    pub(super) organizations: Vec<Organization>,
+pub(crate) struct World {
+    pub(crate) seed: u64,
+    pub(crate) organizations: Vec<Organization>,
     /// Relative activity of each organization, for picking one.
-    pub(super) organization_weights: Weighted<usize>,
-    pub(super) users: Vec<Actor>,
+    pub(crate) organization_weights: Weighted<usize>,
+    pub(crate) users: Vec<Actor>,
     /// The home organization of each user.
-    pub(super) user_organization: Vec<usize>,
+    pub(crate) user_organization: Vec<usize>,
     /// Indexes of each organization's administrators.
-    pub(super) admins: Vec<Vec<usize>>,
+    pub(crate) admins: Vec<Vec<usize>>,
     /// Where each user usually connects from.
-    pub(super) user_networks: Vec<Network>,
-    pub(super) templates: Vec<TemplateRecord>,
-    pub(super) workspaces: Vec<WorkspaceRecord>,
-    pub(super) org_group_ids: Vec<Vec<Uuid>>,
-    pub(super) tokens: &'static [&'static str],
-    pub(super) kinds: Weighted<Kind>,
-    pub(super) build_reasons: Weighted<BuildReason>,
-    pub(super) create_reasons: Weighted<BuildReason>,
-    pub(super) diffs: DiffPool,
+    pub(crate) user_networks: Vec<Network>,
+    pub(crate) templates: Vec<TemplateRecord>,
+    pub(crate) workspaces: Vec<WorkspaceRecord>,
+    pub(crate) org_group_ids: Vec<Vec<Uuid>>,
+    pub(crate) tokens: &'static [&'static str],
+    pub(crate) kinds: Weighted<Kind>,
+    pub(crate) build_reasons: Weighted<BuildReason>,
+    pub(crate) create_reasons: Weighted<BuildReason>,
+    pub(crate) diffs: DiffPool,
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Network {
+pub(crate) enum Network {
     V4([u8; 3]),
     V6([u16; 4]),
 }
 
 #[derive(Debug)]
-pub(super) struct TemplateRecord {
-    pub(super) id: Uuid,
-    pub(super) name: String,
-    pub(super) icon: &'static str,
-    pub(super) organization: usize,
-    pub(super) version_ids: Vec<Uuid>,
+pub(crate) struct TemplateRecord {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) icon: &'static str,
+    pub(crate) organization: usize,
+    pub(crate) version_ids: Vec<Uuid>,
 }
 
 #[derive(Debug)]
-pub(super) struct WorkspaceRecord {
-    pub(super) id: Uuid,
-    pub(super) id_text: String,
-    pub(super) name: String,
-    pub(super) owner: usize,
-    pub(super) organization: usize,
-    pub(super) template: usize,
-    pub(super) agent_id: Uuid,
-    pub(super) app_ids: [Uuid; APPS.len()],
-    pub(super) first_build_number: u32,
+pub(crate) struct WorkspaceRecord {
+    pub(crate) id: Uuid,
+    pub(crate) id_text: String,
+    pub(crate) name: String,
+    pub(crate) owner: usize,
+    pub(crate) organization: usize,
+    pub(crate) template: usize,
+    pub(crate) agent_id: Uuid,
+    pub(crate) app_ids: [Uuid; APPS.len()],
+    pub(crate) first_build_number: u32,
 }
 
-pub(super) const ORGANIZATIONS: [(&str, &str, &str, u32); 5] = [
-    ("coder", "Coder", "/emojis/1f3e2.png", 40),
-    ("acme-corp", "Acme Corp", "/emojis/1f680.png", 25),
-    ("globex", "Globex Engineering", "", 15),
-    ("initech", "Initech R&D", "/emojis/1f4bb.png", 12),
-    ("umbrella-labs", "Umbrella Labs", "", 8),
-];
-
-pub(super) const EMAIL_DOMAINS: [&str; 5] = [
-    "coder.com",
-    "acme.example",
-    "globex.example",
-    "initech.example",
-    "umbrella.example",
-];
-
-pub(super) const FIRST_NAMES: [&str; 48] = [
-    "Jane", "John", "Alice", "Bob", "Carol", "David", "Eve", "Frank", "Grace", "Heidi", "Ivan",
-    "Judy", "Mallory", "Niaj", "Olivia", "Peggy", "Quentin", "Rupert", "Sybil", "Trent", "Uma",
-    "Victor", "Walter", "Xena", "Yusuf", "Zoe", "Aiko", "Björn", "Chen", "Dmitri", "Elena",
-    "Fatima", "Gustavo", "Hana", "Ines", "Jorge", "Kwame", "Lena", "Mateo", "Nadia", "Omar",
-    "Priya", "Ravi", "Sofia", "Tomás", "Yara", "Wei", "Amara",
-];
-
-pub(super) const LAST_NAMES: [&str; 48] = [
-    "Doe",
-    "Smith",
-    "Liddell",
-    "Johnson",
-    "Nguyen",
-    "Garcia",
-    "Müller",
-    "Kowalski",
-    "Rossi",
-    "Tanaka",
-    "Okafor",
-    "Silva",
-    "Kim",
-    "Patel",
-    "Hernandez",
-    "Novak",
-    "Larsen",
-    "Dubois",
-    "Ivanova",
-    "Cohen",
-    "Schmidt",
-    "Haddad",
-    "Yilmaz",
-    "Andersson",
-    "OBrien",
-    "Fischer",
-    "Moreau",
-    "Costa",
-    "Sato",
-    "Park",
-    "Singh",
-    "Lopez",
-    "Brown",
-    "Wilson",
-    "Taylor",
-    "Clark",
-    "Lewis",
-    "Walker",
-    "Young",
-    "King",
-    "Wright",
-    "Hill",
-    "Green",
-    "Baker",
-    "Adams",
-    "Nelson",
-    "Carter",
-    "Mitchell",
-];
-
-pub(super) const TEMPLATES: [(&str, &str); 10] = [
-    ("docker", "/icon/docker.png"),
-    ("kubernetes", "/icon/k8s.png"),
-    ("aws-linux", "/icon/aws.svg"),
-    ("aws-windows", "/icon/windows.svg"),
-    ("gcp-linux", "/icon/gcp.png"),
-    ("azure-linux", "/icon/azure.png"),
-    ("devcontainer", "/icon/code.svg"),
-    ("jupyter", "/icon/jupyter.svg"),
-    ("gpu-ml", "/icon/nvidia.svg"),
-    ("Rust-Dev", "/icon/rust.svg"),
-];
-
-pub(super) const WORKSPACE_NAMES: [&str; 24] = [
-    "dev",
-    "main",
-    "sandbox",
-    "scratch",
-    "api",
-    "frontend",
-    "backend",
-    "ml",
-    "docs",
-    "infra",
-    "Dev-Box",
-    "Project-X",
-    "MyWorkspace",
-    "playground",
-    "review",
-    "hotfix",
-    "perf",
-    "data",
-    "notebook",
-    "Release-Prep",
-    "test",
-    "ci-debug",
-    "mobile",
-    "legacy",
-];
-
-pub(super) const APPS: [(&str, &str); 5] = [
-    ("code-server", "/icon/code.svg"),
-    ("jupyter", "/icon/jupyter.svg"),
-    ("terminal", "/icon/terminal.svg"),
-    ("filebrowser", "/icon/database.svg"),
-    ("Web-Preview", "/icon/globe.svg"),
-];
-
-pub(super) const GROUPS: [&str; 8] = [
-    "Everyone",
-    "admins",
-    "developers",
-    "data-science",
-    "SRE",
-    "contractors",
-    "qa",
-    "security",
-];
-
-pub(super) const TOKENS: [&str; 10] = [
-    "cli",
-    "ci-deploy",
-    "terraform",
-    "GitHub-Actions",
-    "vscode",
-    "jetbrains",
-    "backup-job",
-    "metrics-scraper",
-    "personal",
-    "api-explorer",
-];
-
-pub(super) const BROWSER_AGENTS: &[&str] = &[
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36 Edg/125.0.0.0",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
-];
-
-pub(super) const CLI_AGENTS: &[&str] = &[
-    "coder/v2.24.1 (linux/amd64)",
-    "coder/v2.24.1 (darwin/arm64)",
-    "coder/v2.23.3 (windows/amd64)",
-    "Go-http-client/1.1",
-    "terraform-provider-coderd/0.0.9",
-    "curl/8.7.1",
-];
-
-pub(super) const VSCODE_AGENTS: &[&str] = &[
-    "Coder.coder-remote/1.9.1 vscode/1.101.0",
-    "Coder.coder-remote/1.8.0 vscode/1.99.3",
-];
-
-pub(super) const JETBRAINS_AGENTS: &[&str] = &["JetBrains-Gateway/2024.1.4 coder-gateway/2.14.0"];
-
 impl World {
-    pub(super) fn build(seed: u64) -> Self {
+    pub(crate) fn build(seed: u64) -> Self {
         let mut rng = Rng::new(splitmix64(seed ^ 0x0077_6f72_6c64));
         let organizations: Vec<Organization> = ORGANIZATIONS
             .iter()
@@ -401,35 +237,26 @@ impl World {
         }
     }
 
-    pub(super) fn random_organization(&self, rng: &mut Rng) -> usize {
+    pub(crate) fn random_organization(&self, rng: &mut Rng) -> usize {
         *self.organization_weights.pick(rng)
     }
 
     /// A few users are far more active than the rest (roughly a power law).
-    pub(super) fn user_by_activity(&self, rng: &mut Rng) -> usize {
-        let uniform = rng.below(self.users.len() as u32) as usize;
-        if rng.below(4) == 0 {
-            uniform / 16
-        } else {
-            uniform
-        }
+    pub(crate) fn user_by_activity(&self, rng: &mut Rng) -> usize {
+        busy_first(self.users.len(), rng)
     }
 
-    pub(super) fn random_workspace(&self, rng: &mut Rng) -> usize {
-        let uniform = rng.below(self.workspaces.len() as u32) as usize;
-        if rng.below(4) == 0 {
-            uniform / 16
-        } else {
-            uniform
-        }
+    /// A workspace, with a few busy ones drawing far more traffic than the rest.
+    pub(crate) fn random_workspace(&self, rng: &mut Rng) -> usize {
+        busy_first(self.workspaces.len(), rng)
     }
 
-    pub(super) fn admin_of(&self, organization: usize, rng: &mut Rng) -> usize {
+    pub(crate) fn admin_of(&self, organization: usize, rng: &mut Rng) -> usize {
         let admins = &self.admins[organization];
         admins[rng.below(admins.len() as u32) as usize]
     }
 
-    pub(super) fn user_ip(&self, user: usize, rng: &mut Rng) -> IpAddr {
+    pub(crate) fn user_ip(&self, user: usize, rng: &mut Rng) -> IpAddr {
         // Mostly from home; now and then from somewhere else (travel, VPN).
         let network = if rng.below(10) == 0 {
             self.user_networks[rng.below(self.user_networks.len() as u32) as usize]
@@ -452,28 +279,13 @@ impl World {
     }
 }
 
-pub(super) fn ascii_lower(name: &str) -> String {
-    ascii_only(name).to_ascii_lowercase()
-}
-
-/// Coder usernames are ASCII: letters outside it are folded to their base letter.
-pub(super) fn ascii_only(name: &str) -> String {
-    name.chars()
-        .map(|character| match character {
-            'ö' => 'o',
-            'ü' => 'u',
-            'á' => 'a',
-            'é' => 'e',
-            other => other,
-        })
-        .filter(char::is_ascii_alphanumeric)
-        .collect()
-}
-
-pub(super) fn capitalize(text: &str) -> String {
-    let mut characters = text.chars();
-    match characters.next() {
-        Some(first) => first.to_uppercase().chain(characters).collect(),
-        None => String::new(),
+/// An index below `len` where the lowest sixteenth gets a quarter of the picks on top of
+/// its uniform share.
+fn busy_first(len: usize, rng: &mut Rng) -> usize {
+    let uniform = rng.below(len as u32) as usize;
+    if rng.below(4) == 0 {
+        uniform / 16
+    } else {
+        uniform
     }
 }

@@ -6,12 +6,11 @@ use auditlog_event::{Action, Auditable, Diff, auditable};
 /// structs per event, and a few dozen variants are plenty for realism.
 const DIFF_VARIANTS: usize = 24;
 
-use super::kinds::{CHATS, OAUTH, PROXIES, TASKS};
-use super::rng::Rng;
-use super::world::{
-    FIRST_NAMES, GROUPS, LAST_NAMES, ORGANIZATIONS, TEMPLATES, TOKENS, WORKSPACE_NAMES,
-    ascii_lower, capitalize,
+use crate::names::{
+    CHATS, FIRST_NAMES, GROUPS, LAST_NAMES, OAUTH, ORGANIZATIONS, PROXIES, TASKS, TEMPLATES,
+    TOKENS, WORKSPACE_NAMES, ascii_lower, capitalize,
 };
+use crate::rng::Rng;
 
 auditable! {
     #[derive(Debug, Clone, Default)]
@@ -200,7 +199,7 @@ auditable! {
 
 /// Which family of pre-built diffs a kind of event draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DiffTable {
+pub(crate) enum DiffTable {
     None,
     Workspace,
     WorkspaceBuild,
@@ -223,12 +222,12 @@ pub(super) enum DiffTable {
 
 /// Pre-built diffs per table and action (create, write, delete, start, stop).
 #[derive(Debug)]
-pub(super) struct DiffPool {
-    pub(super) tables: Vec<(DiffTable, [Vec<Diff>; 5])>,
+pub(crate) struct DiffPool {
+    pub(crate) tables: Vec<(DiffTable, [Vec<Diff>; 5])>,
 }
 
 impl DiffPool {
-    pub(super) fn get(&self, table: DiffTable, action: &Action) -> &[Diff] {
+    pub(crate) fn get(&self, table: DiffTable, action: &Action) -> &[Diff] {
         let slot = match action {
             Action::Create => 0,
             Action::Write => 1,
@@ -243,7 +242,7 @@ impl DiffPool {
             .map_or(&[], |(_, slots)| slots[slot].as_slice())
     }
 
-    pub(super) fn build(rng: &mut Rng) -> Self {
+    pub(crate) fn build(rng: &mut Rng) -> Self {
         // Built in a fixed order: each table draws from the same random stream.
         let tables = vec![
             (

@@ -4,13 +4,13 @@ use uuid::Uuid;
 
 /// Items with integer weights, picked by binary search over the running totals.
 #[derive(Debug, Clone)]
-pub(super) struct Weighted<T> {
-    pub(super) cumulative: Vec<u32>,
-    pub(super) items: Vec<T>,
+pub(crate) struct Weighted<T> {
+    pub(crate) cumulative: Vec<u32>,
+    pub(crate) items: Vec<T>,
 }
 
 impl<T> Weighted<T> {
-    pub(super) fn new(entries: Vec<(u32, T)>) -> Self {
+    pub(crate) fn new(entries: Vec<(u32, T)>) -> Self {
         let mut cumulative = Vec::with_capacity(entries.len());
         let mut items = Vec::with_capacity(entries.len());
         let mut total = 0u32;
@@ -23,7 +23,7 @@ impl<T> Weighted<T> {
         Weighted { cumulative, items }
     }
 
-    pub(super) fn pick(&self, rng: &mut Rng) -> &T {
+    pub(crate) fn pick(&self, rng: &mut Rng) -> &T {
         let total = self.cumulative.last().copied().unwrap_or(1);
         let roll = rng.below(total);
         let index = self.cumulative.partition_point(|bound| *bound <= roll);
@@ -32,7 +32,7 @@ impl<T> Weighted<T> {
 }
 
 /// SplitMix64's output function: a bijection on `u64` that scrambles well.
-pub(super) fn splitmix64(value: u64) -> u64 {
+pub(crate) fn splitmix64(value: u64) -> u64 {
     let mut mixed = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
     mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -42,12 +42,12 @@ pub(super) fn splitmix64(value: u64) -> u64 {
 /// xoshiro256++: small, fast and with a stable sequence, unlike a library generator whose
 /// output may change between versions (that would silently change every generated event).
 #[derive(Debug, Clone)]
-pub(super) struct Rng {
-    pub(super) state: [u64; 4],
+pub(crate) struct Rng {
+    pub(crate) state: [u64; 4],
 }
 
 impl Rng {
-    pub(super) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut value = seed;
         let state = std::array::from_fn(|_| {
             value = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -56,7 +56,7 @@ impl Rng {
         Rng { state }
     }
 
-    pub(super) fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let [s0, s1, s2, s3] = &mut self.state;
         let result = s0.wrapping_add(*s3).rotate_left(23).wrapping_add(*s0);
         let shifted = *s1 << 17;
@@ -70,11 +70,11 @@ impl Rng {
     }
 
     /// A number in `0..bound` (Lemire's multiply-shift; the bias is below 2^-32).
-    pub(super) fn below(&mut self, bound: u32) -> u32 {
+    pub(crate) fn below(&mut self, bound: u32) -> u32 {
         (((self.next_u64() >> 32) * u64::from(bound)) >> 32) as u32
     }
 
-    pub(super) fn uuid_v4(&mut self) -> Uuid {
+    pub(crate) fn uuid_v4(&mut self) -> Uuid {
         let high = self.next_u64();
         let low = self.next_u64();
         let mut bytes = [0u8; 16];
