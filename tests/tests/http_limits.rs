@@ -141,17 +141,21 @@ async fn slow_and_idle_connections_do_not_starve_probes_or_auditors() {
     );
 
     // The attack: more connections than the server has descriptors, none of them ever
-    // completing a request.
+    // completing a request. A server that stops accepting lets the kernel's queue fill,
+    // and then connecting times out: that is counted, and judged after the probes.
     let mut attackers = Vec::with_capacity(ATTACKERS);
+    let mut never_connected = 0;
     for index in 0..ATTACKERS {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect (the kernel queues what the server does not accept)");
+        let connect = TcpStream::connect(("127.0.0.1", port));
+        let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
+            never_connected = ATTACKERS - index;
+            break;
+        };
         if index % 2 == 1 {
-            stream
+            // The server may already have shed this one; that is not the test's business.
+            let _ = stream
                 .write_all(b"GET /api/v2/audit HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: 1\r\n")
-                .await
-                .expect("send an unfinished head");
+                .await;
         }
         attackers.push(stream);
     }
@@ -187,6 +191,10 @@ async fn slow_and_idle_connections_do_not_starve_probes_or_auditors() {
     assert_eq!(page["count"], EVENTS);
     assert_eq!(page["audit_logs"].as_array().unwrap().len(), EVENTS);
 
+    assert_eq!(
+        never_connected, 0,
+        "the server stopped accepting: {never_connected} connections could not even connect"
+    );
     // Every attacking connection was closed by the server (timed out, or shed at once).
     for (index, stream) in attackers.iter_mut().enumerate() {
         let mut rest = Vec::new();
