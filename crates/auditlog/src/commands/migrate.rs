@@ -13,7 +13,10 @@ pub async fn run(settings: &Settings, args: &MigrateCommandArgs, file: &FileConf
             .await
             .with_context(|| format!("creating the kafka topics on {}", settings.kafka_brokers))?;
         for outcome in &outcomes {
-            if matches!(outcome, auditlog_ingester::TopicOutcome::FewerPartitions { .. }) {
+            if matches!(
+                outcome,
+                auditlog_ingester::TopicOutcome::FewerPartitions { .. }
+            ) {
                 tracing::warn!(%outcome, "topic has fewer partitions than configured");
             }
             println!("{outcome}");
