@@ -58,8 +58,8 @@ pub const RESERVED_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connections a separate operational listener serves at once.
 pub const OPS_MAX_CONNECTIONS: usize = 64;
 
-/// Shed connections answered at once (each for at most [`SHED_LINGER`]).
-const MAX_SHEDDING: usize = 64;
+/// Shed connections a listener answers at once (each for at most [`SHED_LINGER`]).
+pub const MAX_SHEDDING: usize = 64;
 
 /// How long a shed connection is given to take its 503.
 const SHED_LINGER: Duration = Duration::from_millis(500);

@@ -45,7 +45,10 @@ pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Re
         auth: Arc::new(auth),
     };
     let ops = http::ops_router(metrics, readiness);
-    let ops_connections = serve.ops_listen.map_or(0, |_| http::OPS_MAX_CONNECTIONS);
+    // The ops listener's connections, and those it sheds, take descriptors too.
+    let ops_connections = serve
+        .ops_listen
+        .map_or(0, |_| http::OPS_MAX_CONNECTIONS + http::MAX_SHEDDING);
     serve.limits.max_connections = http::fit_connections_to_file_limit(
         serve.limits.max_connections,
         http::RESERVED_CONNECTIONS + ops_connections,
