@@ -129,18 +129,13 @@ pub async fn export(
         )
         .await?;
     tracing::info!(caller = ?caller.name, query = %query_text, ?format, "audit export started");
-    let stream = ExportStream {
-        runner: Arc::clone(&state.runner),
-        visibility: caller.visibility,
+    let stream = ExportStream::new(
+        Arc::clone(&state.runner),
+        caller.visibility,
         filter,
         format,
-        pending: Some(first_chunk),
-        cursor: None,
-        header_written: false,
-        done: false,
-        rows_sent: 0,
-        end: None,
-    };
+        first_chunk,
+    );
     let body = Body::from_stream(futures::stream::try_unfold(stream, next_chunk));
     let mut response = body.into_response();
     let response_headers = response.headers_mut();
@@ -172,6 +167,30 @@ struct ExportStream {
     rows_sent: u64,
     /// How the export ended, once it has; dropped without one, the client went away.
     end: Option<ExportEnd>,
+}
+
+impl ExportStream {
+    /// A stream that starts with `first_chunk`, already read, and nothing sent.
+    fn new(
+        runner: Arc<QueryRunner>,
+        visibility: Visibility,
+        filter: ResolvedFilter,
+        format: ExportFormat,
+        first_chunk: Vec<AuditLogRow>,
+    ) -> Self {
+        Self {
+            runner,
+            visibility,
+            filter,
+            format,
+            pending: Some(first_chunk),
+            cursor: None,
+            header_written: false,
+            done: false,
+            rows_sent: 0,
+            end: None,
+        }
+    }
 }
 
 /// How an export ended.
@@ -333,18 +352,13 @@ mod tests {
         let client = clickhouse::Client::default().with_url("http://127.0.0.1:9");
         let runner = Arc::new(QueryRunner::try_new(client, "audit", "audit_logs").unwrap());
         let filter = runner.resolve("", None, &Visibility::All).await.unwrap();
-        ExportStream {
+        ExportStream::new(
             runner,
-            visibility: Visibility::All,
+            Visibility::All,
             filter,
-            format: ExportFormat::Ndjson,
-            pending: Some(first_chunk),
-            cursor: None,
-            header_written: false,
-            done: false,
-            rows_sent: 0,
-            end: None,
-        }
+            ExportFormat::Ndjson,
+            first_chunk,
+        )
     }
 
     #[tokio::test]
