@@ -18,10 +18,10 @@ pub async fn create_topic(name: &str, partitions: i32) {
     auditlog_testkit::create_topic(&kafka_brokers(), name, partitions).await;
 }
 
-/// A producer with the SDK's correctness settings (idempotent, acks=all) for `brokers`.
-pub fn producer_for(brokers: &str) -> FutureProducer {
+/// A producer with the SDK's correctness settings (idempotent, acks=all).
+pub fn producer() -> FutureProducer {
     ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+        .set("bootstrap.servers", kafka_brokers())
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -44,11 +44,6 @@ pub fn auditlog_binary() -> PathBuf {
         binary.display()
     );
     binary
-}
-
-/// A producer with the SDK's correctness settings (idempotent, acks=all).
-pub fn producer() -> FutureProducer {
-    producer_for(&kafka_brokers())
 }
 
 /// `count` distinct, valid events derived from the sample events: ids and resource ids

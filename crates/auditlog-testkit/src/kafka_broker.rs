@@ -53,11 +53,6 @@ impl PrivateBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Its log file.
-    pub fn log_path(&self) -> &PathBuf {
-        &self.log_path
-    }
-
     /// SIGKILL: a crash, or a cut network, as clients see it.
     pub fn kill(&mut self) {
         if let Some(mut process) = self.process.take() {
