@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::dataset::{Dataset, INJECTION_TARGET, PLACEHOLDER_TARGET, TRICKY_TARGET, dataset};
+use auditlog_e2e::percent_encode as encode;
+
 use crate::query_support::{
-    ApiServer, TestToken, encode, expected, load_events, migrated_database, row_counts,
+    ApiServer, TestToken, expected, load_events, migrated_database, row_counts,
 };
 
 const AUDITOR: &str = "ann-secret";

@@ -17,8 +17,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::dataset::{EDGE_DAY, INJECTION_TARGET, PLACEHOLDER_TARGET, dataset, edge_user};
+use auditlog_e2e::percent_encode as encode;
+
 use crate::query_support::{
-    ApiServer, TestToken, encode, expected, load_events, migrated_database, row_counts,
+    ApiServer, TestToken, expected, load_events, migrated_database, row_counts,
 };
 
 const NUM_GENERATED_EVENTS: u64 = 50_000;
