@@ -111,6 +111,12 @@ pub async fn run(
     outcome.map(|()| coordinator.report)
 }
 
+/// The time batches are aged by: tokio's clock, so that tests with paused time age them
+/// too (outside tests it is the system's monotonic clock).
+fn batch_clock() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// A finished write task.
 #[derive(Debug)]
 struct Completion {
@@ -173,6 +179,7 @@ impl<W: BatchWriter> Coordinator<W> {
     async fn run(&mut self, mut events_rx: mpsc::Receiver<SourceEvent>) -> Result<(), IngestError> {
         let mut age_check = tokio::time::interval(AGE_CHECK_INTERVAL);
         age_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut age_check_parked = false;
         let stop = self.stop.clone();
         loop {
             tokio::select! {
@@ -180,12 +187,17 @@ impl<W: BatchWriter> Coordinator<W> {
                 () = stop.requested() => return self.drain_and_commit().await,
                 Some(completion) = self.completions.1.recv() => self.complete(completion)?,
                 event = events_rx.recv() => match event {
-                    Some(SourceEvent::Message(message)) => match self.consume(message).await {
-                        // A stop came while a partition's intents were loading: that message
-                        // is not taken, so nothing depends on it.
-                        Err(IngestError::ShutdownDeadline { .. }) => return self.drain_and_commit().await,
-                        other => other?,
-                    },
+                    Some(SourceEvent::Message(message)) => {
+                        age_check_parked = false;
+                        match self.consume(message).await {
+                            // A stop came while a partition's intents were loading: that
+                            // message is not taken, so nothing depends on it.
+                            Err(IngestError::ShutdownDeadline { .. }) => {
+                                return self.drain_and_commit().await;
+                            }
+                            other => other?,
+                        }
+                    }
                     Some(SourceEvent::Assigned(partitions)) => {
                         metrics::gauge!(names::ASSIGNED_PARTITIONS).set(partitions.len() as f64);
                         self.health.set_assigned(partitions.len());
@@ -196,8 +208,8 @@ impl<W: BatchWriter> Coordinator<W> {
                     }
                     None => return Err(IngestError::Pipeline("kafka source stopped".into())),
                 },
-                _ = age_check.tick() => {
-                    let now = Instant::now();
+                _ = age_check.tick(), if !age_check_parked => {
+                    let now = batch_clock();
                     let expired: Vec<Batch> = self
                         .batchers
                         .values_mut()
@@ -206,6 +218,9 @@ impl<W: BatchWriter> Coordinator<W> {
                     for batch in expired {
                         self.dispatch(batch).await;
                     }
+                    // Nothing open, nothing to age: an idle ingester stops waking up for
+                    // it until a message arrives.
+                    age_check_parked = !self.batchers.values().any(PartitionBatcher::has_open);
                 }
             }
         }
@@ -248,7 +263,7 @@ impl<W: BatchWriter> Coordinator<W> {
             self.batchers.insert(partition, batcher);
         }
 
-        let now = Instant::now();
+        let now = batch_clock();
         let decoded = self
             .codec
             .decode(message.payload.as_deref().unwrap_or_default())
@@ -947,6 +962,28 @@ mod tests {
         );
         assert_eq!(writer.started(), []);
         assert_eq!((report.unwritten_batches, commits), (0, vec![]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn age_seals_batches_again_after_an_idle_spell() {
+        let writer = FakeWriter::new();
+        for first_offset in [0, 1] {
+            writer.release(first_offset);
+        }
+        let mut config = config(100, 4);
+        config.batch.max_age = Duration::from_secs(1);
+        let harness = Harness::start(config, writer.clone());
+        harness.feed(0, 0..1).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(ranges(&writer.started()), [(0, 0)]);
+        // Idle: the age check parks; the next message must wake it.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        harness.feed(0, 1..2).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(ranges(&writer.started()), [(0, 0), (1, 1)]);
+        assert_eq!(harness.commits(), [(0, 1), (0, 2)]);
+        let (_, outcome, _, _) = harness.stop().await;
+        outcome.expect("clean stop");
     }
 
     #[test]
