@@ -4,11 +4,6 @@
 //! the same order, whole (every field of Coder's JSON), across offset and cursor pages,
 //! with Coder's capped count.
 
-#[path = "query_support/dataset.rs"]
-mod dataset;
-#[path = "query_support/mod.rs"]
-mod query_support;
-
 use std::collections::{BTreeMap, HashMap};
 
 use auditlog_event::{Action, Actor, AuditEvent, BuildReason, ResourceType};

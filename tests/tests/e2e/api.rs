@@ -1,11 +1,6 @@
 //! Whole-system tests of `auditlog serve` over HTTP: authentication and organization
 //! scoping, Coder's 400 bodies, the export, and values that look like SQL.
 
-#[path = "query_support/dataset.rs"]
-mod dataset;
-#[path = "query_support/mod.rs"]
-mod query_support;
-
 use std::collections::{BTreeSet, HashMap};
 
 use auditlog_event::AuditEvent;
