@@ -38,6 +38,7 @@
 
 mod cursor;
 mod date;
+mod description;
 mod error;
 mod filter;
 #[doc(hidden)]
