@@ -153,7 +153,7 @@ impl AuditFilter {
         if validations.is_empty() {
             Ok(filter)
         } else {
-            Err(InvalidQuery::new(validations).into())
+            Err(InvalidQuery::filter(validations).into())
         }
     }
 
@@ -245,7 +245,7 @@ impl Serialize for AuditFilter {
 /// The filter holds the keys whose values were valid, so resolution can still check the
 /// organization name and report its error in Coder's position.
 pub(crate) fn parse_collecting(query: &str) -> Result<(AuditFilter, Vec<Validation>), Error> {
-    let terms = tokenize(query).map_err(|validation| InvalidQuery::new(vec![validation]))?;
+    let terms = tokenize(query).map_err(|validation| InvalidQuery::filter(vec![validation]))?;
     let mut checker = ValueChecker {
         terms: &terms,
         validations: Vec::new(),

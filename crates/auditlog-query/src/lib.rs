@@ -54,7 +54,7 @@ mod sql;
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
 pub use filter::{AuditFilter, OrganizationRef, Username};
-pub use paging::{DEFAULT_LIMIT, InvalidParams, PageRequest, parse_page_params};
+pub use paging::{DEFAULT_LIMIT, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
 pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
 pub use runner::{

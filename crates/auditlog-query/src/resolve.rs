@@ -132,7 +132,7 @@ impl<'a> Resolver<'a> {
         if validations.is_empty() {
             Ok(resolved)
         } else {
-            Err(InvalidQuery::new(validations).into())
+            Err(InvalidQuery::filter(validations).into())
         }
     }
 
@@ -219,7 +219,7 @@ impl AuditFilter {
         if validations.is_empty() {
             Ok(resolved)
         } else {
-            Err(InvalidQuery::new(validations).into())
+            Err(InvalidQuery::filter(validations).into())
         }
     }
 }

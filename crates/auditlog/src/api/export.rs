@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use auditlog_query::{
-    AuditLog, AuditLogRow, CSV_HEADER, Cursor, InvalidParams, Page, QueryRunner, ResolvedFilter,
+    AuditLog, AuditLogRow, CSV_HEADER, Cursor, InvalidQuery, Page, QueryRunner, ResolvedFilter,
     Validation, Visibility,
 };
 use axum::body::Body;
@@ -99,7 +99,7 @@ pub async fn export(
         "" | "ndjson" => ExportFormat::Ndjson,
         "csv" => ExportFormat::Csv,
         other => {
-            return Err(ApiError::InvalidParams(InvalidParams::new(vec![
+            return Err(ApiError::InvalidQuery(InvalidQuery::params(vec![
                 Validation::new(
                     "format",
                     format!(
