@@ -40,6 +40,7 @@ mod cursor;
 mod date;
 mod description;
 mod error;
+mod export;
 mod filter;
 #[doc(hidden)]
 pub mod fuzz_checks;
@@ -53,6 +54,7 @@ mod sql;
 
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
+pub use export::{write_csv_header, write_csv_rows, write_ndjson};
 pub use filter::{AuditFilter, OrganizationRef, Username};
 pub use paging::{DEFAULT_LIMIT, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
