@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::date::{GO_DATE_LAYOUT, parse_go_date};
 use crate::error::{Error, InvalidQuery, Validation};
+use crate::go_quote::go_quote;
 use crate::grammar::{Terms, tokenize};
-use crate::quote::go_quote;
 
 /// The filter keys, in the order Coder's parser requests them (and so reports their errors).
 pub(crate) const KEYS_IN_CODER_ORDER: [&str; 11] = [

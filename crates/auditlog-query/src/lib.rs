@@ -44,9 +44,9 @@ mod export;
 mod filter;
 #[doc(hidden)]
 pub mod fuzz_checks;
+mod go_quote;
 mod grammar;
 mod paging;
-mod quote;
 mod resolve;
 mod response;
 mod runner;

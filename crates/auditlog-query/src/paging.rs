@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::cursor::Cursor;
 use crate::error::{Error, InvalidQuery, Validation};
-use crate::quote::go_quote;
+use crate::go_quote::go_quote;
 use crate::sql::Page;
 
 /// Coder's page size when `limit` is 0 or absent.

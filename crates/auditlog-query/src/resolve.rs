@@ -16,7 +16,7 @@ use crate::error::{Error, InvalidQuery, Validation};
 use crate::filter::{
     AuditFilter, OrganizationRef, Username, coder_rank, invalid_value, parse_collecting,
 };
-use crate::quote::go_quote;
+use crate::go_quote::go_quote;
 
 /// Finds an organization's id by name, for `organization:<name>`.
 ///
