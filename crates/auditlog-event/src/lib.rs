@@ -8,7 +8,9 @@
 //! with [`AuditEvent::validate`]), Coder's vocabularies ([`ResourceType`], [`Action`],
 //! [`BuildReason`]), the field-by-field [`Diff`] with the [`auditable!`] macro, and the Avro
 //! binding: the committed schemas under `schemas/` and [`EventCodec`], which frames events
-//! for Kafka.
+//! for Kafka. The event's modules are `event` (the model), `builder` and `validate`;
+//! Coder's UI wording for an event (its `description`) belongs to the read side, in
+//! `auditlog-query`.
 //!
 //! ```text
 //! service ── AuditEvent::builder() ── build() ── EventCodec::encode ──▶ Kafka
