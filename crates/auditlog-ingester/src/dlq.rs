@@ -13,6 +13,7 @@
 //! the old one. Replayed messages are not counted toward the poison flood stop.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -62,9 +63,14 @@ pub const HEADER_REPLAY_LETTER_OFFSET: &str = "auditlog.replay.letter.offset";
 pub const HEADER_REPLAY_REASON: &str = "auditlog.replay.reason";
 
 /// Sends poison messages to the dead-letter topic.
+///
+/// The producer is made on the first poison message, not at start: a librdkafka producer
+/// keeps a polling thread awake, which was most of an idle ingester's CPU, and most
+/// ingesters never see poison.
 #[derive(Clone)]
 pub(crate) struct DeadLetterProducer {
-    producer: FutureProducer,
+    config: ClientConfig,
+    producer: Arc<OnceLock<FutureProducer>>,
     topic: String,
 }
 
@@ -78,15 +84,29 @@ impl std::fmt::Debug for DeadLetterProducer {
 }
 
 impl DeadLetterProducer {
+    /// Checks the configuration at once (by making a producer and dropping it), so that a
+    /// bad property fails the start rather than the first poison message.
     pub(crate) fn new(client_config: &ClientConfig, topic: String) -> Result<Self, IngestError> {
-        let producer: FutureProducer = client_config
-            .clone()
-            // Correctness settings, not options: no duplicates from producer retries, and
-            // an acknowledgement means every in-sync replica has the dead letter.
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create()?;
-        Ok(Self { producer, topic })
+        let mut config = client_config.clone();
+        // Correctness settings, not options: no duplicates from producer retries, and an
+        // acknowledgement means every in-sync replica has the dead letter.
+        config.set("enable.idempotence", "true").set("acks", "all");
+        drop(config.create::<FutureProducer>()?);
+        Ok(Self {
+            config,
+            producer: Arc::default(),
+            topic,
+        })
+    }
+
+    /// The producer, made on first use.
+    fn producer(&self) -> Result<&FutureProducer, IngestError> {
+        if let Some(producer) = self.producer.get() {
+            return Ok(producer);
+        }
+        let producer = self.config.create::<FutureProducer>()?;
+        // Two batches racing here: one producer wins, the other is dropped unused.
+        Ok(self.producer.get_or_init(|| producer))
     }
 
     /// Sends every poison message of a batch and waits until all are acknowledged; a
@@ -156,6 +176,7 @@ impl DeadLetterProducer {
         let timestamp_text = source_timestamp.map(|millis| millis.to_string());
         let replayed_partition_text = partition.to_string();
         let replayed_offset_text = poison.offset.to_string();
+        let producer = self.producer()?;
         retrier
             .run(Stage::DeadLetter, || {
                 let mut headers = OwnedHeaders::new_with_capacity(9)
@@ -181,7 +202,7 @@ impl DeadLetterProducer {
                 if let Some(key) = &poison.key {
                     record = record.key(key.as_slice());
                 }
-                let send = self.producer.send(record, Duration::from_secs(30));
+                let send = producer.send(record, Duration::from_secs(30));
                 async move {
                     send.await.map_err(|(error, _)| DeadLetterFailure {
                         error,
@@ -208,7 +229,9 @@ impl DeadLetterProducer {
         if partitions.is_empty() {
             return BTreeMap::new();
         }
-        let producer = self.producer.clone();
+        let Ok(producer) = self.producer().cloned() else {
+            return BTreeMap::new();
+        };
         let topic = self.topic.clone();
         let ranges = tokio::task::spawn_blocking(move || {
             let mut ranges = BTreeMap::new();
