@@ -43,16 +43,21 @@ mod filter;
 #[doc(hidden)]
 pub mod fuzz_checks;
 mod grammar;
+mod histogram;
 mod paging;
 mod quote;
 mod resolve;
 mod response;
 mod runner;
 mod sql;
+mod suggest;
 
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
 pub use filter::{AuditFilter, OrganizationRef, Username};
+pub use histogram::{
+    BUCKET_WIDTHS_SECONDS, Bucket, Histogram, MAX_BUCKETS, Span, bucket_width_seconds,
+};
 pub use paging::{DEFAULT_LIMIT, InvalidParams, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
 pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
@@ -61,3 +66,4 @@ pub use runner::{
     QueryRunner, ScopedDirectory, Visibility,
 };
 pub use sql::{COLUMNS, COUNT_CAP, Page, ParamValue, SqlBuilder, SqlQuery};
+pub use suggest::{EnumKey, MAX_SUGGESTIONS, SuggestColumn, SuggestSource, filter_keys, matching};
