@@ -20,6 +20,9 @@
 //! |---|---|---|
 //! | `GET /api/v2/audit` | `q`, `limit` (0 or absent: 100; at most [`MAX_PAGE_LIMIT`]), `offset`, `after` (a cursor), `after_id` (parsed and ignored, as in Coder) | `{"audit_logs":[...],"count":N,"count_cap":2000}`; header [`NEXT_CURSOR_HEADER`] when the page is full |
 //! | `GET /api/v2/audit/export` | `q`, `format` = `ndjson` (default) or `csv` | every matching event, newest first, streamed |
+//! | `GET /api/v2/audit/histogram` | `q` | `{"bucket_seconds":N,"buckets":[{"start":S,"count":N}],"total":N}`: exact, deduplicated, scoped |
+//! | `GET /api/v2/audit/suggest` | `key` (empty: the keys), `prefix` | `{"key":K,"values":[...]}`: completions the caller may see |
+//! | `GET /` and `/ui/*` | | the audit page ([`crate::ui`]) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | | liveness, ClickHouse reachability, Prometheus text |
 //!
 //! Authentication: `Authorization: Bearer <token>` or Coder's `Coder-Session-Token: <token>`,
@@ -42,6 +45,8 @@ pub mod audit;
 pub mod auth;
 pub(crate) mod error;
 pub mod export;
+pub mod histogram;
+pub mod suggest;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,6 +88,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v2/audit", get(audit::audit_logs))
         .route("/api/v2/audit/export", get(export::export))
+        .route("/api/v2/audit/histogram", get(histogram::histogram))
+        .route("/api/v2/audit/suggest", get(suggest::suggest))
         .route_layer(middleware::from_fn(record_request))
         .with_state(state)
 }
