@@ -6,6 +6,8 @@ import { durationText, formatNumber, utcText } from './format.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const HEIGHT = 140;
 const AXIS = 18;
+/** Room above the highest bar for the peak's label. */
+const HEADROOM = 16;
 /** Drags narrower than this many pixels are clicks: they select the bar under the pointer. */
 const CLICK_PIXELS = 3;
 
@@ -29,7 +31,7 @@ export class ActivityChart {
     this.histogram = histogram;
     this.caption.textContent = histogram.total === 0
       ? 'No matching events'
-      : `${formatNumber(histogram.total)} events, bars of ${durationText(histogram.bucket_seconds)} (UTC)`;
+      : `${formatNumber(histogram.total)} event${histogram.total === 1 ? '' : 's'}, bars of ${durationText(histogram.bucket_seconds)} (UTC)`;
     this.draw();
   }
 
@@ -59,7 +61,7 @@ export class ActivityChart {
     const highest = Math.max(...series.map((bucket) => bucket.count));
     const barWidth = width / series.length;
     series.forEach((bucket, index) => {
-      const height = bucket.count === 0 ? 0 : Math.max(1, (bucket.count / highest) * (plotHeight - 4));
+      const height = bucket.count === 0 ? 0 : Math.max(1, (bucket.count / highest) * (plotHeight - HEADROOM));
       const bar = svg('rect', {
         x: index * barWidth + 0.5,
         y: plotHeight - height,

@@ -190,7 +190,12 @@ mod tests {
 
     #[tokio::test]
     async fn no_token_is_401_and_a_wrong_one_too() {
-        for uri in ["/api/v2/audit", "/api/v2/audit/export"] {
+        for uri in [
+            "/api/v2/audit",
+            "/api/v2/audit/export",
+            "/api/v2/audit/histogram",
+            "/api/v2/audit/suggest",
+        ] {
             let (status, body) = get(uri, None).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
             assert!(body["message"].as_str().unwrap().contains("signed out"));
@@ -248,6 +253,35 @@ mod tests {
         let (status, body) = get("/api/v2/audit/export?q=username%3A", Some("ann-secret")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["validations"][0]["field"], "q");
+    }
+
+    #[tokio::test]
+    async fn the_page_endpoints_check_their_parameters_before_any_query() {
+        let (status, body) = get("/api/v2/audit/histogram?q=action:nope", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["message"], "Invalid audit search query.");
+        let (status, body) = get("/api/v2/audit/suggest?key=date_from", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["validations"][0]["detail"],
+            "Query param \"key\" has invalid value: \"date_from\" has no suggestions"
+        );
+        // Keys and enum values need no ClickHouse (which this router cannot reach).
+        let (status, body) = get(
+            "/api/v2/audit/suggest?key=action&prefix=LO",
+            Some("ann-secret"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"key": "action", "values": ["login", "logout"]})
+        );
+        let (status, body) = get("/api/v2/audit/suggest?prefix=da", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["values"], json!(["date_from", "date_to"]));
+        let (status, _) = get("/api/v2/audit/histogram", Some("mel-secret")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]
