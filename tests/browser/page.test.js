@@ -254,6 +254,14 @@ test('the chart adds up to the exact count, and a drag narrows the filter', asyn
     const counts = [...document.querySelectorAll('#chart rect.bar')].map((rect) => Number(rect.dataset.count));
     return counts.reduce((sum, count) => sum + count, 0) === wanted;
   }, narrowedApi.body.count);
+  // From the keyboard: the last bar's day.
+  const lastStart = Number(await page.locator('#chart rect.bar').last().getAttribute('data-start'));
+  const lastDay = new Date(lastStart * 1000).toISOString().slice(0, 10);
+  await page.focus('#chart');
+  await page.keyboard.press('End');
+  assert.match(await page.textContent('#chart-caption'), /Enter selects this bar/);
+  await reloadAfter(page, () => page.keyboard.press('Enter'));
+  assert.equal(await page.inputValue('#filter-input'), `action:delete date_from:${lastDay} date_to:${lastDay}`);
 });
 
 test('the export downloads CSV of the filter, with the header row', async () => {

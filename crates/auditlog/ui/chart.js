@@ -22,6 +22,8 @@ export class ActivityChart {
   constructor({ container, caption, onRange }) {
     Object.assign(this, { container, caption, onRange });
     this.histogram = null;
+    this.focused = -1;
+    container.addEventListener('keydown', (event) => this.onKey(event));
     this.resizeObserver = new ResizeObserver(() => this.draw());
     this.resizeObserver.observe(container);
   }
@@ -29,6 +31,7 @@ export class ActivityChart {
   /** Shows a histogram (`{bucket_seconds, buckets, total}`). */
   show(histogram) {
     this.histogram = histogram;
+    this.focused = -1;
     this.caption.textContent = histogram.total === 0
       ? 'No matching events'
       : `${formatNumber(histogram.total)} event${histogram.total === 1 ? '' : 's'}, bars of ${durationText(histogram.bucket_seconds)} (UTC)`;
@@ -88,6 +91,30 @@ export class ActivityChart {
     const selection = svg('rect', { x: 0, y: 0, width: 0, height: plotHeight, class: 'selection', visibility: 'hidden' });
     root.append(selection);
     this.listen(root, selection, { width, fromMs, toMs, bucketMs });
+  }
+
+  /** The keyboard's way in: arrows move between bars, Enter selects the bar's range. */
+  onKey(event) {
+    const series = this.histogram ? this.series() : [];
+    if (series.length === 0) return;
+    const targets = {
+      ArrowRight: () => (this.focused < 0 ? 0 : this.focused + 1),
+      ArrowLeft: () => (this.focused < 0 ? 0 : this.focused - 1),
+      Home: () => 0,
+      End: () => series.length - 1,
+    };
+    if (event.key in targets) {
+      event.preventDefault();
+      this.focused = Math.min(Math.max(targets[event.key](), 0), series.length - 1);
+      const bars = this.container.querySelectorAll('rect.bar');
+      bars.forEach((bar, index) => bar.classList.toggle('focused', index === this.focused));
+      const bucket = series[this.focused];
+      this.caption.textContent = `${formatNumber(bucket.count)} events from ${utcText(new Date(bucket.start * 1000).toISOString())}; Enter selects this bar`;
+    } else if (event.key === 'Enter' && this.focused >= 0) {
+      event.preventDefault();
+      const startMs = series[this.focused].start * 1000;
+      this.onRange(startMs, startMs + this.histogram.bucket_seconds * 1000);
+    }
   }
 
   listen(root, selection, { width, fromMs, toMs, bucketMs }) {
