@@ -67,8 +67,8 @@ async function apiPage(base, q, { limit = 25, after = '', token } = {}) {
 
 const countText = (count, cap) => (count > cap ? `${cap.toLocaleString('en-US')}+` : count.toLocaleString('en-US'));
 
-async function newPage({ width = 1366, height = 900 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
+async function newPage({ width = 1366, height = 900, timezoneId = 'UTC' } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true, timezoneId });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(error.message));
@@ -276,6 +276,31 @@ test('the export downloads CSV of the filter, with the header row', async () => 
   const apiText = await (await api(OPEN_URL, `/api/v2/audit/export?format=csv&q=${encodeURIComponent(q)}`)).text();
   assert.equal(text, apiText);
   assert.equal(download.suggestedFilename(), 'audit-logs.csv');
+  const [ndjson] = await Promise.all([page.waitForEvent('download'), page.click('#export-ndjson')]);
+  const apiNdjson = await (await api(OPEN_URL, `/api/v2/audit/export?format=ndjson&q=${encodeURIComponent(q)}`)).text();
+  assert.equal(fs.readFileSync(await ndjson.path(), 'utf8'), apiNdjson);
+  assert.equal(ndjson.suggestedFilename(), 'audit-logs.ndjson');
+});
+
+test('times are local with UTC on hover, and the UTC toggle shows UTC', async () => {
+  // Half an hour off any whole-hour zone, so local and UTC never read alike.
+  const page = await newPage({ timezoneId: 'Asia/Kolkata' });
+  await page.goto(OPEN_URL);
+  await loaded(page);
+  const first = (await apiPage(OPEN_URL, '', { limit: 1 })).body.audit_logs[0];
+  const time = page.locator('#rows tr.event').first().locator('time');
+  assert.equal(await time.getAttribute('datetime'), first.time);
+  const utc = await time.getAttribute('title');
+  assert.match(utc, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+  const local = new Date(new Date(first.time).getTime() + 330 * 60_000).toISOString().replace('T', ' ').slice(0, 19);
+  assert.equal(await time.textContent(), local, 'local time (UTC+05:30)');
+  await page.check('#utc-toggle');
+  assert.equal(await time.textContent(), await time.getAttribute('title'));
+  assert.equal(new URL(page.url()).searchParams.get('utc'), '1');
+  await page.reload();
+  await loaded(page);
+  assert.ok(await page.isChecked('#utc-toggle'), 'the toggle is part of the link');
+  assert.equal(await time.textContent(), await time.getAttribute('title'));
 });
 
 test('a 401 asks for a token, keeps it for the tab, and never puts it in a URL', async () => {
