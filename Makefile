@@ -43,7 +43,7 @@ test: fmt-check lint ## install what is missing, start the stack if needed, run 
 	# tests only when that package has integration tests, so build it explicitly.
 	$(CARGO) build --workspace --bins
 	$(STACK) install clickhouse
-	# The audit page's browser tests (tests/tests/ui_browser.rs) need Chromium and playwright-core.
+	# The audit page's browser tests (tests/tests/e2e/ui_browser.rs) need Chromium and playwright-core.
 	deploy/local/browser.sh install
 	cd deploy/local/clickhouse && $(CHDB_PYTHON) -m unittest --quiet
 	$(STACK) with $(CARGO) test --workspace

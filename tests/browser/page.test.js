@@ -1,5 +1,5 @@
 // The audit page in headless Debian Chromium (playwright-core), against real `auditlog serve`
-// processes that tests/tests/ui_browser.rs seeded and started. Every check compares the page
+// processes that tests/tests/e2e/ui_browser.rs seeded and started. Every check compares the page
 // with the API's answer for the same filter.
 
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 
 const env = (name) => {
   const value = process.env[name];
-  if (value === undefined) throw new Error(`${name} is not set: run these tests through tests/tests/ui_browser.rs`);
+  if (value === undefined) throw new Error(`${name} is not set: run these tests through tests/tests/e2e/ui_browser.rs`);
   return value;
 };
 const OPEN_URL = env('OPEN_URL');

@@ -7,7 +7,7 @@
 
 pub use auditlog_testkit::{
     PrivateBroker, PrivateClickHouse, Record, clickhouse_client, clickhouse_url, fresh_database,
-    kafka_brokers, read_topic, unique_name,
+    kafka_brokers, percent_encode, read_topic, unique_name,
 };
 
 pub mod pipeline;

@@ -309,9 +309,19 @@ impl AuditlogProcess {
 
     /// SIGTERM, then waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.send_sigterm();
+        self.wait_for_exit(timeout)
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn send_sigterm(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// Waits up to `timeout` for the exit status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -334,8 +344,12 @@ impl AuditlogProcess {
 
     /// The text of its `/metrics` endpoint.
     pub async fn metrics(&self) -> Option<String> {
-        let port = self.metrics_port?;
-        http_get(port, "/metrics").await
+        self.ops_get("/metrics").await
+    }
+
+    /// The whole response of one of its operational endpoints, `None` if it does not answer.
+    pub async fn ops_get(&self, path: &str) -> Option<String> {
+        http_get(self.metrics_port?, path).await
     }
 }
 

@@ -192,7 +192,7 @@ pub(crate) fn unix_micros(time: OffsetDateTime) -> Result<i64, EventError> {
         .checked_mul(MICROS_PER_SECOND)
         .and_then(|micros| micros.checked_add(i64::from(time.nanosecond()) / NANOS_PER_MICRO))
         .ok_or(EventError::TimeOutOfRange {
-            micros: crate::event::unix_micros_saturating(time),
+            micros: crate::validate::unix_micros_saturating(time),
         })
 }
 

@@ -8,7 +8,9 @@
 //! with [`AuditEvent::validate`]), Coder's vocabularies ([`ResourceType`], [`Action`],
 //! [`BuildReason`]), the field-by-field [`Diff`] with the [`auditable!`] macro, and the Avro
 //! binding: the committed schemas under `schemas/` and [`EventCodec`], which frames events
-//! for Kafka.
+//! for Kafka. The event's modules are `event` (the model), `builder` and `validate`;
+//! Coder's UI wording for an event (its `description`) belongs to the read side, in
+//! `auditlog-query`.
 //!
 //! ```text
 //! service ── AuditEvent::builder() ── build() ── EventCodec::encode ──▶ Kafka
@@ -44,7 +46,7 @@
 //!     .with_diff(Template::diff(&old, &new))
 //!     .with_status_code(200)
 //!     .build()?;
-//! assert_eq!(event.description(), "{user} updated template {target}");
+//! assert_eq!(event.diff.get("name").unwrap().new, "docker-v2");
 //!
 //! let codec = EventCodec::new(Framing::SingleObject);
 //! let mut message = Vec::new();
@@ -55,6 +57,7 @@
 
 mod avro;
 mod avro_value;
+mod builder;
 mod codec;
 mod diff;
 mod enums;
@@ -66,13 +69,15 @@ pub mod limits;
 mod schema;
 mod table;
 pub mod testing;
+mod validate;
 
+pub use builder::AuditEventBuilder;
 pub use codec::{EventCodec, Framing};
 #[doc(hidden)]
 pub use diff::__private;
 pub use diff::{Auditable, Diff, DiffEntry, FieldClass, diff_json_objects};
 pub use enums::{Action, BuildReason, ResourceType};
 pub use error::EventError;
-pub use event::{Actor, AuditEvent, AuditEventBuilder, Organization};
+pub use event::{Actor, AuditEvent, Organization};
 pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
 pub use table::TABLE_COLUMNS;

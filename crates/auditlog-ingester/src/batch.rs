@@ -183,6 +183,11 @@ impl PartitionBatcher {
         self.seal()
     }
 
+    /// Whether a batch is open (one that only its age may seal, or any other).
+    pub(crate) fn has_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Seals whatever is open (shutdown, revocation). A partial replayed plan keeps its
     /// recorded range, so the rows it has are deduplicated against the earlier insert.
     pub(crate) fn seal_now(&mut self) -> Option<Batch> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::IngestError;
 use crate::batch::BatchLimits;
 use crate::migrate::is_identifier;
-use crate::sink::RetryPolicy;
+use crate::retry::RetryPolicy;
 
 /// Where ClickHouse is and how to log in.
 #[derive(Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::IngestError;
 use crate::batch::Poison;
-use crate::sink::RetryPolicy;
+use crate::retry::{DeadLetterFailure, Retrier, Stage};
 
 /// Header: the specific reason, for humans.
 pub const HEADER_REASON: &str = "auditlog.dlq.reason";
@@ -61,15 +61,11 @@ pub const HEADER_REPLAY_LETTER_OFFSET: &str = "auditlog.replay.letter.offset";
 /// Header of a replayed message: the reason recorded in that letter.
 pub const HEADER_REPLAY_REASON: &str = "auditlog.replay.reason";
 
-/// How many times a dead-letter produce is retried before the ingester stops.
-const MAX_DEAD_LETTER_ATTEMPTS: u32 = 10;
-
 /// Sends poison messages to the dead-letter topic.
 #[derive(Clone)]
 pub(crate) struct DeadLetterProducer {
     producer: FutureProducer,
     topic: String,
-    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for DeadLetterProducer {
@@ -82,11 +78,7 @@ impl std::fmt::Debug for DeadLetterProducer {
 }
 
 impl DeadLetterProducer {
-    pub(crate) fn new(
-        client_config: &ClientConfig,
-        topic: String,
-        retry: RetryPolicy,
-    ) -> Result<Self, IngestError> {
+    pub(crate) fn new(client_config: &ClientConfig, topic: String) -> Result<Self, IngestError> {
         let producer: FutureProducer = client_config
             .clone()
             // Correctness settings, not options: no duplicates from producer retries, and
@@ -94,25 +86,22 @@ impl DeadLetterProducer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create()?;
-        Ok(Self {
-            producer,
-            topic,
-            retry,
-        })
+        Ok(Self { producer, topic })
     }
 
     /// Sends every poison message of a batch and waits until all are acknowledged; a
     /// replayed message whose letter still records it is counted instead of sent again.
     pub(crate) async fn send_all(
         &self,
+        retrier: &Retrier,
         source_topic: &str,
         partition: i32,
         poison: &[Poison],
     ) -> Result<(), IngestError> {
         let letters_present = self.letter_ranges(poison).await;
-        let sends = poison
-            .iter()
-            .map(|message| self.send_one(source_topic, partition, message, &letters_present));
+        let sends = poison.iter().map(|message| {
+            self.send_one(retrier, source_topic, partition, message, &letters_present)
+        });
         for result in futures::future::join_all(sends).await {
             result?;
         }
@@ -121,6 +110,7 @@ impl DeadLetterProducer {
 
     async fn send_one(
         &self,
+        retrier: &Retrier,
         source_topic: &str,
         partition: i32,
         poison: &Poison,
@@ -166,52 +156,44 @@ impl DeadLetterProducer {
         let timestamp_text = source_timestamp.map(|millis| millis.to_string());
         let replayed_partition_text = partition.to_string();
         let replayed_offset_text = poison.offset.to_string();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut headers = OwnedHeaders::new_with_capacity(9)
-                .insert(header(HEADER_REASON, &poison.reason))
-                .insert(header(HEADER_KIND, poison.kind))
-                .insert(header(HEADER_SOURCE_TOPIC, source_topic))
-                .insert(header(HEADER_SOURCE_PARTITION, &partition_text))
-                .insert(header(HEADER_SOURCE_OFFSET, &offset_text))
-                .insert(header(HEADER_DEAD_LETTERED_AT, &now));
-            if let Some(timestamp) = &timestamp_text {
-                headers = headers.insert(header(HEADER_SOURCE_TIMESTAMP, timestamp));
-            }
-            if poison.replay.is_some() {
-                headers = headers
-                    .insert(header(HEADER_REPLAYED_PARTITION, &replayed_partition_text))
-                    .insert(header(HEADER_REPLAYED_OFFSET, &replayed_offset_text));
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).headers(headers);
-            if let Some(payload) = &poison.payload {
-                record = record.payload(payload.as_slice());
-            }
-            if let Some(key) = &poison.key {
-                record = record.key(key.as_slice());
-            }
-            match self.producer.send(record, Duration::from_secs(30)).await {
-                Ok(_) => {
-                    metrics::counter!(crate::metrics::DEAD_LETTERED, "kind" => poison.kind)
-                        .increment(1);
-                    return Ok(());
+        retrier
+            .run(Stage::DeadLetter, || {
+                let mut headers = OwnedHeaders::new_with_capacity(9)
+                    .insert(header(HEADER_REASON, &poison.reason))
+                    .insert(header(HEADER_KIND, poison.kind))
+                    .insert(header(HEADER_SOURCE_TOPIC, source_topic))
+                    .insert(header(HEADER_SOURCE_PARTITION, &partition_text))
+                    .insert(header(HEADER_SOURCE_OFFSET, &offset_text))
+                    .insert(header(HEADER_DEAD_LETTERED_AT, &now));
+                if let Some(timestamp) = &timestamp_text {
+                    headers = headers.insert(header(HEADER_SOURCE_TIMESTAMP, timestamp));
                 }
-                Err((error, _)) if attempt < MAX_DEAD_LETTER_ATTEMPTS => {
-                    tracing::warn!(%error, attempt, offset = poison.offset, "dead-letter produce failed, retrying");
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                if poison.replay.is_some() {
+                    headers = headers
+                        .insert(header(HEADER_REPLAYED_PARTITION, &replayed_partition_text))
+                        .insert(header(HEADER_REPLAYED_OFFSET, &replayed_offset_text));
                 }
-                Err((error, _)) => {
-                    return Err(IngestError::DeadLetter {
+                let mut record: FutureRecord<'_, [u8], [u8]> =
+                    FutureRecord::to(&self.topic).headers(headers);
+                if let Some(payload) = &poison.payload {
+                    record = record.payload(payload.as_slice());
+                }
+                if let Some(key) = &poison.key {
+                    record = record.key(key.as_slice());
+                }
+                let send = self.producer.send(record, Duration::from_secs(30));
+                async move {
+                    send.await.map_err(|(error, _)| DeadLetterFailure {
+                        error,
                         topic: source_topic.to_owned(),
                         partition,
                         offset: poison.offset,
-                        message: error.to_string(),
-                    });
+                    })
                 }
-            }
-        }
+            })
+            .await?;
+        metrics::counter!(crate::metrics::DEAD_LETTERED, "kind" => poison.kind).increment(1);
+        Ok(())
     }
 
     /// The offset range (low, high watermark) of each dead-letter partition that holds the

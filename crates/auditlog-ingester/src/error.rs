@@ -82,6 +82,15 @@ pub enum IngestError {
         /// Its dead-letter offset.
         offset: i64,
     },
+    /// Shutdown's deadline passed while a stage was still retrying. Not an error of the
+    /// data: what was not written is not committed, and a restart consumes it again.
+    #[error(
+        "the shutdown deadline passed while the {stage} stage was still retrying; a restart redoes it"
+    )]
+    ShutdownDeadline {
+        /// The stage that gave up.
+        stage: &'static str,
+    },
     /// An internal stage ended unexpectedly.
     #[error("pipeline stage failed: {0}")]
     Pipeline(String),

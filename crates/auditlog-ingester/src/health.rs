@@ -16,7 +16,9 @@ pub struct Health {
 struct HealthInner {
     running: AtomicBool,
     assigned: AtomicUsize,
+    stopping: AtomicBool,
     clickhouse_error: Mutex<Option<String>>,
+    dead_letter_error: Mutex<Option<String>>,
     committed: Mutex<BTreeMap<i32, i64>>,
 }
 
@@ -27,8 +29,12 @@ pub struct HealthSnapshot {
     pub running: bool,
     /// Partitions assigned to this member.
     pub assigned_partitions: usize,
+    /// A shutdown was requested: the ingester is flushing and will exit.
+    pub stopping: bool,
     /// The last ClickHouse write error while writes are failing, `None` when healthy.
     pub clickhouse_error: Option<String>,
+    /// The last dead-letter produce error while those are failing, `None` when healthy.
+    pub dead_letter_error: Option<String>,
     /// The last committed next-offset per partition.
     pub committed_offsets: BTreeMap<i32, i64>,
 }
@@ -48,6 +54,14 @@ impl Health {
         self.inner.assigned.store(num_partitions, Ordering::Release);
     }
 
+    pub(crate) fn set_stopping(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn set_dead_letter_error(&self, error: Option<String>) {
+        *lock(&self.inner.dead_letter_error) = error;
+    }
+
     pub(crate) fn set_clickhouse_error(&self, error: Option<String>) {
         *lock(&self.inner.clickhouse_error) = error;
     }
@@ -61,12 +75,14 @@ impl Health {
         HealthSnapshot {
             running: self.inner.running.load(Ordering::Acquire),
             assigned_partitions: self.inner.assigned.load(Ordering::Acquire),
+            stopping: self.inner.stopping.load(Ordering::Acquire),
             clickhouse_error: lock(&self.inner.clickhouse_error).clone(),
+            dead_letter_error: lock(&self.inner.dead_letter_error).clone(),
             committed_offsets: lock(&self.inner.committed).clone(),
         }
     }
 
-    /// Ready means: running, and ClickHouse is taking writes. Not ready while ClickHouse is
+    /// Ready means: running, not stopping, and ClickHouse and the dead-letter topic take writes. Not ready while ClickHouse is
     /// failing, so an orchestrator's readiness view shows the outage (the process itself is
     /// healthy and recovers by itself; liveness stays green).
     pub fn readiness(&self) -> Result<(), String> {
@@ -74,8 +90,16 @@ impl Health {
         if !snapshot.running {
             return Err("ingester is not running".into());
         }
+        if snapshot.stopping {
+            return Err("ingester is shutting down".into());
+        }
         if let Some(error) = snapshot.clickhouse_error {
             return Err(format!("clickhouse writes failing, retrying: {error}"));
+        }
+        if let Some(error) = snapshot.dead_letter_error {
+            return Err(format!(
+                "dead-letter topic writes failing, retrying: {error}"
+            ));
         }
         Ok(())
     }

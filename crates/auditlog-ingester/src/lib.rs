@@ -2,11 +2,60 @@
 //! loss and no visible duplicates.
 //!
 //! ```text
-//!  Kafka topic ─▶ source ─▶ decode ─▶ batch (per partition) ─▶ write ─▶ commit
+//!  Kafka topic ─▶ source ─▶ decode ─▶ batch (per partition) ─▶ writer ─▶ commit
 //!                 (thread)   (Avro)    deterministic ranges     intent, dead letters, insert
-//!                                                              │
-//!                                            audit-events-dlq ◀┘ (poison, with reason)
+//!                                                              │  one retry policy,
+//!                                            audit-events-dlq ◀┘  bounded by the shutdown
 //! ```
+//!
+//! Running one member of the group (the binary's `auditlog ingest` does this, plus flags,
+//! signals and the `/healthz`, `/readyz` and `/metrics` endpoints):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use auditlog_ingester::{BatchLimits, ClickHouseConfig, Health, IngesterConfig, PoisonPolicy, RetryPolicy};
+//!
+//! # async fn example() -> Result<(), auditlog_ingester::IngestError> {
+//! let config = IngesterConfig {
+//!     brokers: "127.0.0.1:9092".into(),
+//!     topic: "audit-events".into(),
+//!     dlq_topic: "audit-events-dlq".into(),
+//!     group: "auditlog-ingester".into(),
+//!     instance_id: None,
+//!     kafka_properties: Default::default(),
+//!     clickhouse: ClickHouseConfig {
+//!         url: "http://127.0.0.1:8123".into(),
+//!         database: "audit".into(),
+//!         table: "audit_logs".into(),
+//!         user: "default".into(),
+//!         password: String::new(),
+//!         cluster: false,
+//!     },
+//!     batch: BatchLimits::default(),
+//!     max_in_flight_batches: 4,
+//!     retry: RetryPolicy::default(),
+//!     poison: PoisonPolicy::default(),
+//!     revoke_timeout: Duration::from_secs(30),
+//!     shutdown_timeout: Duration::from_secs(30),
+//! };
+//! let (stop, shutdown) = tokio::sync::watch::channel(false);
+//! let health = Health::default();
+//! let ingester = tokio::spawn(auditlog_ingester::run(config, health.clone(), shutdown));
+//! // ... on SIGTERM:
+//! stop.send_replace(true);
+//! let report = ingester.await.expect("ingester task")?;
+//! if report.unwritten_batches > 0 {
+//!     // The shutdown timeout passed first: nothing lost, a restart writes them.
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules follow the data: `source` (Kafka consumer and its settings), `pipeline` (the
+//! coordinator: decode, batch, commit), `batch` and `offsets` (its bookkeeping), `writer`
+//! with `intent`, `dlq` and `sink` (where a batch goes), `retry` and `stop` (the one retry
+//! policy and the one shutdown signal every task watches).
 //!
 //! The guarantee, in short (the full argument is in `docs/delivery.md`):
 //! - an offset is committed only after every message before it is in ClickHouse or in the
@@ -28,10 +77,13 @@ pub mod metrics;
 mod migrate;
 mod offsets;
 mod pipeline;
+mod retry;
 mod row;
 mod sink;
 mod source;
+mod stop;
 mod topics;
+mod writer;
 
 pub use batch::BatchLimits;
 pub use config::{ClickHouseConfig, IngesterConfig, PoisonPolicy};
@@ -51,6 +103,6 @@ pub use migrate::{
     is_identifier,
 };
 pub use pipeline::{IngestReport, run};
+pub use retry::RetryPolicy;
 pub use row::{COLUMNS, RowEncoder};
-pub use sink::RetryPolicy;
 pub use topics::{TopicOutcome, TopicSpec, ensure_topics};

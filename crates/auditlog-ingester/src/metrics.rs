@@ -13,7 +13,8 @@ pub const DEAD_LETTERED: &str = "auditlog_ingest_dead_lettered_total";
 /// Replayed messages still poison for the reason their dead letter records, so no new letter
 /// was written, by `kind`.
 pub const REPLAYED_STILL_POISON: &str = "auditlog_ingest_replayed_still_poison_total";
-/// Re-tries after a transient failure, by `stage` (`insert`, `intent`, `intent_load`).
+/// Attempts after a transient failure, by `stage` (`intent_load`, `intent`, `dead_letter`,
+/// `insert`).
 pub const RETRIES: &str = "auditlog_ingest_retries_total";
 /// Rows per batch.
 pub const BATCH_ROWS: &str = "auditlog_ingest_batch_rows";

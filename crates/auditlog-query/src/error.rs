@@ -1,4 +1,5 @@
-//! The one error type of the query crate, and Coder's 400 body for a bad filter.
+//! The one error type of the query crate, and the one rejection behind Coder's 400 bodies
+//! for a bad filter and for bad paging.
 
 use std::fmt;
 use std::time::Duration;
@@ -60,10 +61,12 @@ impl Validation {
     }
 }
 
-/// A rejected filter: the validations, in the order Coder reports them (never empty).
+/// A rejected request, bad filter or bad paging: the validations, in the order Coder reports
+/// them (never empty), and which of the two it is, which only changes the message.
 ///
 /// Serializes to Coder's HTTP 400 body:
-/// `{"message":"Invalid audit search query.","validations":[{"field":...,"detail":...}]}`.
+/// `{"message":"Invalid audit search query.","validations":[{"field":...,"detail":...}]}`,
+/// or with `"Query parameters have invalid values."` for paging and other URL parameters.
 ///
 /// ```
 /// use auditlog_query::{AuditFilter, Error};
@@ -78,19 +81,47 @@ impl Validation {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidQuery {
+    part: RejectedPart,
     validations: Vec<Validation>,
+}
+
+/// Which part of the request was rejected; Coder words the two 400s differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RejectedPart {
+    /// The filter `q`.
+    Filter,
+    /// The URL query parameters around it (`limit`, `offset`, `after`, `format`, ...).
+    Params,
 }
 
 impl InvalidQuery {
     /// The `message` of Coder's 400 body for a bad `q`.
-    pub const MESSAGE: &'static str = "Invalid audit search query.";
+    pub const FILTER_MESSAGE: &'static str = "Invalid audit search query.";
 
-    pub(crate) fn new(validations: Vec<Validation>) -> Self {
-        debug_assert!(
-            !validations.is_empty(),
-            "a rejected query has at least one validation"
-        );
-        Self { validations }
+    /// The `message` of Coder's 400 body for bad query parameters.
+    pub const PARAMS_MESSAGE: &'static str = "Query parameters have invalid values.";
+
+    /// A filter rejected for these reasons (at least one).
+    pub(crate) fn filter(validations: Vec<Validation>) -> Self {
+        Self::new(RejectedPart::Filter, validations)
+    }
+
+    /// Query parameters rejected for these reasons (at least one).
+    pub fn params(validations: Vec<Validation>) -> Self {
+        Self::new(RejectedPart::Params, validations)
+    }
+
+    fn new(part: RejectedPart, validations: Vec<Validation>) -> Self {
+        debug_assert!(!validations.is_empty(), "a rejection has a reason");
+        Self { part, validations }
+    }
+
+    /// The `message` of Coder's 400 body: [`Self::FILTER_MESSAGE`] or [`Self::PARAMS_MESSAGE`].
+    pub fn message(&self) -> &'static str {
+        match self.part {
+            RejectedPart::Filter => Self::FILTER_MESSAGE,
+            RejectedPart::Params => Self::PARAMS_MESSAGE,
+        }
     }
 
     /// The problems found, in Coder's order.
@@ -124,7 +155,7 @@ impl Serialize for InvalidQuery {
             validations: &'a [Validation],
         }
         Body {
-            message: Self::MESSAGE,
+            message: self.message(),
             validations: &self.validations,
         }
         .serialize(serializer)

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::date::{GO_DATE_LAYOUT, parse_go_date};
 use crate::error::{Error, InvalidQuery, Validation};
+use crate::go_quote::go_quote;
 use crate::grammar::{Terms, tokenize};
-use crate::quote::go_quote;
 
 /// The filter keys, in the order Coder's parser requests them (and so reports their errors).
 pub(crate) const KEYS_IN_CODER_ORDER: [&str; 11] = [
@@ -153,7 +153,7 @@ impl AuditFilter {
         if validations.is_empty() {
             Ok(filter)
         } else {
-            Err(InvalidQuery::new(validations).into())
+            Err(InvalidQuery::filter(validations).into())
         }
     }
 
@@ -245,7 +245,7 @@ impl Serialize for AuditFilter {
 /// The filter holds the keys whose values were valid, so resolution can still check the
 /// organization name and report its error in Coder's position.
 pub(crate) fn parse_collecting(query: &str) -> Result<(AuditFilter, Vec<Validation>), Error> {
-    let terms = tokenize(query).map_err(|validation| InvalidQuery::new(vec![validation]))?;
+    let terms = tokenize(query).map_err(|validation| InvalidQuery::filter(vec![validation]))?;
     let mut checker = ValueChecker {
         terms: &terms,
         validations: Vec::new(),

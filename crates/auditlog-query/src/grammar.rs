@@ -21,7 +21,7 @@
 //! first error. A tokenizer error ends parsing at once and is reported alone, on field `q`.
 
 use crate::error::Validation;
-use crate::quote::go_quote;
+use crate::go_quote::go_quote;
 
 /// The key that receives words given without a key (Coder's `defaultKey` for audit logs).
 pub(crate) const DEFAULT_KEY: &str = "resource_type";

@@ -1,21 +1,28 @@
-//! Coder's audit filter language, parsed into a typed filter and translated into
-//! parameterized ClickHouse SQL.
+//! The read side of the audit log: Coder's audit filter language, parsed into a typed filter
+//! and translated into parameterized ClickHouse SQL, and what comes back turned into Coder's
+//! response types and bulk formats.
 //!
 //! ```text
 //!  "action:delete username:me"                      q= text (Coder's language)
-//!        │ AuditFilter::parse          errors: Coder's 400 validations, Coder's order
+//!        │ AuditFilter::parse          errors: InvalidQuery, Coder's 400 validations and order
 //!        ▼
 //!  AuditFilter { action, username: Me, .. }         typed, `me` and org names unresolved
 //!        │ AuditFilter::resolve(&Resolver)          caller + organization lookup
-//!        ▼
+//!        ▼                                          (QueryRunner::resolve: both, one parse)
 //!  ResolvedFilter { action, actor, .. }
 //!        │ SqlBuilder::{page, count_capped, count_exact}
 //!        ▼
 //!  SqlQuery { text, params }                        text with {name:Type} placeholders only
 //!        │ QueryRunner (max_execution_time + client timeout)
 //!        ▼
-//!  AuditLogRow → AuditEvent → AuditLog              Coder's JSON (AuditLogsResponse)
+//!  AuditLogRow → AuditEvent → AuditLog              Coder's JSON (AuditLogsResponse),
+//!                                │                  with Coder's description text
+//!                                ▼ write_ndjson, write_csv_header + write_csv_rows
+//!                          NDJSON or CSV bytes      the API's export and the CLI
 //! ```
+//!
+//! Paging parameters (`limit`, `offset`, `after`) are read by [`parse_page_params`], whose
+//! rejections are the same [`InvalidQuery`] type with Coder's other 400 message.
 //!
 //! The grammar, value rules and error texts are Coder's (`coderd/searchquery/search.go` and
 //! `coderd/httpapi/queryparams.go`), so a client written against Coder sees the same
@@ -38,14 +45,16 @@
 
 mod cursor;
 mod date;
+mod description;
 mod error;
+mod export;
 mod filter;
 #[doc(hidden)]
 pub mod fuzz_checks;
+mod go_quote;
 mod grammar;
 mod histogram;
 mod paging;
-mod quote;
 mod resolve;
 mod response;
 mod runner;
@@ -54,11 +63,12 @@ mod suggest;
 
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
+pub use export::{write_csv_header, write_csv_rows, write_ndjson};
 pub use filter::{AuditFilter, OrganizationRef, Username};
 pub use histogram::{
     BUCKET_WIDTHS_SECONDS, Bucket, Histogram, MAX_BUCKETS, Span, bucket_width_seconds,
 };
-pub use paging::{DEFAULT_LIMIT, InvalidParams, PageRequest, parse_page_params};
+pub use paging::{DEFAULT_LIMIT, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
 pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
 pub use runner::{

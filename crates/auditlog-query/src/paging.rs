@@ -6,40 +6,18 @@
 //! the default, a repeated key is an error, and all problems are reported together in
 //! `{"message":"Query parameters have invalid values.","validations":[...]}`.
 
-use std::fmt;
-
-use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::cursor::Cursor;
-use crate::error::{Error, Validation};
-use crate::quote::go_quote;
+use crate::error::{Error, InvalidQuery, Validation};
+use crate::go_quote::go_quote;
 use crate::sql::Page;
 
 /// Coder's page size when `limit` is 0 or absent.
 pub const DEFAULT_LIMIT: u64 = 100;
 
-/// Rejected paging parameters; serializes to Coder's 400 body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidParams {
-    validations: Vec<Validation>,
-}
-
-impl InvalidParams {
-    /// The `message` of Coder's 400 body for bad query parameters.
-    pub const MESSAGE: &'static str = "Query parameters have invalid values.";
-
-    /// Parameters rejected for these reasons (at least one).
-    pub fn new(validations: Vec<Validation>) -> Self {
-        debug_assert!(!validations.is_empty(), "a rejection has a reason");
-        Self { validations }
-    }
-
-    /// The problems found, in Coder's order.
-    pub fn validations(&self) -> &[Validation] {
-        &self.validations
-    }
-
+// Defined here rather than in error.rs because it speaks of URL query parameters.
+impl InvalidQuery {
     /// Rejects each of `keys` that is given more than once, in the words used for a
     /// repeated `limit`.
     pub fn reject_repeated(pairs: &[(String, String)], keys: &[&str]) -> Result<(), Self> {
@@ -53,7 +31,7 @@ impl InvalidParams {
         if validations.is_empty() {
             Ok(())
         } else {
-            Err(Self::new(validations))
+            Err(Self::params(validations))
         }
     }
 }
@@ -67,32 +45,6 @@ fn repeated(key: &str, count: usize) -> Validation {
             go_quote(key)
         ),
     )
-}
-
-impl fmt::Display for InvalidParams {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let details: Vec<&str> = self
-            .validations
-            .iter()
-            .map(|validation| validation.detail.as_str())
-            .collect();
-        formatter.write_str(&details.join("; "))
-    }
-}
-
-impl Serialize for InvalidParams {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            message: &'static str,
-            validations: &'a [Validation],
-        }
-        Body {
-            message: Self::MESSAGE,
-            validations: &self.validations,
-        }
-        .serialize(serializer)
-    }
 }
 
 /// Valid paging parameters.
@@ -145,7 +97,7 @@ impl PageRequest {
 pub fn parse_page_params(
     pairs: &[(String, String)],
     max_limit: u64,
-) -> Result<PageRequest, InvalidParams> {
+) -> Result<PageRequest, InvalidQuery> {
     let mut validations = Vec::new();
     if let Some(value) = single(pairs, "after_id", &mut validations)
         && Uuid::parse_str(value).is_err()
@@ -205,7 +157,7 @@ pub fn parse_page_params(
             after,
         })
     } else {
-        Err(InvalidParams::new(validations))
+        Err(InvalidQuery::params(validations))
     }
 }
 

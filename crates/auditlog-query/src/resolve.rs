@@ -16,7 +16,7 @@ use crate::error::{Error, InvalidQuery, Validation};
 use crate::filter::{
     AuditFilter, OrganizationRef, Username, coder_rank, invalid_value, parse_collecting,
 };
-use crate::quote::go_quote;
+use crate::go_quote::go_quote;
 
 /// Finds an organization's id by name, for `organization:<name>`.
 ///
@@ -114,14 +114,25 @@ impl<'a> Resolver<'a> {
     /// assert_eq!(fields, ["organization", "action"]);
     /// ```
     pub fn parse_and_resolve(&self, query: &str) -> Result<ResolvedFilter, Error> {
-        let (filter, mut validations) = parse_collecting(query)?;
-        let resolved = self.resolve_collecting(&filter, &mut validations);
+        let (filter, validations) = parse_collecting(query)?;
+        self.resolve_parsed(&filter, validations)
+    }
+
+    /// Resolves what [`parse_collecting`] made of a query, adding resolution's problems to
+    /// the parser's `validations` in Coder's order; the second half of
+    /// [`Self::parse_and_resolve`], for a caller that must look at the filter in between.
+    pub(crate) fn resolve_parsed(
+        &self,
+        filter: &AuditFilter,
+        mut validations: Vec<Validation>,
+    ) -> Result<ResolvedFilter, Error> {
+        let resolved = self.resolve_collecting(filter, &mut validations);
         // Stable: each known key has at most one validation, unknown keys keep query order.
         validations.sort_by_key(|validation| coder_rank(&validation.field));
         if validations.is_empty() {
             Ok(resolved)
         } else {
-            Err(InvalidQuery::new(validations).into())
+            Err(InvalidQuery::filter(validations).into())
         }
     }
 
@@ -208,7 +219,7 @@ impl AuditFilter {
         if validations.is_empty() {
             Ok(resolved)
         } else {
-            Err(InvalidQuery::new(validations).into())
+            Err(InvalidQuery::filter(validations).into())
         }
     }
 }

@@ -13,7 +13,7 @@
 //!
 //! # What is derived
 //!
-//! - `description`: Coder's template ([`AuditEvent::description`]), with literal `{user}` and
+//! - `description`: Coder's template (see `description.rs`), with literal `{user}` and
 //!   `{target}` placeholders that Coder's UI fills in.
 //! - `resource_link`, as Coder's `auditLogResourceLink`, where the event alone suffices:
 //!   - `template`: `/templates/{organization name}/{resource_target}`;
@@ -37,6 +37,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::description::{STATUS_FIRST_FAILURE, description};
 use crate::sql::COUNT_CAP;
 
 /// `GET /api/v2/audit`'s body (`codersdk.AuditLogResponse`).
@@ -174,9 +175,6 @@ impl User {
     }
 }
 
-/// HTTP statuses from this one on are failures (Coder's `status_code >= 400`).
-const STATUS_FIRST_FAILURE: i32 = 400;
-
 impl AuditLog {
     /// Coder's view of an event; see the module docs for what is derived and how.
     pub fn from_event(event: &AuditEvent) -> Self {
@@ -219,7 +217,7 @@ impl AuditLog {
             diff,
             status_code: event.status_code,
             additional_fields: event.additional_fields.clone(),
-            description: event.description(),
+            description: description(event),
             resource_link,
             is_deleted,
             organization_id: event.organization_id(),

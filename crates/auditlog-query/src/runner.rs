@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::cursor::Cursor;
 use crate::error::Error;
-use crate::filter::{AuditFilter, OrganizationRef};
+use crate::filter::{OrganizationRef, parse_collecting};
 use crate::histogram::{Bucket, Histogram, Span, bucket_width_seconds};
 use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
@@ -365,8 +365,8 @@ impl QueryRunner {
     /// Parses and resolves `q` for a caller: `username:me` is `caller_username`, and an
     /// organization name is looked up among the organizations the caller may see.
     ///
-    /// The directory is read (or taken from the cache) only when the query can name an
-    /// organization, so most queries cost no lookup. All problems come back together, in
+    /// The directory is read (or taken from the cache) only when the query names an
+    /// organization by name, so most queries cost no lookup. All problems come back together, in
     /// Coder's order, as [`Error::InvalidQuery`].
     pub async fn resolve(
         &self,
@@ -374,17 +374,13 @@ impl QueryRunner {
         caller_username: Option<&str>,
         visibility: &Visibility,
     ) -> Result<ResolvedFilter, Error> {
-        let directory = match AuditFilter::parse(query) {
-            Ok(filter) => match &filter.organization {
-                Some(OrganizationRef::Name(name)) => Some(self.organizations_knowing(name).await?),
-                _ => None,
-            },
-            // An invalid query may still hold an organization name whose error Coder
-            // reports alongside the others; a substring test keeps the rest lookup-free.
-            Err(_) if query.to_lowercase().contains("organization") => {
-                Some(self.organizations().await?)
-            }
-            Err(error) => return Err(error),
+        // One parse serves both the lookup and the resolution. The filter keeps every valid
+        // key even when others are invalid, so an unknown organization name is still reported
+        // alongside the other errors, in Coder's place for it.
+        let (filter, validations) = parse_collecting(query)?;
+        let directory = match &filter.organization {
+            Some(OrganizationRef::Name(name)) => Some(self.organizations_knowing(name).await?),
+            Some(OrganizationRef::Id(_)) | None => None,
         };
         let scoped = directory
             .as_deref()
@@ -396,7 +392,7 @@ impl QueryRunner {
         if let Some(username) = caller_username {
             resolver = resolver.with_caller_username(username);
         }
-        resolver.parse_and_resolve(query)
+        resolver.resolve_parsed(&filter, validations)
     }
 
     /// One page of matching rows, newest first.

@@ -32,7 +32,7 @@ mod kafka_broker;
 mod paths;
 
 pub use clickhouse_server::{PrivateClickHouse, clickhouse_client, clickhouse_url, fresh_database};
-pub use http::http_get;
+pub use http::{http_get, percent_encode};
 pub use kafka::{Record, create_topic, kafka_brokers, read_topic};
 pub use kafka_broker::PrivateBroker;
 pub use paths::{free_port, log_dir, repo_root, tools_dir, unique_name};

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use auditlog_event::{Action, ResourceType};
 use auditlog_ingester::{COLUMNS, RowEncoder, SchemaTarget};
+use auditlog_testkit::percent_encode;
 use auditlog_traffic::TrafficGenerator;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -250,7 +251,12 @@ async fn cases(
         .iter()
         .find_map(|event| event.user.as_ref().map(|user| user.username.clone()))
         .ok_or("no user in the sample")?;
-    let q = |text: &str| format!("/api/v2/audit?limit={PAGE_LIMIT}&q={}", encode(text));
+    let q = |text: &str| {
+        format!(
+            "/api/v2/audit?limit={PAGE_LIMIT}&q={}",
+            percent_encode(text)
+        )
+    };
     let mut cases = vec![
         ("resource_type:workspace action:create".to_owned(), ""),
         ("resource_type:template action:create".to_owned(), ""),
@@ -311,7 +317,7 @@ async fn export_report(http: &HttpClient, server: &Server) -> Result<(), String>
     let started = Instant::now();
     let path = format!(
         "/api/v2/audit/export?q={}",
-        encode("date_from:2025-02-01 date_to:2025-02-07")
+        percent_encode("date_from:2025-02-01 date_to:2025-02-07")
     );
     let request = hyper::Request::get(format!("http://127.0.0.1:{}{path}", server.port))
         .header("authorization", format!("Bearer {TOKEN}"))
@@ -381,18 +387,6 @@ fn print_row(label: &str, stats: &Stats, baseline: &Stats) {
         millis(stats.p50) / millis(baseline.p50).max(0.001),
         if stats.p95 <= TARGET_P95 { "yes" } else { "NO" }
     );
-}
-
-fn encode(value: &str) -> String {
-    let mut out = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 async fn get(http: &HttpClient, server: &Server, path: &str) -> Result<(), String> {

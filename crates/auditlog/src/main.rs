@@ -43,7 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         match &cli.command {
             Command::Migrate(args) => commands::migrate::run(&settings, args, &file).await?,
-            Command::Ingest(args) => commands::ingest::run(&settings, args, &file).await?,
+            Command::Ingest(args) => return commands::ingest::run(&settings, args, &file).await,
             Command::Generate(args) => commands::generate::run(&settings, args, &file).await?,
             Command::Query(args) => return commands::query::run(&settings, args, &file).await,
             Command::Serve(args) => commands::serve::run(&settings, args, &file).await?,

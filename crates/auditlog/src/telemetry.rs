@@ -46,30 +46,55 @@ pub fn init_metrics() -> Result<PrometheusHandle> {
         .context("installing the prometheus recorder")
 }
 
-/// A watch channel that turns true on SIGTERM or Ctrl-C.
+/// The exit code of a second SIGTERM or Ctrl-C: the process stops at once, without waiting
+/// for its shutdown timeout (128 + SIGINT, as shells report an interrupt).
+pub const EXIT_FORCED: i32 = 130;
+
+/// A watch channel that turns true on SIGTERM or Ctrl-C. A second signal exits the process
+/// at once with [`EXIT_FORCED`]: whoever sends it has decided not to wait for a flush.
 pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
-        let terminate = async {
+        let mut terminate =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
+                Ok(signal) => Some(signal),
                 Err(error) => {
                     tracing::warn!(%error, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
+                    None
                 }
+            };
+        for received in 0.. {
+            #[cfg(unix)]
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let terminated = std::future::pending::<()>();
+            let name = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupt",
+                () = terminated => "SIGTERM",
+            };
+            if received == 0 {
+                tracing::info!(
+                    signal = name,
+                    "shutting down (a second signal exits at once)"
+                );
+                let _ = shutdown_tx.send(true);
+            } else {
+                tracing::warn!(
+                    signal = name,
+                    exit_code = EXIT_FORCED,
+                    "second signal: exiting at once; nothing unwritten was committed"
+                );
+                std::process::exit(EXIT_FORCED);
             }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => tracing::info!("interrupt received, shutting down"),
-            () = terminate => tracing::info!("SIGTERM received, shutting down"),
         }
-        let _ = shutdown_tx.send(true);
     });
     shutdown_rx
 }

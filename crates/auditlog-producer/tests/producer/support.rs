@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use auditlog_producer::event::AuditEvent;
+use auditlog_producer::event::testing::sample_events;
 pub use auditlog_testkit::{PrivateBroker, Record, create_topic, kafka_brokers as brokers};
-use auditlog_traffic::TrafficGenerator;
 use time::macros::datetime;
+use uuid::Uuid;
 
 /// A topic name no other test uses.
 pub fn unique_topic(prefix: &str) -> String {
@@ -19,14 +20,21 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
     topic
 }
 
-/// `count` generated events (valid, distinct ids) over one day in 2025.
+/// `count` valid events with distinct ids, spread over one day in 2025: the event crate's
+/// sample variety (builds, logins, failures, automatic actions, diffs), cycled.
 pub fn events(seed: u64, count: u64) -> Vec<AuditEvent> {
-    TrafficGenerator::new(seed)
-        .with_time_span(
-            datetime!(2025-06-01 0:00 UTC),
-            datetime!(2025-06-02 0:00 UTC),
-            count,
-        )
+    let samples = sample_events();
+    let start = datetime!(2025-06-01 0:00 UTC);
+    let step_millis = 86_400_000 / count.max(1);
+    (0..count)
+        .map(|index| {
+            let mut event = samples[index as usize % samples.len()].clone();
+            // Seeds are non-zero, so no id is the nil UUID.
+            event.id = Uuid::from_u64_pair(seed, index);
+            event.request_id = Uuid::from_u64_pair(!seed, index);
+            event.time = start + Duration::from_millis(index * step_millis);
+            event
+        })
         .collect()
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use auditlog_query::{InvalidParams, InvalidQuery, Validation};
+use auditlog_query::{InvalidQuery, Validation};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,10 +22,8 @@ pub enum ApiError {
     },
     /// A valid token whose role may not read audit logs: 403.
     Forbidden,
-    /// A bad `q`: 400 with Coder's body.
+    /// A bad `q`, or bad paging or format parameters: 400 with Coder's body.
     InvalidQuery(InvalidQuery),
-    /// Bad paging or format parameters: 400 with Coder's body.
-    InvalidParams(InvalidParams),
     /// A query ran out of time: 503.
     Timeout {
         /// The limit that was exceeded.
@@ -82,9 +80,9 @@ impl From<auditlog_query::Error> for ApiError {
     }
 }
 
-impl From<InvalidParams> for ApiError {
-    fn from(invalid: InvalidParams) -> Self {
-        ApiError::InvalidParams(invalid)
+impl From<InvalidQuery> for ApiError {
+    fn from(invalid: InvalidQuery) -> Self {
+        ApiError::InvalidQuery(invalid)
     }
 }
 
@@ -114,10 +112,7 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             ApiError::InvalidQuery(invalid) => {
-                validations_response(InvalidQuery::MESSAGE, invalid.validations())
-            }
-            ApiError::InvalidParams(invalid) => {
-                validations_response(InvalidParams::MESSAGE, invalid.validations())
+                validations_response(invalid.message(), invalid.validations())
             }
             ApiError::Timeout { limit } => {
                 metrics::counter!("auditlog_api_query_timeouts_total").increment(1);

@@ -23,8 +23,8 @@
 use std::sync::Arc;
 
 use auditlog_query::{
-    AuditLog, AuditLogRow, CSV_HEADER, Cursor, InvalidParams, Page, QueryRunner, ResolvedFilter,
-    Validation, Visibility,
+    AuditLog, AuditLogRow, Cursor, InvalidQuery, Page, QueryRunner, ResolvedFilter, Validation,
+    Visibility, write_csv_header, write_csv_rows, write_ndjson,
 };
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -42,7 +42,7 @@ pub const EXPORT_CHUNK_ROWS: u64 = 5_000;
 pub enum ExportFormat {
     /// One Coder `AuditLog` JSON object per line.
     Ndjson,
-    /// A header row, then one flattened row per event ([`CSV_HEADER`]).
+    /// A header row, then one flattened row per event ([`auditlog_query::CSV_HEADER`]).
     Csv,
 }
 
@@ -62,32 +62,6 @@ impl ExportFormat {
     }
 }
 
-/// Appends logs as NDJSON lines.
-pub fn write_ndjson(logs: &[AuditLog], out: &mut Vec<u8>) {
-    for log in logs {
-        // Serializing plain data into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, log);
-        out.push(b'\n');
-    }
-}
-
-/// Appends the CSV header row.
-pub fn write_csv_header(out: &mut Vec<u8>) {
-    let mut writer = csv::Writer::from_writer(out);
-    // Writing into a Vec cannot fail.
-    let _ = writer.write_record(CSV_HEADER);
-    let _ = writer.flush();
-}
-
-/// Appends logs as CSV rows under [`CSV_HEADER`], quoted as RFC 4180 requires.
-pub fn write_csv_rows(logs: &[AuditLog], out: &mut Vec<u8>) {
-    let mut writer = csv::Writer::from_writer(out);
-    for log in logs {
-        let _ = writer.write_record(log.csv_record());
-    }
-    let _ = writer.flush();
-}
-
 /// The export handler.
 pub async fn export(
     State(state): State<ApiState>,
@@ -99,7 +73,7 @@ pub async fn export(
         "" | "ndjson" => ExportFormat::Ndjson,
         "csv" => ExportFormat::Csv,
         other => {
-            return Err(ApiError::InvalidParams(InvalidParams::new(vec![
+            return Err(ApiError::InvalidQuery(InvalidQuery::params(vec![
                 Validation::new(
                     "format",
                     format!(

@@ -51,7 +51,7 @@ pub mod suggest;
 use std::sync::Arc;
 use std::time::Instant;
 
-use auditlog_query::{InvalidParams, QueryRunner, Validation};
+use auditlog_query::{InvalidQuery, QueryRunner, Validation};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -114,7 +114,7 @@ async fn record_request(request: Request, next: Next) -> Response {
 /// The one value of `key` among decoded query pairs, empty when absent; a repeated key is
 /// a 400, as a repeated `limit` is (Coder would silently take the first).
 fn single_value<'p>(pairs: &'p [(String, String)], key: &str) -> Result<&'p str, ApiError> {
-    InvalidParams::reject_repeated(pairs, &[key])?;
+    InvalidQuery::reject_repeated(pairs, &[key])?;
     Ok(pairs
         .iter()
         .find(|(name, _)| name == key)
@@ -125,7 +125,7 @@ fn single_value<'p>(pairs: &'p [(String, String)], key: &str) -> Result<&'p str,
 fn filter_text(pairs: &[(String, String)]) -> Result<&str, ApiError> {
     let text = single_value(pairs, "q")?;
     if text.len() > MAX_FILTER_BYTES {
-        return Err(ApiError::InvalidParams(InvalidParams::new(vec![
+        return Err(ApiError::InvalidQuery(InvalidQuery::params(vec![
             Validation::new(
                 "q",
                 format!(

@@ -7,7 +7,7 @@
 //! (compared lowercased, as the filter is), at most [`auditlog_query::MAX_SUGGESTIONS`].
 //! Body: `{"key":"username","values":["alice",...]}`.
 
-use auditlog_query::{InvalidParams, Validation};
+use auditlog_query::{InvalidQuery, Validation};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -54,5 +54,5 @@ pub async fn suggest(
 }
 
 fn invalid(field: &str, detail: String) -> ApiError {
-    ApiError::InvalidParams(InvalidParams::new(vec![Validation::new(field, detail)]))
+    ApiError::InvalidQuery(InvalidQuery::params(vec![Validation::new(field, detail)]))
 }

@@ -1,5 +1,6 @@
 //! `auditlog ingest`: the consumer group member, with its operational endpoints.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -8,7 +9,11 @@ use crate::cli::IngestArgs;
 use crate::config::{FileConfig, IngestSettings, Settings};
 use crate::{http, telemetry};
 
-pub async fn run(settings: &Settings, args: &IngestArgs, file: &FileConfig) -> Result<()> {
+/// The exit code of a stop whose shutdown timeout passed with batches unwritten: nothing is
+/// lost (their offsets are not committed), but a restart has work to redo.
+pub const EXIT_UNWRITTEN: u8 = 75;
+
+pub async fn run(settings: &Settings, args: &IngestArgs, file: &FileConfig) -> Result<ExitCode> {
     let ingest = IngestSettings::resolve(settings, args, file)?;
     if ingest.migrate {
         // The schema only: topics are sized for the cluster by `auditlog migrate`, once.
@@ -26,10 +31,13 @@ pub async fn run(settings: &Settings, args: &IngestArgs, file: &FileConfig) -> R
         let health = health.clone();
         Arc::new(move || health.readiness())
     };
+    // The endpoints answer until the ingester has stopped, not merely been asked to: a
+    // shutdown that waits on an outage is exactly when an operator looks at them.
+    let (ops_stop_tx, ops_stop) = tokio::sync::watch::channel(false);
     let ops = tokio::spawn(http::serve(
         ingest.metrics_listen,
         http::ops_router(metrics, readiness),
-        shutdown.clone(),
+        ops_stop,
     ));
     tracing::info!(
         topic = %ingest.config.topic,
@@ -38,13 +46,23 @@ pub async fn run(settings: &Settings, args: &IngestArgs, file: &FileConfig) -> R
         "ingester starting"
     );
     let outcome = auditlog_ingester::run(ingest.config, health, shutdown).await;
+    let _ = ops_stop_tx.send(true);
     ops.abort();
     let report = outcome?;
+    if report.unwritten_batches > 0 {
+        tracing::warn!(
+            rows = report.rows_inserted,
+            unwritten_batches = report.unwritten_batches,
+            exit_code = EXIT_UNWRITTEN,
+            "ingester stopped with batches unwritten; their offsets are not committed"
+        );
+        return Ok(ExitCode::from(EXIT_UNWRITTEN));
+    }
     tracing::info!(
         rows = report.rows_inserted,
         dead_lettered = report.dead_lettered,
         batches = report.batches,
         "ingester stopped cleanly"
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

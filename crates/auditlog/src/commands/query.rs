@@ -15,10 +15,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use auditlog_query::{
     AuditFilter, AuditLog, AuditLogsResponse, Cursor, DEFAULT_LIMIT, InvalidQuery, Page,
-    QueryRunner, Visibility,
+    QueryRunner, Visibility, write_csv_header, write_csv_rows, write_ndjson,
 };
 
-use crate::api::export::{write_csv_header, write_csv_rows, write_ndjson};
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::config::{FileConfig, Settings};
 

@@ -11,13 +11,13 @@ pub(crate) fn go_quote(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for character in text.chars() {
-        push_escaped(&mut quoted, character);
+        push_go_escaped(&mut quoted, character);
     }
     quoted.push('"');
     quoted
 }
 
-fn push_escaped(out: &mut String, character: char) {
+fn push_go_escaped(out: &mut String, character: char) {
     match character {
         '"' | '\\' => {
             out.push('\\');
@@ -61,11 +61,11 @@ fn is_go_printable(character: char) -> bool {
     let code = u32::from(character);
     let is_noncharacter = (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE;
     let is_private_use = (0xE000..=0xF8FF).contains(&code) || code >= 0xF_0000;
-    !(is_noncharacter || is_private_use || is_format_character(code))
+    !(is_noncharacter || is_private_use || is_unicode_format_character(code))
 }
 
 /// The Unicode 15 `Cf` (format) ranges, which Go does not consider printable.
-fn is_format_character(code: u32) -> bool {
+fn is_unicode_format_character(code: u32) -> bool {
     const FORMAT_RANGES: &[(u32, u32)] = &[
         (0x00AD, 0x00AD),
         (0x0600, 0x0605),

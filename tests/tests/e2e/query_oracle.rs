@@ -4,11 +4,6 @@
 //! the same order, whole (every field of Coder's JSON), across offset and cursor pages,
 //! with Coder's capped count.
 
-#[path = "query_support/dataset.rs"]
-mod dataset;
-#[path = "query_support/mod.rs"]
-mod query_support;
-
 use std::collections::{BTreeMap, HashMap};
 
 use auditlog_event::{Action, Actor, AuditEvent, BuildReason, ResourceType};
@@ -17,8 +12,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::dataset::{EDGE_DAY, INJECTION_TARGET, PLACEHOLDER_TARGET, dataset, edge_user};
+use auditlog_e2e::percent_encode as encode;
+
 use crate::query_support::{
-    ApiServer, TestToken, encode, expected, load_events, migrated_database, row_counts,
+    ApiServer, TestToken, expected, load_events, migrated_database, row_counts,
 };
 
 const NUM_GENERATED_EVENTS: u64 = 50_000;

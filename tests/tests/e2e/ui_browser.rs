@@ -14,11 +14,6 @@
 //! Needs `deploy/local/browser.sh install` (Chromium, and playwright-core from the lock
 //! file), which `make test` runs first.
 
-#[path = "query_support/dataset.rs"]
-mod dataset;
-#[path = "query_support/mod.rs"]
-mod query_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,9 +7,6 @@
 //! `accept`, close the attacking connections by its timeouts, and then serve an auditor's
 //! page again.
 
-#[path = "query_support/mod.rs"]
-mod query_support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

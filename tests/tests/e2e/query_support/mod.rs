@@ -240,19 +240,6 @@ async fn get(
     Ok((status, headers, body))
 }
 
-/// Percent-encodes a query-string value (everything but unreserved characters).
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 fn midnight_micros(date: time::Date) -> i128 {
     i128::from(date.midnight().assume_utc().unix_timestamp()) * 1_000_000
 }

@@ -101,6 +101,109 @@ async fn a_clickhouse_outage_of_twenty_seconds_heals_by_itself() {
     );
 }
 
+/// The issue this pins down: a stop during a ClickHouse outage waited for ClickHouse, for
+/// ever, deaf to signals and with its endpoints gone. Now every stage gives up at the
+/// shutdown deadline, and nothing it gave up on is committed.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_clickhouse_outage_exits_within_the_shutdown_timeout() {
+    const CHUNK: usize = 20_000;
+    let mut clickhouse = PrivateClickHouse::start().await;
+    let mut target = PipelineTarget::create("ingest_stop_outage", 4).await;
+    target.clickhouse_url = clickhouse.url();
+    target.migrate();
+    let all_events = events(7, 3 * CHUNK);
+    let mut logs = String::new();
+
+    // 1. Batches in flight when ClickHouse goes away: the deadline ends the stop, exit 75.
+    let mut ingester = target.spawn_ingester("stop_in_flight", &["--shutdown-timeout-secs", "5"]);
+    produce_events(&target.topic, &all_events[..CHUNK]).await;
+    target.wait_for_rows(1_000, INGEST_TIMEOUT).await;
+    clickhouse.stop();
+    produce_events(&target.topic, &all_events[CHUNK..2 * CHUNK]).await;
+    wait_until_unready(&ingester, "clickhouse writes failing").await;
+    ingester.send_sigterm();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let healthz = ingester.ops_get("/healthz").await.unwrap_or_default();
+    assert!(
+        healthz.starts_with("HTTP/1.1 200"),
+        "liveness answers while stopping: {healthz:?}"
+    );
+    let status = ingester
+        .wait_for_exit(Duration::from_secs(5 + 10))
+        .unwrap_or_else(|| panic!("no exit within the timeout\n{}", ingester.log()));
+    logs.push_str(&ingester.log());
+    assert_eq!(
+        status.code(),
+        Some(75),
+        "unwritten batches have their own code\n{logs}"
+    );
+
+    // 2. A backlog while ClickHouse is still away: stuck loading intents, it still stops.
+    let mut ingester = target.spawn_ingester("stop_loading", &["--shutdown-timeout-secs", "60"]);
+    wait_until_unready(&ingester, "clickhouse writes failing").await;
+    let status = ingester
+        .terminate(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no exit while intents load\n{}", ingester.log()));
+    logs.push_str(&ingester.log());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "nothing was taken, nothing is owed\n{logs}"
+    );
+
+    // 3. A second signal does not wait for the 60 s deadline.
+    clickhouse.resume().await;
+    let mut ingester = target.spawn_ingester("stop_twice", &["--shutdown-timeout-secs", "60"]);
+    let before = target
+        .wait_for_rows(CHUNK as u64 + 1, INGEST_TIMEOUT)
+        .await
+        .1;
+    clickhouse.stop();
+    produce_events(&target.topic, &all_events[2 * CHUNK..]).await;
+    wait_until_unready(&ingester, "clickhouse writes failing").await;
+    ingester.send_sigterm();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        ingester.is_running(),
+        "the first signal waits for the writes\n{}",
+        ingester.log()
+    );
+    let status = ingester
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("a second signal exits at once\n{}", ingester.log()));
+    logs.push_str(&ingester.log());
+    assert_eq!(status.code(), Some(130), "{logs}");
+
+    // Everything comes back: every event exactly once, whatever each stop gave up on.
+    clickhouse.resume().await;
+    let mut ingester = target.spawn_ingester("stop_after", &[]);
+    let counts = target
+        .wait_for_rows(all_events.len() as u64, INGEST_TIMEOUT)
+        .await;
+    logs.push_str(&ingester.log());
+    assert!(before > CHUNK as u64, "ingest resumed between the outages");
+    assert_exact(counts, all_events.len() as u64, &logs);
+    let status = ingester.terminate(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "a clean stop\n{}", ingester.log());
+}
+
+/// Waits until `/readyz` reports `words` (as 503), failing the test after a minute.
+async fn wait_until_unready(ingester: &auditlog_e2e::pipeline::AuditlogProcess, words: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let readyz = ingester.ops_get("/readyz").await.unwrap_or_default();
+        if readyz.starts_with("HTTP/1.1 503") && readyz.contains(words) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz never said {words:?}; last answer {readyz:?}\n{}",
+            ingester.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_percent_poison_is_dead_lettered_with_reasons_and_the_rest_ingested() {
     const NUM_EVENTS: usize = 20_000;

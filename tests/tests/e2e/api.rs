@@ -1,11 +1,6 @@
 //! Whole-system tests of `auditlog serve` over HTTP: authentication and organization
 //! scoping, Coder's 400 bodies, the export, and values that look like SQL.
 
-#[path = "query_support/dataset.rs"]
-mod dataset;
-#[path = "query_support/mod.rs"]
-mod query_support;
-
 use std::collections::{BTreeSet, HashMap};
 
 use auditlog_event::AuditEvent;
@@ -14,8 +9,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::dataset::{Dataset, INJECTION_TARGET, PLACEHOLDER_TARGET, TRICKY_TARGET, dataset};
+use auditlog_e2e::percent_encode as encode;
+
 use crate::query_support::{
-    ApiServer, TestToken, encode, expected, load_events, migrated_database, row_counts,
+    ApiServer, TestToken, expected, load_events, migrated_database, row_counts,
 };
 
 const AUDITOR: &str = "ann-secret";

@@ -1,0 +1,20 @@
+//! The whole-system tests: every test here runs against the real local stack (Apache Kafka
+//! and the chDB-backed ClickHouse server), usually through the `auditlog` binary itself.
+//!
+//! One test binary, so the shared fixtures are compiled and linked once. Tests that need no
+//! stack live in the crates they test.
+
+mod api;
+mod clickhouse_server;
+#[path = "query_support/dataset.rs"]
+mod dataset;
+mod dlq_replay;
+mod generate;
+mod groups;
+mod http_limits;
+mod ingest;
+mod query_cli;
+mod query_oracle;
+mod query_support;
+mod smoke;
+mod ui_browser;
