@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};
-use crate::histogram::{Bucket, Histogram, Span, bucket_width_seconds};
+use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_seconds};
 use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
 use crate::suggest::{SuggestSource, filter_keys, matching};
@@ -428,8 +428,9 @@ impl QueryRunner {
 
     /// The matching events over time, in automatic buckets; they add up to the exact count.
     ///
-    /// Two queries: the span picks the width ([`crate::bucket_width_seconds`]), then the
-    /// buckets are counted. No match needs no second query.
+    /// The width comes from the span of the caller's rows in the filter's dates
+    /// ([`crate::bucket_width_seconds`]); when the matches turn out to occupy a much
+    /// shorter span, they are counted again at the finer width, reading only that span.
     pub async fn histogram(
         &self,
         visibility: &Visibility,
@@ -440,23 +441,30 @@ impl QueryRunner {
             .fetch_all::<Span>(&builder.histogram_span(filter))
             .await?;
         let span = spans.first().copied().unwrap_or(Span {
-            count: 0,
             first_micros: 0,
             last_micros: 0,
         });
-        let bucket_seconds = bucket_width_seconds(span.first_micros, span.last_micros);
-        if span.count == 0 {
-            return Ok(Histogram {
-                bucket_seconds,
-                buckets: Vec::new(),
-                total: 0,
-            });
-        }
-        let buckets = self
-            .fetch_all::<Bucket>(&builder.histogram_buckets(filter, bucket_seconds))
+        let mut bucket_seconds = bucket_width_seconds(span.first_micros, span.last_micros);
+        let mut buckets = self
+            .fetch_all::<Bucket>(&builder.histogram_buckets(filter, bucket_seconds, None))
             .await?;
-        // The sum, not the span's count: rows ingested between the two queries would
-        // otherwise make the total and the bars disagree.
+        if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
+            let occupied = (first.start, last.start + bucket_seconds as i64);
+            let finer = bucket_width_seconds(
+                occupied.0.saturating_mul(MICROS_PER_SECOND),
+                (occupied.1 - 1).saturating_mul(MICROS_PER_SECOND),
+            );
+            if finer < bucket_seconds {
+                bucket_seconds = finer;
+                buckets = self
+                    .fetch_all::<Bucket>(&builder.histogram_buckets(
+                        filter,
+                        bucket_seconds,
+                        Some(occupied),
+                    ))
+                    .await?;
+            }
+        }
         let total = buckets.iter().map(|bucket| bucket.count).sum();
         Ok(Histogram {
             bucket_seconds,
