@@ -43,6 +43,8 @@ test: fmt-check lint ## install what is missing, start the stack if needed, run 
 	# tests only when that package has integration tests, so build it explicitly.
 	$(CARGO) build --workspace --bins
 	$(STACK) install clickhouse
+	# The audit page's browser tests (tests/tests/e2e/ui_browser.rs) need Chromium and playwright-core.
+	deploy/local/browser.sh install
 	cd deploy/local/clickhouse && $(CHDB_PYTHON) -m unittest --quiet
 	$(STACK) with $(CARGO) test --workspace
 
@@ -50,7 +52,7 @@ bench: ## run the benchmarks (figures are ratios against a baseline from the sam
 	$(CARGO) build --release -p auditlog
 	$(STACK) with $(CARGO) bench --workspace
 
-demo: ## the whole system: stack, schema, 2 ingesters, ~1M events, the API, and a guide
+demo: ## the whole system: stack, schema, 2 ingesters, ~1M events, the API and the audit page, and a guide
 	$(CARGO) build --release -p auditlog
 	@$(STACK) up
 	@deploy/local/demo.sh

@@ -3,8 +3,9 @@
 #
 # Applies the schema, starts two ingesters in one consumer group, generates DEMO_EVENTS
 # (default 1,000,000) realistic events through the SDK, shows ingest progress until every
-# event is queryable, starts the API, and prints results of real queries. Everything keeps
-# running until `make down`. A second run reuses what is there (events, processes).
+# event is queryable, starts the API and the audit page, and prints results of real queries,
+# ending with the page's address. Everything keeps running until `make down`. A second run
+# reuses what is there (events, processes).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -70,12 +71,24 @@ while true; do
 done
 echo
 
-say "the API on http://$api"
+say "the API and the audit page on http://$api"
+wait_for_api() {
+    for _ in $(seq 1 100); do
+        curl -fsS "http://$api/healthz" >/dev/null 2>&1 && return
+        sleep 0.2
+    done
+}
 start_app api serve
-for _ in $(seq 1 100); do
-    curl -fsS "http://$api/healthz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+wait_for_api
+# An API left running by an older demo may predate the page: restart it with this binary.
+if ! curl -fsS "http://$api/" 2>/dev/null | grep -q '<title>Audit logs</title>'; then
+    echo "the running API serves no audit page; restarting it"
+    kill "$(cat "$stack/run/api.pid")" 2>/dev/null || true
+    sleep 1
+    rm -f "$stack/run/api.pid"
+    start_app api serve
+    wait_for_api
+fi
 
 say "a few real queries"
 echo '$ auditlog query --format table --limit 5 "resource_type:workspace action:create"'
@@ -95,6 +108,9 @@ echo
 cat <<GUIDE
 
 $(printf '\033[1m== try these\033[0m')
+  The audit page (filter bar with Coder's presets, chart, export, live view):
+    http://$api/
+    http://$api/?q=resource_type:workspace+action:delete
   CLI (Coder's UI presets):
     $bin query "resource_type:workspace action:create"
     $bin query "resource_type:template action:create"
@@ -112,4 +128,6 @@ $(printf '\033[1m== try these\033[0m')
   Dead letters:
     $bin dlq inspect
   Logs: $stack/logs/   Stop everything: make down
+
+$(printf '\033[1m== the audit page: http://%s/\033[0m' "$api")
 GUIDE

@@ -53,16 +53,21 @@ mod filter;
 pub mod fuzz_checks;
 mod go_quote;
 mod grammar;
+mod histogram;
 mod paging;
 mod resolve;
 mod response;
 mod runner;
 mod sql;
+mod suggest;
 
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
 pub use export::{write_csv_header, write_csv_rows, write_ndjson};
 pub use filter::{AuditFilter, OrganizationRef, Username};
+pub use histogram::{
+    BUCKET_WIDTHS_SECONDS, Bucket, Histogram, MAX_BUCKETS, Span, bucket_width_seconds,
+};
 pub use paging::{DEFAULT_LIMIT, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
 pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
@@ -71,3 +76,4 @@ pub use runner::{
     QueryRunner, ScopedDirectory, Visibility,
 };
 pub use sql::{COLUMNS, COUNT_CAP, Page, ParamValue, SqlBuilder, SqlQuery};
+pub use suggest::{EnumKey, MAX_SUGGESTIONS, SuggestColumn, SuggestSource, filter_keys, matching};

@@ -25,8 +25,10 @@ use uuid::Uuid;
 use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};
+use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_seconds};
 use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
+use crate::suggest::{SuggestSource, filter_keys, matching};
 
 /// The default limit on one query's run time.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -226,6 +228,15 @@ impl OrganizationDirectory {
             .copied()
     }
 
+    /// The (lowercase) names of the organizations `visibility` allows.
+    pub fn names_visible_to(&self, visibility: &Visibility) -> Vec<String> {
+        self.by_lowercase_name
+            .iter()
+            .filter(|(_, id)| visibility.allows(**id))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// How many names are known.
     pub fn len(&self) -> usize {
         self.by_lowercase_name.len()
@@ -413,6 +424,81 @@ impl QueryRunner {
     ) -> Result<u64, Error> {
         let query = self.sql_builder(visibility).count_exact(filter);
         self.fetch_count(&query).await
+    }
+
+    /// The matching events over time, in automatic buckets; they add up to the exact count.
+    ///
+    /// The width comes from the span of the caller's rows in the filter's dates
+    /// ([`crate::bucket_width_seconds`]); when the matches turn out to occupy a much
+    /// shorter span, they are counted again at the finer width, reading only that span.
+    pub async fn histogram(
+        &self,
+        visibility: &Visibility,
+        filter: &ResolvedFilter,
+    ) -> Result<Histogram, Error> {
+        let builder = self.sql_builder(visibility);
+        let spans = self
+            .fetch_all::<Span>(&builder.histogram_span(filter))
+            .await?;
+        let span = spans.first().copied().unwrap_or(Span {
+            first_micros: 0,
+            last_micros: 0,
+        });
+        let mut bucket_seconds = bucket_width_seconds(span.first_micros, span.last_micros);
+        let mut buckets = self
+            .fetch_all::<Bucket>(&builder.histogram_buckets(filter, bucket_seconds, None))
+            .await?;
+        if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
+            let occupied = (first.start, last.start + bucket_seconds as i64);
+            let finer = bucket_width_seconds(
+                occupied.0.saturating_mul(MICROS_PER_SECOND),
+                (occupied.1 - 1).saturating_mul(MICROS_PER_SECOND),
+            );
+            if finer < bucket_seconds {
+                bucket_seconds = finer;
+                buckets = self
+                    .fetch_all::<Bucket>(&builder.histogram_buckets(
+                        filter,
+                        bucket_seconds,
+                        Some(occupied),
+                    ))
+                    .await?;
+            }
+        }
+        let total = buckets.iter().map(|bucket| bucket.count).sum();
+        Ok(Histogram {
+            bucket_seconds,
+            buckets,
+            total,
+        })
+    }
+
+    /// Values for completing `key:` in a filter, starting with `prefix`, that the caller may
+    /// see; `None` when the key has nothing to suggest.
+    pub async fn suggest(
+        &self,
+        visibility: &Visibility,
+        key: &str,
+        prefix: &str,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let Some(source) = SuggestSource::for_key(key) else {
+            return Ok(None);
+        };
+        let values = match source {
+            SuggestSource::Keys => matching(filter_keys().iter().copied(), prefix),
+            SuggestSource::Enum(kind) => matching(kind.values(), prefix),
+            SuggestSource::Organizations => {
+                let directory = self.organizations().await?;
+                let mut names = directory.names_visible_to(visibility);
+                names.sort_unstable();
+                matching(names.iter().map(String::as_str), prefix)
+            }
+            SuggestSource::Column(column) => {
+                let query = self.sql_builder(visibility).suggest(column, prefix);
+                self.fetch_all::<String>(&query).await?
+            }
+        };
+        Ok(Some(values))
     }
 
     /// Whether ClickHouse answers at all (for `/readyz`).

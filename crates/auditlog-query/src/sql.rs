@@ -58,7 +58,7 @@ pub const COLUMNS: [&str; 22] = auditlog_event::TABLE_COLUMNS;
 
 /// The columns predicates may name: the allowlist that keeps user input out of column names.
 #[derive(Debug, Clone, Copy)]
-enum Column {
+pub(crate) enum Column {
     Id,
     Time,
     RequestId,
@@ -74,7 +74,7 @@ enum Column {
 }
 
 impl Column {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Column::Id => "id",
             Column::Time => "time",
@@ -364,12 +364,19 @@ impl SqlBuilder {
         conditions.into_query(text)
     }
 
-    fn table_clause(&self) -> String {
+    /// `FROM table [FINAL]`: the FROM clause of every exact (deduplicated) query.
+    pub(crate) fn table_clause(&self) -> String {
         let final_modifier = if self.use_final { " FINAL" } else { "" };
         format!("FROM {}{final_modifier}", self.qualified_table)
     }
 
-    fn conditions(&self, filter: &ResolvedFilter) -> Conditions {
+    /// `FROM table` without `FINAL`, for answers that duplicates cannot change.
+    pub(crate) fn table_clause_without_final(&self) -> String {
+        format!("FROM {}", self.qualified_table)
+    }
+
+    /// The caller's scope and the filter's predicates, ANDed; every query starts here.
+    pub(crate) fn conditions(&self, filter: &ResolvedFilter) -> Conditions {
         let mut conditions = Conditions::default();
         if let Some(scope) = &self.organization_scope {
             conditions.compare(
@@ -496,15 +503,15 @@ fn validate_identifier(role: &'static str, name: &str) -> Result<(), Error> {
 
 /// Predicates to AND together, and the parameters they reference.
 #[derive(Debug, Default)]
-struct Conditions {
-    predicates: Vec<String>,
+pub(crate) struct Conditions {
+    pub(crate) predicates: Vec<String>,
     params: Vec<(String, ParamValue)>,
 }
 
 impl Conditions {
     /// Registers a parameter and returns its placeholder. Names are constants of this module,
     /// so a placeholder never carries user text.
-    fn bind(&mut self, name: &'static str, value: ParamValue) -> String {
+    pub(crate) fn bind(&mut self, name: &'static str, value: ParamValue) -> String {
         debug_assert!(
             self.params.iter().all(|(known, _)| known != name),
             "parameter {name} bound twice"
@@ -531,7 +538,7 @@ impl Conditions {
             .push(format!("lower({}) = {placeholder}", column.name()));
     }
 
-    fn where_clause(&self) -> String {
+    pub(crate) fn where_clause(&self) -> String {
         if self.predicates.is_empty() {
             String::new()
         } else {
@@ -539,7 +546,7 @@ impl Conditions {
         }
     }
 
-    fn into_query(self, text: String) -> SqlQuery {
+    pub(crate) fn into_query(self, text: String) -> SqlQuery {
         SqlQuery {
             text,
             params: self.params,

@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod http;
 mod telemetry;
+mod ui;
 
 use std::process::ExitCode;
 

@@ -17,3 +17,4 @@ mod query_cli;
 mod query_oracle;
 mod query_support;
 mod smoke;
+mod ui_browser;

@@ -20,6 +20,9 @@
 //! |---|---|---|
 //! | `GET /api/v2/audit` | `q`, `limit` (0 or absent: 100; at most [`MAX_PAGE_LIMIT`]), `offset`, `after` (a cursor), `after_id` (parsed and ignored, as in Coder) | `{"audit_logs":[...],"count":N,"count_cap":2000}`; header [`NEXT_CURSOR_HEADER`] when the page is full |
 //! | `GET /api/v2/audit/export` | `q`, `format` = `ndjson` (default) or `csv` | every matching event, newest first, streamed |
+//! | `GET /api/v2/audit/histogram` | `q` | `{"bucket_seconds":N,"buckets":[{"start":S,"count":N}],"total":N}`: exact, deduplicated, scoped |
+//! | `GET /api/v2/audit/suggest` | `key` (empty: the keys), `prefix` | `{"key":K,"values":[...]}`: completions the caller may see |
+//! | `GET /` and `/ui/*` | | the audit page ([`crate::ui`]) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | | liveness, ClickHouse reachability, Prometheus text |
 //!
 //! Authentication: `Authorization: Bearer <token>` or Coder's `Coder-Session-Token: <token>`,
@@ -42,6 +45,8 @@ pub mod audit;
 pub mod auth;
 pub(crate) mod error;
 pub mod export;
+pub mod histogram;
+pub mod suggest;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,6 +88,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v2/audit", get(audit::audit_logs))
         .route("/api/v2/audit/export", get(export::export))
+        .route("/api/v2/audit/histogram", get(histogram::histogram))
+        .route("/api/v2/audit/suggest", get(suggest::suggest))
         .route_layer(middleware::from_fn(record_request))
         .with_state(state)
 }
@@ -183,7 +190,12 @@ mod tests {
 
     #[tokio::test]
     async fn no_token_is_401_and_a_wrong_one_too() {
-        for uri in ["/api/v2/audit", "/api/v2/audit/export"] {
+        for uri in [
+            "/api/v2/audit",
+            "/api/v2/audit/export",
+            "/api/v2/audit/histogram",
+            "/api/v2/audit/suggest",
+        ] {
             let (status, body) = get(uri, None).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
             assert!(body["message"].as_str().unwrap().contains("signed out"));
@@ -241,6 +253,35 @@ mod tests {
         let (status, body) = get("/api/v2/audit/export?q=username%3A", Some("ann-secret")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["validations"][0]["field"], "q");
+    }
+
+    #[tokio::test]
+    async fn the_page_endpoints_check_their_parameters_before_any_query() {
+        let (status, body) = get("/api/v2/audit/histogram?q=action:nope", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["message"], "Invalid audit search query.");
+        let (status, body) = get("/api/v2/audit/suggest?key=date_from", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["validations"][0]["detail"],
+            "Query param \"key\" has invalid value: \"date_from\" has no suggestions"
+        );
+        // Keys and enum values need no ClickHouse (which this router cannot reach).
+        let (status, body) = get(
+            "/api/v2/audit/suggest?key=action&prefix=LO",
+            Some("ann-secret"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"key": "action", "values": ["login", "logout"]})
+        );
+        let (status, body) = get("/api/v2/audit/suggest?prefix=da", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["values"], json!(["date_from", "date_to"]));
+        let (status, _) = get("/api/v2/audit/histogram", Some("mel-secret")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! `auditlog serve`: the Coder-compatible audit API plus `/healthz`, `/readyz`, `/metrics`.
+//! `auditlog serve`: the audit page at `/`, the Coder-compatible audit API, and `/healthz`,
+//! `/readyz`, `/metrics`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,7 +57,9 @@ pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Re
     let api_server = http::Server::bind(
         "api",
         serve.listen,
-        api::router(state).merge(ops.clone()),
+        api::router(state)
+            .merge(crate::ui::router())
+            .merge(ops.clone()),
         serve.limits.max_connections,
         serve.limits,
     )

@@ -1,0 +1,58 @@
+//! `GET /api/v2/audit/suggest?key=&prefix=`: completions for the audit page's filter bar.
+//!
+//! `key` empty or absent: the filter keys. An enum key (`resource_type`, `action`,
+//! `build_reason`): its values. `organization`: the names of the organizations the caller
+//! may see. `username`, `email`, `resource_target`: the most frequent stored values in the
+//! caller's organizations. Any other key is a 400. Every value starts with `prefix`
+//! (compared lowercased, as the filter is), at most [`auditlog_query::MAX_SUGGESTIONS`].
+//! Body: `{"key":"username","values":["alice",...]}`.
+
+use auditlog_query::{InvalidQuery, Validation};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{ApiError, ApiState, MAX_FILTER_BYTES, single_value};
+
+#[derive(Debug, Serialize)]
+struct Suggestions<'a> {
+    key: &'a str,
+    values: Vec<String>,
+}
+
+/// The suggestion handler.
+pub async fn suggest(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers)?;
+    let key = single_value(&pairs, "key")?;
+    let prefix = single_value(&pairs, "prefix")?;
+    if prefix.len() > MAX_FILTER_BYTES {
+        return Err(invalid(
+            "prefix",
+            format!("Query param \"prefix\" may be at most {MAX_FILTER_BYTES} bytes."),
+        ));
+    }
+    let Some(values) = state
+        .runner
+        .suggest(&caller.visibility, key, prefix)
+        .await?
+    else {
+        return Err(invalid(
+            "key",
+            format!(
+                "Query param \"key\" has invalid value: {} has no suggestions",
+                serde_json::Value::String(key.to_owned())
+            ),
+        ));
+    };
+    Ok(Json(Suggestions { key, values }).into_response())
+}
+
+fn invalid(field: &str, detail: String) -> ApiError {
+    ApiError::InvalidQuery(InvalidQuery::params(vec![Validation::new(field, detail)]))
+}
