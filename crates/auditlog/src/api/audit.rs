@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, filter_text};
+use super::{ApiError, ApiState, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, resolved_filter};
 
 /// The audit page handler.
 pub async fn audit_logs(
@@ -23,11 +23,7 @@ pub async fn audit_logs(
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers)?;
     let page_request = parse_page_params(&pairs, MAX_PAGE_LIMIT)?;
-    let query_text = filter_text(&pairs)?;
-    let filter = state
-        .runner
-        .resolve(query_text, caller.name.as_deref(), &caller.visibility)
-        .await?;
+    let (_, filter) = resolved_filter(&state, &caller, &pairs).await?;
     let page = page_request.page();
     let (rows, count) = tokio::try_join!(
         state.runner.page(&caller.visibility, &filter, &page),

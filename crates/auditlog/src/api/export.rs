@@ -23,8 +23,8 @@
 use std::sync::Arc;
 
 use auditlog_query::{
-    AuditLog, AuditLogRow, Cursor, InvalidQuery, Page, QueryRunner, ResolvedFilter, Validation,
-    Visibility, write_csv_header, write_csv_rows, write_ndjson,
+    AuditLog, AuditLogRow, Cursor, Page, QueryRunner, ResolvedFilter, Visibility, write_csv_header,
+    write_csv_rows, write_ndjson,
 };
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{ApiError, ApiState, filter_text, single_value};
+use super::{ApiError, ApiState, invalid_param, resolved_filter, single_value};
 
 /// Rows per ClickHouse query of an export.
 pub const EXPORT_CHUNK_ROWS: u64 = 5_000;
@@ -73,22 +73,16 @@ pub async fn export(
         "" | "ndjson" => ExportFormat::Ndjson,
         "csv" => ExportFormat::Csv,
         other => {
-            return Err(ApiError::InvalidQuery(InvalidQuery::params(vec![
-                Validation::new(
-                    "format",
-                    format!(
-                        "Query param \"format\" has invalid value: {} is not a valid value (ndjson, csv)",
-                        serde_json::Value::String(other.to_owned())
-                    ),
+            return Err(invalid_param(
+                "format",
+                format!(
+                    "Query param \"format\" has invalid value: {} is not a valid value (ndjson, csv)",
+                    serde_json::Value::String(other.to_owned())
                 ),
-            ])));
+            ));
         }
     };
-    let query_text = filter_text(&pairs)?;
-    let filter = state
-        .runner
-        .resolve(query_text, caller.name.as_deref(), &caller.visibility)
-        .await?;
+    let (query_text, filter) = resolved_filter(&state, &caller, &pairs).await?;
     // The first chunk is read before answering, so a bad filter or a timeout at the start
     // still gets its proper status instead of a cut-off 200.
     let first_chunk = state

@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, filter_text};
+use super::{ApiError, ApiState, resolved_filter};
 
 /// The histogram handler.
 pub async fn histogram(
@@ -20,11 +20,7 @@ pub async fn histogram(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers)?;
-    let query_text = filter_text(&pairs)?;
-    let filter = state
-        .runner
-        .resolve(query_text, caller.name.as_deref(), &caller.visibility)
-        .await?;
+    let (_, filter) = resolved_filter(&state, &caller, &pairs).await?;
     let histogram = state.runner.histogram(&caller.visibility, &filter).await?;
     Ok(Json(histogram).into_response())
 }

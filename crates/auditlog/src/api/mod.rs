@@ -51,7 +51,7 @@ pub mod suggest;
 use std::sync::Arc;
 use std::time::Instant;
 
-use auditlog_query::{InvalidQuery, QueryRunner, Validation};
+use auditlog_query::{InvalidQuery, QueryRunner, ResolvedFilter, Validation};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -59,6 +59,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 pub use self::auth::Authenticator;
+use self::auth::Caller;
 pub use self::error::ApiError;
 pub(crate) use self::error::MessageBody;
 
@@ -125,17 +126,35 @@ fn single_value<'p>(pairs: &'p [(String, String)], key: &str) -> Result<&'p str,
 fn filter_text(pairs: &[(String, String)]) -> Result<&str, ApiError> {
     let text = single_value(pairs, "q")?;
     if text.len() > MAX_FILTER_BYTES {
-        return Err(ApiError::InvalidQuery(InvalidQuery::params(vec![
-            Validation::new(
-                "q",
-                format!(
-                    "Query param \"q\" is {} bytes long; a filter may be at most {MAX_FILTER_BYTES} bytes.",
-                    text.len()
-                ),
+        return Err(invalid_param(
+            "q",
+            format!(
+                "Query param \"q\" is {} bytes long; a filter may be at most {MAX_FILTER_BYTES} bytes.",
+                text.len()
             ),
-        ])));
+        ));
     }
     Ok(text)
+}
+
+/// The caller's `q` as given (checked by [`filter_text`]) and resolved under the caller's
+/// rights: what the page, the export and the chart all filter by.
+async fn resolved_filter<'p>(
+    state: &ApiState,
+    caller: &Caller,
+    pairs: &'p [(String, String)],
+) -> Result<(&'p str, ResolvedFilter), ApiError> {
+    let query_text = filter_text(pairs)?;
+    let filter = state
+        .runner
+        .resolve(query_text, caller.name.as_deref(), &caller.visibility)
+        .await?;
+    Ok((query_text, filter))
+}
+
+/// Coder's 400 for one bad query parameter.
+fn invalid_param(field: &str, detail: String) -> ApiError {
+    ApiError::InvalidQuery(InvalidQuery::params(vec![Validation::new(field, detail)]))
 }
 
 #[cfg(test)]

@@ -7,14 +7,13 @@
 //! (compared lowercased, as the filter is), at most [`auditlog_query::MAX_SUGGESTIONS`].
 //! Body: `{"key":"username","values":["alice",...]}`.
 
-use auditlog_query::{InvalidQuery, Validation};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{ApiError, ApiState, MAX_FILTER_BYTES, single_value};
+use super::{ApiError, ApiState, MAX_FILTER_BYTES, invalid_param, single_value};
 
 #[derive(Debug, Serialize)]
 struct Suggestions<'a> {
@@ -32,7 +31,7 @@ pub async fn suggest(
     let key = single_value(&pairs, "key")?;
     let prefix = single_value(&pairs, "prefix")?;
     if prefix.len() > MAX_FILTER_BYTES {
-        return Err(invalid(
+        return Err(invalid_param(
             "prefix",
             format!("Query param \"prefix\" may be at most {MAX_FILTER_BYTES} bytes."),
         ));
@@ -42,7 +41,7 @@ pub async fn suggest(
         .suggest(&caller.visibility, key, prefix)
         .await?
     else {
-        return Err(invalid(
+        return Err(invalid_param(
             "key",
             format!(
                 "Query param \"key\" has invalid value: {} has no suggestions",
@@ -51,8 +50,4 @@ pub async fn suggest(
         ));
     };
     Ok(Json(Suggestions { key, values }).into_response())
-}
-
-fn invalid(field: &str, detail: String) -> ApiError {
-    ApiError::InvalidQuery(InvalidQuery::params(vec![Validation::new(field, detail)]))
 }
