@@ -25,7 +25,7 @@ use crate::config::IngesterConfig;
 use crate::dlq::DeadLetterProducer;
 use crate::intent::IntentStore;
 use crate::offsets::CommitTracker;
-use crate::retry::Retrier;
+use crate::retry::{Retrier, Stage};
 use crate::row::{COLUMNS, RowEncoder};
 use crate::sink::ClickHouseSink;
 use crate::source::{self, RawMessage, SourceCommand, SourceEvent};
@@ -254,7 +254,9 @@ impl<W: BatchWriter> Coordinator<W> {
             let plans = tokio::select! {
                 biased;
                 () = self.stop.requested() => {
-                    return Err(IngestError::ShutdownDeadline { stage: "intent_load" });
+                    return Err(IngestError::ShutdownDeadline {
+                        stage: Stage::IntentLoad.label(),
+                    });
                 }
                 plans = self.writer.load_plans(&self.topic, partition, message.offset) => plans?,
             };
