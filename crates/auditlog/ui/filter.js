@@ -236,7 +236,11 @@ export class FilterBar {
 
   accept(index) {
     const value = this.options[index];
-    const { start, end, key } = this.context;
+    // The element under the caret now, not when the list was fetched: typing goes on while
+    // a newer list is on its way, and replacing the older, shorter element would keep the
+    // characters typed since ('us' accepted as 'username:s').
+    const { start, end } = this.caretContext();
+    const { key } = this.context;
     const query = this.input.value;
     const replacement = key === '' ? `${value}:` : `${key}:${quoteValue(value)} `;
     const next = query.slice(0, start) + replacement + query.slice(end).replace(/^ /, '');
