@@ -67,7 +67,6 @@ mod event;
 pub mod fuzz_checks;
 pub mod limits;
 mod schema;
-mod table;
 pub mod testing;
 mod validate;
 
@@ -80,4 +79,4 @@ pub use enums::{Action, BuildReason, ResourceType};
 pub use error::EventError;
 pub use event::{Actor, AuditEvent, Organization};
 pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
-pub use table::TABLE_COLUMNS;
+pub use validate::unix_micros_saturating;

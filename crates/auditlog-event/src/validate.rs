@@ -237,7 +237,7 @@ fn check_known<T: std::fmt::Display>(
 }
 
 /// Microseconds since the Unix epoch, floored, saturating at the ends of `i64`.
-pub(crate) fn unix_micros_saturating(time: OffsetDateTime) -> i64 {
+pub fn unix_micros_saturating(time: OffsetDateTime) -> i64 {
     let micros = time.unix_timestamp_nanos().div_euclid(1000);
     i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
 }

@@ -34,16 +34,9 @@ pub enum IngestError {
         /// The server's message.
         message: String,
     },
-    /// A schema migration failed.
-    #[error("migration {version} ({name}) failed: {message}")]
-    Migration {
-        /// The migration's version number.
-        version: u32,
-        /// The migration's file name.
-        name: String,
-        /// What ClickHouse said.
-        message: String,
-    },
+    /// The table's schema or a stored row was refused.
+    #[error(transparent)]
+    Store(#[from] auditlog_store::StoreError),
     /// Too many poison messages in a window: rather than drain the topic into the
     /// dead-letter topic, stop and let an operator look.
     #[error(

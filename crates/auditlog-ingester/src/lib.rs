@@ -74,11 +74,9 @@ mod error;
 mod health;
 mod intent;
 pub mod metrics;
-mod migrate;
 mod offsets;
 mod pipeline;
 mod retry;
-mod row;
 mod sink;
 mod source;
 mod stop;
@@ -86,7 +84,7 @@ mod topics;
 mod writer;
 
 pub use batch::BatchLimits;
-pub use config::{ClickHouseConfig, IngesterConfig, PoisonPolicy};
+pub use config::{IngesterConfig, PoisonPolicy};
 pub use dlq::{
     DeadLetter, DeadLetterFilter, DeadLetterSelection, HEADER_DEAD_LETTERED_AT, HEADER_KIND,
     HEADER_REASON, HEADER_REPLAY_LETTER_OFFSET, HEADER_REPLAY_LETTER_PARTITION,
@@ -98,11 +96,6 @@ pub use dlq::{
 };
 pub use error::IngestError;
 pub use health::{Health, HealthSnapshot};
-pub use migrate::{
-    CLUSTER_MIGRATIONS, MIGRATIONS, Migration, MigrationReport, SchemaTarget, apply as migrate,
-    is_identifier,
-};
 pub use pipeline::{IngestReport, run};
 pub use retry::RetryPolicy;
-pub use row::{COLUMNS, RowEncoder};
 pub use topics::{TopicOutcome, TopicSpec, ensure_topics};

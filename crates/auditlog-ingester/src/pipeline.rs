@@ -26,12 +26,12 @@ use crate::dlq::DeadLetterProducer;
 use crate::intent::IntentStore;
 use crate::offsets::CommitTracker;
 use crate::retry::{Retrier, Stage};
-use crate::row::{COLUMNS, RowEncoder};
 use crate::sink::ClickHouseSink;
 use crate::source::{self, RawMessage, SourceCommand, SourceEvent};
 use crate::stop::Stop;
 use crate::writer::{BatchWriter, ClickHouseWriter};
 use crate::{Health, IngestError, metrics as names};
+use auditlog_store::{COLUMNS, RowEncoder};
 
 /// Messages buffered between the source thread and the coordinator.
 const EVENTS_CHANNEL_CAPACITY: usize = 8_192;
@@ -96,7 +96,7 @@ pub async fn run(
             client.clone(),
             &config.clickhouse.database,
             &config.clickhouse.table,
-            COLUMNS,
+            &COLUMNS,
         ),
         intents: IntentStore::new(client),
         dead_letters,
@@ -283,8 +283,7 @@ impl<W: BatchWriter> Coordinator<W> {
                 if message.replay.is_none() {
                     self.poison_window.push(false);
                 }
-                let micros =
-                    i64::try_from(event.time.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+                let micros = auditlog_event::unix_micros_saturating(event.time);
                 let encoder = &mut self.row_encoder;
                 batcher.push_row(
                     message.offset,
@@ -559,8 +558,8 @@ mod tests {
 
     use super::*;
     use crate::batch::PlannedRange;
-    use crate::config::ClickHouseConfig;
     use crate::{BatchLimits, PoisonPolicy, RetryPolicy};
+    use auditlog_store::ClickHouseConfig;
 
     /// A batch as the fake writer saw it.
     #[derive(Debug, Clone, PartialEq, Eq)]

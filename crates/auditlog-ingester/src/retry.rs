@@ -15,6 +15,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
+use auditlog_store::{ServerFailure, error_code};
 use rand::Rng;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -30,18 +31,6 @@ pub(crate) enum ErrorClass {
     Permanent,
 }
 
-/// ClickHouse error codes that mean "try again later".
-///
-/// 3 UNEXPECTED_END_OF_FILE, 159 TIMEOUT_EXCEEDED, 164 READONLY, 202
-/// TOO_MANY_SIMULTANEOUS_QUERIES, 203 NO_FREE_CONNECTION, 209 SOCKET_TIMEOUT, 210
-/// NETWORK_ERROR, 236 ABORTED, 241 MEMORY_LIMIT_EXCEEDED, 242 TABLE_IS_READ_ONLY, 252
-/// TOO_MANY_PARTS, 279 ALL_CONNECTION_TRIES_FAILED, 285 TOO_FEW_LIVE_REPLICAS, 319
-/// UNKNOWN_STATUS_OF_INSERT, 394 QUERY_WAS_CANCELLED, 425 SYSTEM_ERROR, 439
-/// CANNOT_SCHEDULE_TASK, 999 KEEPER_EXCEPTION, 1000 POCO_EXCEPTION.
-const TRANSIENT_CLICKHOUSE_CODES: &[u32] = &[
-    3, 159, 164, 202, 203, 209, 210, 236, 241, 242, 252, 279, 285, 319, 394, 425, 439, 999, 1000,
-];
-
 /// librdkafka produce errors that no re-send can fix; everything else (timeouts, a full
 /// queue, brokers away, too few in-sync replicas) clears up by itself.
 const PERMANENT_KAFKA_CODES: &[RDKafkaErrorCode] = &[
@@ -56,13 +45,6 @@ const PERMANENT_KAFKA_CODES: &[RDKafkaErrorCode] = &[
     RDKafkaErrorCode::Fatal,
 ];
 
-/// Extracts `N` from a `Code: N. DB::Exception: ...` response body.
-pub(crate) fn clickhouse_error_code(message: &str) -> Option<u32> {
-    let rest = &message[message.find("Code: ")? + "Code: ".len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
 /// A failure the policy knows how to classify and how to report when it is final.
 pub(crate) trait Retryable: Display {
     /// Transient or permanent.
@@ -74,13 +56,13 @@ pub(crate) trait Retryable: Display {
 impl Retryable for clickhouse::error::Error {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Network(_) | Self::TimedOut => ErrorClass::Transient,
-            Self::BadResponse(message) => match clickhouse_error_code(message) {
-                Some(code) if TRANSIENT_CLICKHOUSE_CODES.contains(&code) => ErrorClass::Transient,
-                Some(_) => ErrorClass::Permanent,
-                // No ClickHouse code: a proxy or load balancer (502/503/504) answered.
-                None => ErrorClass::Transient,
-            },
+            // A proxy or load balancer answering 502/503/504 carries no ClickHouse code,
+            // which reads as unreachable: transient, like the network.
+            Self::Network(_) | Self::TimedOut | Self::BadResponse(_)
+                if ServerFailure::of(self).is_transient() =>
+            {
+                ErrorClass::Transient
+            }
             _ => ErrorClass::Permanent,
         }
     }
@@ -88,7 +70,7 @@ impl Retryable for clickhouse::error::Error {
     fn into_permanent(self) -> IngestError {
         let message = self.to_string();
         IngestError::ClickHousePermanent {
-            code: clickhouse_error_code(&message),
+            code: error_code(&message),
             message,
         }
     }
@@ -280,13 +262,6 @@ mod tests {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(5),
         }
-    }
-
-    #[test]
-    fn reads_the_code_from_a_clickhouse_error_body() {
-        let body = "Code: 60. DB::Exception: Table audit.nope does not exist. (UNKNOWN_TABLE) (version 26.9.2.1)";
-        assert_eq!(clickhouse_error_code(body), Some(60));
-        assert_eq!(clickhouse_error_code("bad gateway"), None);
     }
 
     #[test]

@@ -129,6 +129,13 @@ impl FromStr for Cursor {
     }
 }
 
+impl From<&auditlog_store::AuditLogRow> for Cursor {
+    /// The cursor that continues after this row.
+    fn from(row: &auditlog_store::AuditLogRow) -> Self {
+        Cursor::after_row(row.time, row.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

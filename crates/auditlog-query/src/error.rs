@@ -42,6 +42,19 @@ pub enum Error {
     },
 }
 
+impl From<auditlog_store::StoreError> for Error {
+    fn from(error: auditlog_store::StoreError) -> Self {
+        match error {
+            auditlog_store::StoreError::InvalidIdentifier { role, name } => {
+                Error::InvalidIdentifier { role, name }
+            }
+            other => Error::ClickHouse {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 /// One problem with one field of the query, as Coder reports it (`codersdk.ValidationError`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Validation {

@@ -1,26 +1,27 @@
 //! Matching events over time: the audit page's chart, exact and deduplicated like the count.
 //!
 //! ```text
-//!  span of the caller's rows in the filter's dates: min(time), max(time)   (no FINAL: cheap)
+//!  span of the caller's rows in the filter's dates: min(time), max(time)   (cheap)
 //!      │ coarse width: the first of BUCKET_WIDTHS_SECONDS giving < MAX_BUCKETS buckets
 //!      ▼
-//!  buckets: intDiv(seconds, width) * width AS start, count()   (FINAL, the count's WHERE)
+//!  buckets: intDiv(seconds, width) * width AS start, uniqExact(id)   (the count's FROM and WHERE)
 //!      │ the matches occupy a much shorter span? (a narrow filter)
 //!      ▼
 //!  buckets again at the finer width, bounded to that span (the sorting key is time: cheap)
 //! ```
 //!
 //! The bucket queries take their FROM and WHERE from [`SqlBuilder`], so the caller's
-//! organization scope, the filter semantics and `FINAL` are those of the page and the count:
-//! the buckets add up to the exact count of the filter, whatever duplicates the table holds.
-//! The span query only picks a width, and duplicates cannot move a minimum or a maximum, so
-//! it reads without `FINAL` and without the filter's other keys (one full scan saved: at 10M
-//! rows a filtered span cost as much as the buckets themselves).
+//! organization scope, the filter semantics, the lookup table for point filters and the
+//! counting of distinct ids are those of the page and the count: the buckets add up to the
+//! exact count of the filter, whatever duplicates the table holds. The span query only picks
+//! a width, and duplicates cannot move a minimum or a maximum, so it reads without the
+//! filter's other keys (one full scan saved: at 10M rows a filtered span cost as much as the
+//! buckets themselves).
 
 use serde::{Deserialize, Serialize};
 
 use crate::resolve::ResolvedFilter;
-use crate::sql::{Column, ParamValue, SqlBuilder, SqlQuery};
+use crate::sql::{Column, ParamValue, Source, SqlBuilder, SqlQuery};
 
 /// The most bars a chart gets; the width is the smallest of [`BUCKET_WIDTHS_SECONDS`] that fits.
 pub const MAX_BUCKETS: u64 = 120;
@@ -88,7 +89,7 @@ pub struct Histogram {
 
 impl SqlBuilder {
     /// The first and last time of the caller's rows within the filter's dates: what the
-    /// chart's width is chosen from. Duplicates cannot move either end, so no `FINAL`.
+    /// chart's width is chosen from. Duplicates cannot move either end.
     pub fn histogram_span(&self, filter: &ResolvedFilter) -> SqlQuery {
         let dates_only = ResolvedFilter {
             date_from: filter.date_from,
@@ -100,7 +101,7 @@ impl SqlBuilder {
         let text = format!(
             "SELECT toInt64(toUnixTimestamp64Micro(min({time}))) AS first_micros, \
              toInt64(toUnixTimestamp64Micro(max({time}))) AS last_micros\n{from}{where_clause}",
-            from = self.table_clause_without_final(),
+            from = self.table_clause(),
             where_clause = conditions.where_clause(),
         );
         conditions.into_query(text)
@@ -114,7 +115,10 @@ impl SqlBuilder {
         bucket_seconds: u64,
         within: Option<(i64, i64)>,
     ) -> SqlQuery {
-        let mut conditions = self.conditions(filter);
+        let Source {
+            from,
+            mut conditions,
+        } = self.source(filter);
         let time = Column::Time.name();
         if let Some((from_seconds, to_seconds)) = within {
             let from = conditions.bind(
@@ -132,9 +136,9 @@ impl SqlBuilder {
         // Whole seconds first, then the bucket: integer arithmetic, so no bucket edge
         // depends on a timezone or on floating point.
         let text = format!(
-            "SELECT toInt64(intDiv(toUnixTimestamp({time}), {width}) * {width}) AS start, count() AS count\n\
+            "SELECT toInt64(intDiv(toUnixTimestamp({time}), {width}) * {width}) AS start, uniqExact({id}) AS count\n\
              {from}{where_clause}\nGROUP BY start\nORDER BY start",
-            from = self.table_clause(),
+            id = Column::Id.name(),
             where_clause = conditions.where_clause(),
         );
         conditions.into_query(text)
@@ -167,7 +171,8 @@ mod tests {
             .resolve(&crate::Resolver::new())
             .unwrap();
         let query = builder.histogram_buckets(&filter, 3600, None);
-        assert!(query.text.contains("FROM `db`.`t` FINAL"));
+        assert!(query.text.contains("FROM `db`.`t`\n"));
+        assert!(query.text.contains("uniqExact(id)"));
         assert!(
             query
                 .text
@@ -187,9 +192,20 @@ mod tests {
                 .text
                 .contains("time < {bucket_to:DateTime64(6, 'UTC')}")
         );
-        // The span reads the caller's scope, never the filter's other keys, and no FINAL.
+        // The span reads the caller's scope, never the filter's other keys.
         let span = builder.histogram_span(&filter);
         assert!(span.text.contains("{scope_organization_ids:Array(UUID)}"));
-        assert!(!span.text.contains("FINAL") && !span.text.contains("{action:String}"));
+        assert!(!span.text.contains("{action:String}"));
+        // A point filter's buckets come from the lookup table, like its page and count.
+        let point = crate::AuditFilter::parse("username:alice")
+            .unwrap()
+            .resolve(&crate::Resolver::new())
+            .unwrap();
+        let query = builder.histogram_buckets(&point, 60, None);
+        assert!(
+            query.text.contains("FROM `db`.`t_lookup`"),
+            "{}",
+            query.text
+        );
     }
 }

@@ -12,10 +12,13 @@
 //!  ResolvedFilter { action, actor, .. }
 //!        │ SqlBuilder::{page, count_capped, count_exact}
 //!        ▼
-//!  SqlQuery { text, params }                        text with {name:Type} placeholders only
+//!  SqlQuery { text, params }                        text with {name:Type} placeholders only;
+//!        │                                          point filters read `{table}_lookup`
 //!        │ QueryRunner (max_execution_time + client timeout)
 //!        ▼
-//!  AuditLogRow → AuditEvent → AuditLog              Coder's JSON (AuditLogsResponse),
+//!  RowBinary ─decode_rows─► AuditLogRow (one per event: copies dropped)
+//!        ▼
+//!  AuditEvent → AuditLog                            Coder's JSON (AuditLogsResponse),
 //!                                │                  with Coder's description text
 //!                                ▼ write_ndjson, write_csv_header + write_csv_rows
 //!                          NDJSON or CSV bytes      the API's export and the CLI
@@ -38,7 +41,9 @@
 //! let builder = SqlBuilder::try_new("auditlog", "audit_logs")?;
 //! let query = builder.page(&resolved, &Page::Offset { limit: 50, offset: 0 });
 //!
-//! assert!(query.text.contains("lower(user_username) = {username:String}"));
+//! // One point key: answered from the lookup table, the value a parameter.
+//! assert!(query.text.contains("FROM `auditlog`.`audit_logs_lookup`"));
+//! assert!(query.params.iter().any(|(name, _)| name == "lookup_value"));
 //! assert!(!query.text.contains("alice"));
 //! # Ok::<(), auditlog_query::Error>(())
 //! ```
@@ -61,6 +66,7 @@ mod runner;
 mod sql;
 mod suggest;
 
+pub use auditlog_store::{AuditLogRow, COLUMNS};
 pub use cursor::Cursor;
 pub use error::{Error, InvalidQuery, Validation};
 pub use export::{write_csv_header, write_csv_rows, write_ndjson};
@@ -72,8 +78,8 @@ pub use paging::{DEFAULT_LIMIT, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
 pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
 pub use runner::{
-    AuditLogRow, DEFAULT_ORGANIZATION_CACHE_TTL, DEFAULT_QUERY_TIMEOUT, OrganizationDirectory,
-    QueryRunner, ScopedDirectory, Visibility,
+    DEFAULT_ORGANIZATION_CACHE_TTL, DEFAULT_QUERY_TIMEOUT, OrganizationDirectory, QueryRunner,
+    ScopedDirectory, Visibility,
 };
-pub use sql::{COLUMNS, COUNT_CAP, Page, ParamValue, SqlBuilder, SqlQuery};
+pub use sql::{COUNT_CAP, LookupKey, Page, ParamValue, SqlBuilder, SqlQuery};
 pub use suggest::{EnumKey, MAX_SUGGESTIONS, SuggestColumn, SuggestSource, filter_keys, matching};

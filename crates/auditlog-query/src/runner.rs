@@ -13,16 +13,13 @@
 //! an overloaded server). Both surface as [`Error::Timeout`], which the API turns into a 503.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auditlog_event::{Action, Actor, AuditEvent, BuildReason, Diff, Organization, ResourceType};
+use auditlog_store::{AuditLogRow, ServerFailure, decode_rows};
 use serde::Deserialize;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};
 use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_seconds};
@@ -44,31 +41,6 @@ const ORGANIZATION_MISS_REFRESH_AGE: Duration = Duration::from_secs(2);
 /// timeout error usually arrives first.
 const CLIENT_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
 
-/// ClickHouse's `TIMEOUT_EXCEEDED` error code.
-const CLICKHOUSE_TIMEOUT_EXCEEDED: u32 = 159;
-
-/// ClickHouse's `UNKNOWN_SETTING` error code (a server older than a setting).
-const CLICKHOUSE_UNKNOWN_SETTING: u32 = 115;
-
-/// Settings that make `FINAL` cheap on this table, and why each is exact here.
-///
-/// - `use_skip_indexes_if_final_exact_mode = 0`: the exact mode widens the granules a skip
-///   index selects to every overlapping key range of every part, so that a newer version
-///   of a row that fails the filter still replaces an older one that passes. Duplicates in
-///   `audit_logs` are identical rows, so both copies pass or fail together and the widening
-///   buys nothing; without it a `resource_id:` or `username:` count reads 3-5x less
-///   (measured on 10M rows: 397 → 73 ms and 708 → 223 ms).
-/// - `do_not_merge_across_partitions_select_final = 1`: the table is partitioned by
-///   `toYYYYMM(time)` and duplicates share their `time`, so no duplicate pair spans two
-///   partitions and each partition is merged on its own, in parallel.
-///
-/// A server that does not know one of them (older than 25.x) answers UNKNOWN_SETTING; the
-/// runner then stops sending them, which is slower but equally exact.
-const FINAL_SETTINGS: [(&str, &str); 2] = [
-    ("use_skip_indexes_if_final_exact_mode", "0"),
-    ("do_not_merge_across_partitions_select_final", "1"),
-];
-
 /// Which rows a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visibility {
@@ -84,105 +56,6 @@ impl Visibility {
         match self {
             Visibility::All => true,
             Visibility::Organizations(ids) => ids.contains(&organization_id),
-        }
-    }
-}
-
-/// One row of a page, columns as [`crate::COLUMNS`].
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
-pub struct AuditLogRow {
-    /// `id`
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub id: Uuid,
-    /// `time`
-    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
-    pub time: OffsetDateTime,
-    /// `request_id`
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub request_id: Uuid,
-    /// `organization_id` (nil = site-wide)
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub organization_id: Uuid,
-    /// `organization_name`
-    pub organization_name: String,
-    /// `organization_display_name`
-    pub organization_display_name: String,
-    /// `organization_icon`
-    pub organization_icon: String,
-    /// `user_id` (nil = no user)
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub user_id: Uuid,
-    /// `user_username`
-    pub user_username: String,
-    /// `user_email`
-    pub user_email: String,
-    /// `user_name`
-    pub user_name: String,
-    /// `ip` (`''` = unknown)
-    pub ip: String,
-    /// `user_agent`
-    pub user_agent: String,
-    /// `resource_type`
-    pub resource_type: String,
-    /// `resource_id`
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub resource_id: Uuid,
-    /// `resource_target`
-    pub resource_target: String,
-    /// `resource_icon`
-    pub resource_icon: String,
-    /// `action`
-    pub action: String,
-    /// `diff`, JSON text
-    pub diff: String,
-    /// `status_code`
-    pub status_code: i32,
-    /// `additional_fields`, JSON text
-    pub additional_fields: String,
-    /// `build_reason` (`''` = none)
-    pub build_reason: String,
-}
-
-impl AuditLogRow {
-    /// The cursor that continues after this row.
-    pub fn cursor(&self) -> Cursor {
-        Cursor::after_row(self.time, self.id)
-    }
-
-    /// The event this row stores. Reading is lenient, like every reader of stored data:
-    /// unknown enum values are kept, and JSON that does not parse (which the ingester never
-    /// writes) reads as empty rather than failing the whole page.
-    pub fn into_event(self) -> AuditEvent {
-        let user = (!self.user_id.is_nil()).then_some(Actor {
-            id: self.user_id,
-            username: self.user_username,
-            email: self.user_email,
-            name: self.user_name,
-        });
-        let organization = (!self.organization_id.is_nil()).then_some(Organization {
-            id: self.organization_id,
-            name: self.organization_name,
-            display_name: self.organization_display_name,
-            icon: self.organization_icon,
-        });
-        AuditEvent {
-            id: self.id,
-            time: self.time,
-            request_id: self.request_id,
-            ip: self.ip.parse().ok(),
-            user_agent: self.user_agent,
-            user,
-            organization,
-            resource_type: ResourceType::from_wire(&self.resource_type),
-            resource_id: self.resource_id,
-            resource_target: self.resource_target,
-            resource_icon: self.resource_icon,
-            action: Action::from_wire(&self.action),
-            diff: serde_json::from_str::<Diff>(&self.diff).unwrap_or_default(),
-            status_code: self.status_code,
-            additional_fields: serde_json::from_str(&self.additional_fields).unwrap_or_default(),
-            build_reason: (!self.build_reason.is_empty())
-                .then(|| BuildReason::from_wire(&self.build_reason)),
         }
     }
 }
@@ -303,8 +176,6 @@ pub struct QueryRunner {
     query_timeout: Duration,
     organization_cache_ttl: Duration,
     organizations: Mutex<Option<CachedDirectory>>,
-    /// Whether to send [`FINAL_SETTINGS`]; cleared when the server does not know them.
-    final_settings: AtomicBool,
 }
 
 impl std::fmt::Debug for QueryRunner {
@@ -330,8 +201,21 @@ impl QueryRunner {
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             organization_cache_ttl: DEFAULT_ORGANIZATION_CACHE_TTL,
             organizations: Mutex::new(None),
-            final_settings: AtomicBool::new(true),
         })
+    }
+
+    /// A runner for the table `config` names, through the client it configures.
+    pub fn for_config(config: &auditlog_store::ClickHouseConfig) -> Result<Self, Error> {
+        Ok(
+            Self::try_new(config.client(), &config.database, &config.table)?
+                .with_distributed(config.cluster),
+        )
+    }
+
+    /// The tables are the cluster schema's Distributed ones ([`SqlBuilder::with_distributed`]).
+    pub fn with_distributed(mut self, distributed: bool) -> Self {
+        self.builder = self.builder.with_distributed(distributed);
+        self
     }
 
     /// Limits each query's run time (server-side `max_execution_time`, plus a client timeout).
@@ -403,7 +287,7 @@ impl QueryRunner {
         page: &Page,
     ) -> Result<Vec<AuditLogRow>, Error> {
         let query = self.sql_builder(visibility).page(filter, page);
-        self.fetch_all::<AuditLogRow>(&query).await
+        self.fetch_rows(&query).await
     }
 
     /// Coder's capped count: at most [`crate::COUNT_CAP`] + 1.
@@ -547,7 +431,6 @@ impl QueryRunner {
     }
 
     async fn refresh_organizations(&self) -> Result<Arc<OrganizationDirectory>, Error> {
-        // Duplicate rows do not change the answer, so no FINAL here.
         let query = SqlQuery {
             text: format!(
                 "SELECT organization_id, organization_name, toInt64(toUnixTimestamp64Micro(max(time))) AS last_seen_micros\n\
@@ -579,57 +462,50 @@ impl QueryRunner {
         Ok(directory)
     }
 
-    fn request(&self, query: &SqlQuery, final_settings: bool) -> clickhouse::query::Query {
+    fn request(&self, query: &SqlQuery) -> clickhouse::query::Query {
         // Whole seconds, at least one: every ClickHouse version parses that.
         let max_execution_secs = self.query_timeout.as_secs_f64().ceil().max(1.0) as u64;
         let mut request = self
             .client
             .query(&query.text)
             .with_setting("max_execution_time", max_execution_secs.to_string());
-        if final_settings {
-            for (name, value) in FINAL_SETTINGS {
-                request = request.with_setting(name, value);
-            }
-        }
         for (name, value) in &query.params {
             request = request.param(name, value);
         }
         request
     }
 
+    /// Runs `query` with the query's time limit on both sides of the wire.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, Error> {
+        let limit = self.query_timeout;
+        match tokio::time::timeout(limit + CLIENT_TIMEOUT_GRACE, work).await {
+            Err(_elapsed) => Err(Error::Timeout { limit }),
+            Ok(result) => result.map_err(|error| classify(error, limit)),
+        }
+    }
+
     async fn fetch_all<T>(&self, query: &SqlQuery) -> Result<Vec<T>, Error>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        let final_settings = self.final_settings.load(Ordering::Relaxed);
-        let result = self.fetch_all_once::<T>(query, final_settings).await;
-        match result {
-            Err(Error::ClickHouse { message })
-                if final_settings
-                    && message.contains(&format!("Code: {CLICKHOUSE_UNKNOWN_SETTING}.")) =>
-            {
-                tracing::warn!(%message, "clickhouse does not know the FINAL tuning settings; querying without them");
-                self.final_settings.store(false, Ordering::Relaxed);
-                self.fetch_all_once::<T>(query, false).await
-            }
-            other => other,
-        }
+        self.bounded(self.request(query).fetch_all::<T>()).await
     }
 
-    async fn fetch_all_once<T>(
-        &self,
-        query: &SqlQuery,
-        final_settings: bool,
-    ) -> Result<Vec<T>, Error>
-    where
-        T: clickhouse::RowOwned + clickhouse::RowRead,
-    {
-        let request = self.request(query, final_settings);
-        let limit = self.query_timeout;
-        match tokio::time::timeout(limit + CLIENT_TIMEOUT_GRACE, request.fetch_all::<T>()).await {
-            Err(_elapsed) => Err(Error::Timeout { limit }),
-            Ok(result) => result.map_err(|error| classify(error, limit)),
-        }
+    /// The rows of a page query, one per event: its copies arrive next to each other (the
+    /// query orders by the sorting key), and all but the first are dropped.
+    async fn fetch_rows(&self, query: &SqlQuery) -> Result<Vec<AuditLogRow>, Error> {
+        let bytes = self
+            .bounded(async {
+                let mut cursor = self.request(query).fetch_bytes("RowBinary")?;
+                cursor.collect().await
+            })
+            .await?;
+        let mut rows = decode_rows(&bytes)?;
+        rows.dedup_by_key(|row| row.key());
+        Ok(rows)
     }
 
     async fn fetch_count(&self, query: &SqlQuery) -> Result<u64, Error> {
@@ -642,14 +518,14 @@ impl QueryRunner {
 
 /// Maps a client error to ours: the server's TIMEOUT_EXCEEDED becomes a timeout.
 fn classify(error: clickhouse::error::Error, limit: Duration) -> Error {
-    let message = error.to_string();
     let timed_out = matches!(error, clickhouse::error::Error::TimedOut)
-        || message.contains(&format!("Code: {CLICKHOUSE_TIMEOUT_EXCEEDED}."))
-        || message.contains("(TIMEOUT_EXCEEDED)");
+        || ServerFailure::of(&error) == ServerFailure::Timeout;
     if timed_out {
         Error::Timeout { limit }
     } else {
-        Error::ClickHouse { message }
+        Error::ClickHouse {
+            message: error.to_string(),
+        }
     }
 }
 
@@ -702,36 +578,5 @@ mod tests {
             classify(other, Duration::from_secs(1)),
             Error::ClickHouse { .. }
         ));
-    }
-
-    #[test]
-    fn rows_read_back_as_the_events_they_store() {
-        let event = auditlog_event::testing::sample_event();
-        let row = AuditLogRow {
-            id: event.id,
-            time: event.time,
-            request_id: event.request_id,
-            organization_id: event.organization_id(),
-            organization_name: event.organization.as_ref().unwrap().name.clone(),
-            organization_display_name: event.organization.as_ref().unwrap().display_name.clone(),
-            organization_icon: event.organization.as_ref().unwrap().icon.clone(),
-            user_id: event.user_id(),
-            user_username: event.user.as_ref().unwrap().username.clone(),
-            user_email: event.user.as_ref().unwrap().email.clone(),
-            user_name: event.user.as_ref().unwrap().name.clone(),
-            ip: event.ip.unwrap().to_string(),
-            user_agent: event.user_agent.clone(),
-            resource_type: event.resource_type.to_string(),
-            resource_id: event.resource_id,
-            resource_target: event.resource_target.clone(),
-            resource_icon: event.resource_icon.clone(),
-            action: event.action.to_string(),
-            diff: serde_json::to_string(&event.diff).unwrap(),
-            status_code: event.status_code,
-            additional_fields: serde_json::to_string(&event.additional_fields).unwrap(),
-            build_reason: event.build_reason.as_ref().unwrap().to_string(),
-        };
-        assert_eq!(row.cursor(), Cursor::after_row(event.time, event.id));
-        assert_eq!(row.into_event(), event);
     }
 }

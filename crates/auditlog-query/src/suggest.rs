@@ -9,7 +9,7 @@
 //!
 //! Seen values come from one `GROUP BY` over one column, with the caller's organization scope
 //! from [`SqlBuilder`], so an `org_auditor` is never offered another organization's users or
-//! targets. Duplicate rows cannot add a value, so there is no `FINAL`.
+//! targets. Duplicate rows cannot add a value.
 
 use auditlog_event::{Action, BuildReason, ResourceType};
 
@@ -126,7 +126,7 @@ impl SqlBuilder {
         let limit = conditions.bind("limit", ParamValue::UInt64(MAX_SUGGESTIONS));
         let text = format!(
             "SELECT lower({name}) AS value\n{from}{where_clause}\nGROUP BY value\nORDER BY count() DESC, value\nLIMIT {limit}",
-            from = self.table_clause_without_final(),
+            from = self.table_clause(),
             where_clause = conditions.where_clause(),
         );
         conditions.into_query(text)
@@ -172,7 +172,7 @@ mod tests {
                 .text
                 .contains("startsWith(lower(user_username), {prefix:String})")
         );
-        assert!(!query.text.contains("Al'") && !query.text.contains("FINAL"));
+        assert!(!query.text.contains("Al'"));
         assert!(
             query
                 .params

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditlog_event::{Action, ResourceType};
-use auditlog_ingester::{COLUMNS, RowEncoder, SchemaTarget};
+use auditlog_store::{COLUMNS, RowEncoder, SchemaTarget};
 use auditlog_testkit::percent_encode;
 use auditlog_traffic::TrafficGenerator;
 use bytes::Bytes;
@@ -151,7 +151,7 @@ async fn ensure_loaded(
         retention_days: None,
         cluster: None,
     };
-    auditlog_ingester::migrate(&root.clone().with_database("default"), &target)
+    auditlog_store::migrate(&root.clone().with_database("default"), &target)
         .await
         .map_err(|error| format!("migrate: {error}"))?;
     let existing = client

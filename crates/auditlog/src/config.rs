@@ -301,8 +301,8 @@ impl Settings {
     }
 
     /// The ClickHouse target as the ingester sees it.
-    pub fn clickhouse(&self) -> auditlog_ingester::ClickHouseConfig {
-        auditlog_ingester::ClickHouseConfig {
+    pub fn clickhouse(&self) -> auditlog_store::ClickHouseConfig {
+        auditlog_store::ClickHouseConfig {
             url: self.clickhouse_url.clone(),
             database: self.clickhouse_database.clone(),
             table: self.clickhouse_table.clone(),
@@ -317,12 +317,12 @@ impl Settings {
         &self,
         args: &MigrateArgs,
         file: &FileConfig,
-    ) -> auditlog_ingester::SchemaTarget {
+    ) -> auditlog_store::SchemaTarget {
         let retention_days = args
             .retention_days
             .or(file.retention.days)
             .filter(|days| *days > 0);
-        auditlog_ingester::SchemaTarget {
+        auditlog_store::SchemaTarget {
             database: self.clickhouse_database.clone(),
             table: self.clickhouse_table.clone(),
             retention_days,

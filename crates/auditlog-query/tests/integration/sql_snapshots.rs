@@ -29,10 +29,6 @@ fn resolved(query: &str) -> ResolvedFilter {
         .unwrap()
 }
 
-fn uuid(text: &str) -> Uuid {
-    Uuid::parse_str(text).unwrap()
-}
-
 fn params(query: &SqlQuery) -> Vec<(&str, ParamValue)> {
     query
         .params
@@ -48,7 +44,18 @@ fn string(text: &str) -> ParamValue {
 /// Expected parameters: name and value, in order.
 type Params = Vec<(&'static str, ParamValue)>;
 
-const COUNT_PREFIX: &str = "SELECT count()\nFROM `auditlog`.`audit_logs` FINAL";
+const COUNT_PREFIX: &str = "SELECT uniqExact(id)\nFROM `auditlog`.`audit_logs`";
+
+/// The exact count of a point filter: its key and value in the lookup table.
+const LOOKUP_COUNT: &str = "SELECT uniqExact(id)\nFROM `auditlog`.`audit_logs_lookup`\n\
+                            WHERE key = {lookup_key:String}\n  AND value = {lookup_value:String}";
+
+fn lookup(key: &'static str, value: &str) -> Params {
+    vec![("lookup_key", string(key)), ("lookup_value", string(value))]
+}
+
+/// Marks a case answered from the lookup table.
+const LOOKUP: &str = "lookup";
 
 #[test]
 fn every_key_alone() {
@@ -71,28 +78,20 @@ fn every_key_alone() {
         ),
         (
             "resource_id:A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
-            "\nWHERE resource_id = {resource_id:UUID}",
-            vec![("resource_id", ParamValue::Uuid(uuid(RESOURCE)))],
+            LOOKUP,
+            lookup("resource_id", RESOURCE),
         ),
         (
             r#"resource_target:"My WS""#,
-            "\nWHERE lower(resource_target) = {resource_target:String}",
-            vec![("resource_target", string("my ws"))],
+            LOOKUP,
+            lookup("resource_target", "my ws"),
         ),
-        (
-            "username:Bob",
-            "\nWHERE lower(user_username) = {username:String}",
-            vec![("username", string("bob"))],
-        ),
-        (
-            "username:me",
-            "\nWHERE lower(user_username) = {username:String}",
-            vec![("username", string("alice"))],
-        ),
+        ("username:Bob", LOOKUP, lookup("username", "bob")),
+        ("username:me", LOOKUP, lookup("username", "alice")),
         (
             "email:Alice@Example.com",
-            "\nWHERE lower(user_email) = {email:String}",
-            vec![("email", string("alice@example.com"))],
+            LOOKUP,
+            lookup("email", "alice@example.com"),
         ),
         (
             "date_from:2026-01-01",
@@ -113,18 +112,18 @@ fn every_key_alone() {
         ),
         (
             "organization:acme",
-            "\nWHERE organization_id = {organization_id:UUID}",
-            vec![("organization_id", ParamValue::Uuid(ACME))],
+            LOOKUP,
+            lookup("organization_id", "00000000-0000-0000-0000-00000000000a"),
         ),
         (
             "organization:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
-            "\nWHERE organization_id = {organization_id:UUID}",
-            vec![("organization_id", ParamValue::Uuid(uuid(RESOURCE)))],
+            LOOKUP,
+            lookup("organization_id", RESOURCE),
         ),
         (
             "request_id:a0eebc999c0b4ef8bb6d6bb9bd380a11",
-            "\nWHERE request_id = {request_id:UUID}",
-            vec![("request_id", ParamValue::Uuid(uuid(RESOURCE)))],
+            LOOKUP,
+            lookup("request_id", RESOURCE),
         ),
         (
             "build_reason:autostart",
@@ -134,11 +133,12 @@ fn every_key_alone() {
     ];
     for (query, where_clause, expected_params) in cases {
         let sql = builder().count_exact(&resolved(query));
-        assert_eq!(
-            sql.text,
-            format!("{COUNT_PREFIX}{where_clause}"),
-            "query {query:?}"
-        );
+        let expected = if where_clause == LOOKUP {
+            LOOKUP_COUNT.to_owned()
+        } else {
+            format!("{COUNT_PREFIX}{where_clause}")
+        };
+        assert_eq!(sql.text, expected, "query {query:?}");
         assert_eq!(params(&sql), expected_params, "query {query:?}");
     }
 }
@@ -151,11 +151,28 @@ fn me_with_a_known_caller_id_matches_the_user_id() {
         .parse_and_resolve("username:me")
         .unwrap();
     let sql = builder().count_exact(&filter);
+    assert_eq!(sql.text, LOOKUP_COUNT);
+    assert_eq!(
+        params(&sql),
+        lookup("user_id", "00000000-0000-0000-0000-000000000042")
+    );
+}
+
+#[test]
+fn two_point_keys_read_the_table_and_its_skip_indexes() {
+    let sql = builder().count_exact(&resolved("username:bob email:bob@example.com"));
     assert_eq!(
         sql.text,
-        format!("{COUNT_PREFIX}\nWHERE user_id = {{user_id:UUID}}")
+        format!(
+            "{COUNT_PREFIX}\nWHERE lower(user_username) = {{username:String}}\n  AND lower(user_email) = {{email:String}}"
+        )
     );
-    assert_eq!(params(&sql), [("user_id", ParamValue::Uuid(caller))]);
+    // Next to another point key the organization is a column of the lookup table.
+    let sql = builder().count_exact(&resolved("username:bob organization:acme"));
+    assert_eq!(
+        sql.text,
+        format!("{LOOKUP_COUNT}\n  AND organization_id = {{organization_id:UUID}}")
+    );
 }
 
 const COMBINED: &str = "workspace action:create username:me date_from:2026-01-01 \
@@ -166,10 +183,12 @@ const SELECT_COLUMNS: &str = "SELECT id, time, request_id, organization_id, orga
      user_name, ip, user_agent, resource_type, resource_id, resource_target, resource_icon, \
      action, diff, status_code, additional_fields, build_reason";
 
-const COMBINED_WHERE: &str = "WHERE organization_id IN {scope_organization_ids:Array(UUID)}
+/// `COMBINED` as the lookup table answers it: by the actor, with the rest as columns.
+const COMBINED_WHERE: &str = "WHERE key = {lookup_key:String}
+  AND value = {lookup_value:String}
+  AND organization_id IN {scope_organization_ids:Array(UUID)}
   AND resource_type = {resource_type:String}
   AND action = {action:String}
-  AND lower(user_username) = {username:String}
   AND time >= {date_from:DateTime64(6, 'UTC')}
   AND time < {date_to:DateTime64(6, 'UTC')}
   AND organization_id = {organization_id:UUID}
@@ -177,13 +196,14 @@ const COMBINED_WHERE: &str = "WHERE organization_id IN {scope_organization_ids:A
 
 fn combined_params() -> Vec<(&'static str, ParamValue)> {
     vec![
+        ("lookup_key", string("username")),
+        ("lookup_value", string("alice")),
         (
             "scope_organization_ids",
             ParamValue::UuidArray(vec![ACME, SCOPE_OTHER]),
         ),
         ("resource_type", string("workspace")),
         ("action", string("create")),
-        ("username", string("alice")),
         (
             "date_from",
             ParamValue::DateTime64Micros(1_767_225_600_000_000),
@@ -213,8 +233,10 @@ fn combined_filter_offset_page() {
     assert_eq!(
         sql.text,
         format!(
-            "{SELECT_COLUMNS}\nFROM `auditlog`.`audit_logs` FINAL\n{COMBINED_WHERE}\n\
-             ORDER BY time DESC, id DESC\nLIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}"
+            "{SELECT_COLUMNS}\nFROM `auditlog`.`audit_logs`\nWHERE (time, id) IN (\n\
+             SELECT DISTINCT time, id\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}\n\
+             ORDER BY time DESC, id DESC\nLIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}\n)\n\
+             ORDER BY time DESC, id DESC"
         )
     );
     let mut expected = combined_params();
@@ -230,11 +252,14 @@ fn combined_filter_keyset_page() {
     assert_eq!(
         sql.text,
         format!(
-            "{SELECT_COLUMNS}\nFROM `auditlog`.`audit_logs` FINAL\n{COMBINED_WHERE}
+            "{SELECT_COLUMNS}\nFROM `auditlog`.`audit_logs`\nWHERE (time, id) IN (
+SELECT DISTINCT time, id\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}
   AND time <= {{cursor_time:DateTime64(6, 'UTC')}}
   AND (time < {{cursor_time:DateTime64(6, 'UTC')}} OR id < {{cursor_id:UUID}})
 ORDER BY time DESC, id DESC
-LIMIT {{limit:UInt64}}"
+LIMIT {{limit:UInt64}}
+)
+ORDER BY time DESC, id DESC"
         )
     );
     let mut expected = combined_params();
@@ -253,13 +278,16 @@ fn combined_filter_counts() {
     assert_eq!(
         capped.text,
         format!(
-            "SELECT count() FROM (\nSELECT 1\nFROM `auditlog`.`audit_logs` FINAL\n{COMBINED_WHERE}\nLIMIT 2001\n)"
+            "SELECT count() FROM (\nSELECT DISTINCT id\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}\nLIMIT 2001\n)"
         )
     );
     assert_eq!(params(&capped), combined_params());
 
     let exact = scoped_builder().count_exact(&resolved(COMBINED));
-    assert_eq!(exact.text, format!("{COUNT_PREFIX}\n{COMBINED_WHERE}"));
+    assert_eq!(
+        exact.text,
+        format!("SELECT uniqExact(id)\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}")
+    );
     assert_eq!(params(&exact), combined_params());
 }
 
@@ -275,19 +303,28 @@ fn empty_filter_and_builder_options() {
     assert_eq!(
         page.text,
         format!(
-            "{SELECT_COLUMNS}\nFROM `auditlog`.`audit_logs` FINAL\n\
-             ORDER BY time DESC, id DESC\nLIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}"
+            "{SELECT_COLUMNS}\nFROM `auditlog`.`audit_logs`\nWHERE (time, id) IN (\n\
+             SELECT DISTINCT time, id\nFROM `auditlog`.`audit_logs`\n\
+             ORDER BY time DESC, id DESC\nLIMIT {{limit:UInt64}} OFFSET {{offset:UInt64}}\n)\n\
+             ORDER BY time DESC, id DESC"
         )
     );
-
-    let without_final = builder()
-        .with_final(false)
-        .count_capped(&ResolvedFilter::default());
-    assert_eq!(
-        without_final.text,
-        "SELECT count() FROM (\nSELECT 1\nFROM `auditlog`.`audit_logs`\nLIMIT 2001\n)"
+    // On a cluster the keys are chosen across the shards.
+    let distributed = builder().with_distributed(true).page(
+        &ResolvedFilter::default(),
+        &Page::Offset {
+            limit: 1,
+            offset: 0,
+        },
     );
-    assert!(without_final.params.is_empty());
+    assert!(distributed.text.contains("WHERE (time, id) GLOBAL IN (\n"));
+
+    let capped = builder().count_capped(&ResolvedFilter::default());
+    assert_eq!(
+        capped.text,
+        "SELECT count() FROM (\nSELECT DISTINCT id\nFROM `auditlog`.`audit_logs`\nLIMIT 2001\n)"
+    );
+    assert!(capped.params.is_empty());
 
     // An org-scoped auditor with no organizations sees nothing (ClickHouse: `x IN []` is
     // false for a typed empty array parameter).
@@ -319,8 +356,13 @@ fn the_scope_cannot_be_widened_by_the_filter() {
         ));
     assert_eq!(
         sql.text,
-        format!(
-            "{COUNT_PREFIX}\nWHERE organization_id IN {{scope_organization_ids:Array(UUID)}}\n  AND organization_id = {{organization_id:UUID}}"
+        format!("{LOOKUP_COUNT}\n  AND organization_id IN {{scope_organization_ids:Array(UUID)}}")
+    );
+    assert_eq!(
+        params(&sql)[1],
+        (
+            "lookup_value",
+            string("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
         )
     );
 }

@@ -7,7 +7,7 @@
 //! `{"audit_logs":[...],"count":N,"count_cap":2000}`, and the page's last row's cursor
 //! comes in the [`NEXT_CURSOR_HEADER`] header when the page is full.
 
-use auditlog_query::{AuditLog, AuditLogsResponse, parse_page_params};
+use auditlog_query::{AuditLog, AuditLogsResponse, Cursor, parse_page_params};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -32,7 +32,7 @@ pub async fn audit_logs(
     let next_cursor = rows
         .last()
         .filter(|_| rows.len() as u64 == page_request.limit)
-        .map(|row| row.cursor().encode());
+        .map(|row| Cursor::from(row).encode());
     let audit_logs = rows
         .into_iter()
         .map(|row| AuditLog::from_event(&row.into_event()))

@@ -219,7 +219,7 @@ async fn next_chunk(
         }
     };
     stream.done = (rows.len() as u64) < EXPORT_CHUNK_ROWS;
-    stream.cursor = rows.last().map(AuditLogRow::cursor);
+    stream.cursor = rows.last().map(Cursor::from);
     let logs: Vec<AuditLog> = rows
         .into_iter()
         .map(|row| AuditLog::from_event(&row.into_event()))

@@ -31,7 +31,7 @@ pub async fn run(settings: &Settings, args: &MigrateCommandArgs, file: &FileConf
         .client()
         // Migrations create the database, so they must not select it first.
         .with_database("default");
-    let report = auditlog_ingester::migrate(&client, &target).await?;
+    let report = auditlog_store::migrate(&client, &target).await?;
     println!(
         "schema of {}.{} is current: applied {:?}, already applied {:?}, retention {}",
         target.database,

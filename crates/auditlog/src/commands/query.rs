@@ -42,12 +42,8 @@ pub async fn run(settings: &Settings, args: &QueryArgs, _file: &FileConfig) -> R
             Err(other) => Err(other.into()),
         };
     }
-    let runner = QueryRunner::try_new(
-        settings.clickhouse().client(),
-        &settings.clickhouse_database,
-        &settings.clickhouse_table,
-    )?
-    .with_query_timeout(CLI_QUERY_TIMEOUT);
+    let runner =
+        QueryRunner::for_config(&settings.clickhouse())?.with_query_timeout(CLI_QUERY_TIMEOUT);
     let visibility = Visibility::All;
     let filter = match runner
         .resolve(&args.filter, args.as_user.as_deref(), &visibility)
@@ -119,7 +115,7 @@ pub async fn run(settings: &Settings, args: &QueryArgs, _file: &FileConfig) -> R
     let next_cursor = rows
         .last()
         .filter(|_| rows.len() as u64 == limit)
-        .map(|row| row.cursor().encode());
+        .map(|row| Cursor::from(row).encode());
     let logs: Vec<AuditLog> = rows
         .into_iter()
         .map(|row| AuditLog::from_event(&row.into_event()))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use auditlog_query::QueryRunner;
+use auditlog_store::ServerFailure;
 
 use crate::api::{self, ApiState, Authenticator};
 use crate::cli::ServeArgs;
@@ -33,12 +34,7 @@ pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Re
     }
     let metrics = telemetry::init_metrics()?;
     let runner = Arc::new(
-        QueryRunner::try_new(
-            settings.clickhouse().client(),
-            &settings.clickhouse_database,
-            &settings.clickhouse_table,
-        )?
-        .with_query_timeout(serve.query_timeout),
+        QueryRunner::for_config(&settings.clickhouse())?.with_query_timeout(serve.query_timeout),
     );
     let readiness = spawn_readiness_probe(Arc::clone(&runner));
     let state = ApiState {
@@ -125,14 +121,6 @@ fn spawn_readiness_probe(runner: Arc<QueryRunner>) -> Readiness {
     })
 }
 
-/// ClickHouse's error codes that `/readyz` tells apart.
-const UNKNOWN_TABLE: u32 = 60;
-const UNKNOWN_DATABASE: u32 = 81;
-const UNKNOWN_USER: u32 = 192;
-const WRONG_PASSWORD: u32 = 193;
-const ACCESS_DENIED: u32 = 497;
-const AUTHENTICATION_FAILED: u32 = 516;
-
 /// What `/readyz` says about a failed ping: words an unauthenticated caller may see.
 fn readiness_reason(error: &auditlog_query::Error) -> &'static str {
     let message = match error {
@@ -140,24 +128,16 @@ fn readiness_reason(error: &auditlog_query::Error) -> &'static str {
         auditlog_query::Error::ClickHouse { message } => message,
         _ => return "ClickHouse query failed",
     };
-    // The server's exceptions read "Code: 81. DB::Exception: ..."; a transport error has
-    // no code at all.
-    let code = message.find("Code: ").and_then(|start| {
-        let digits: String = message[start + "Code: ".len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse::<u32>().ok()
-    });
-    match code {
-        None => "ClickHouse unreachable",
-        Some(UNKNOWN_DATABASE) => "database missing",
-        Some(UNKNOWN_TABLE) => "table missing",
-        Some(AUTHENTICATION_FAILED | UNKNOWN_USER | WRONG_PASSWORD) => {
-            "ClickHouse rejected the credentials"
-        }
-        Some(ACCESS_DENIED) => "ClickHouse denied access",
-        Some(_) => "ClickHouse answered with an error",
+    match ServerFailure::from_message(message) {
+        ServerFailure::Unreachable => "ClickHouse unreachable",
+        ServerFailure::UnknownDatabase => "database missing",
+        ServerFailure::UnknownTable => "table missing",
+        ServerFailure::Credentials => "ClickHouse rejected the credentials",
+        ServerFailure::AccessDenied => "ClickHouse denied access",
+        ServerFailure::Timeout => "ClickHouse did not answer in time",
+        ServerFailure::UnknownSetting
+        | ServerFailure::Transient(_)
+        | ServerFailure::Permanent(_) => "ClickHouse answered with an error",
     }
 }
 

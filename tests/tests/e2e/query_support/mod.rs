@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use auditlog_e2e::pipeline::{AuditlogProcess, free_port, log_dir};
 use auditlog_e2e::{clickhouse_url, fresh_database, unique_name};
 use auditlog_event::{Action, AuditEvent, ResourceType};
-use auditlog_ingester::{COLUMNS, RowEncoder, SchemaTarget};
 use auditlog_query::{Actor, ResolvedFilter};
+use auditlog_store::{COLUMNS, RowEncoder, SchemaTarget};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::StatusCode;
@@ -33,7 +33,7 @@ pub async fn migrated_database(prefix: &str) -> (clickhouse::Client, String) {
         retention_days: None,
         cluster: None,
     };
-    auditlog_ingester::migrate(&client.clone().with_database("default"), &target)
+    auditlog_store::migrate(&client.clone().with_database("default"), &target)
         .await
         .unwrap_or_else(|error| panic!("migrate {database}: {error}"));
     (client, database)

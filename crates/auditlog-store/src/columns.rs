@@ -6,7 +6,7 @@
 /// The actor and organization are flattened (`user_*`, `organization_*`; nil ids and empty
 /// strings when absent), `diff` and `additional_fields` are JSON text, `build_reason` is `''`
 /// when the event has none.
-pub const TABLE_COLUMNS: [&str; 22] = [
+pub const COLUMNS: [&str; 22] = [
     "id",
     "time",
     "request_id",
@@ -33,7 +33,7 @@ pub const TABLE_COLUMNS: [&str; 22] = [
 
 #[cfg(test)]
 mod tests {
-    use super::TABLE_COLUMNS;
+    use super::COLUMNS;
 
     /// The column names of the first `CREATE TABLE ... ( ... )` in a DDL file, in order.
     fn ddl_columns(ddl: &str) -> Vec<String> {
@@ -70,7 +70,7 @@ mod tests {
                 include_str!("../../../schemas/clickhouse/cluster/0001_audit_logs.sql"),
             ),
         ] {
-            assert_eq!(ddl_columns(ddl), TABLE_COLUMNS, "schemas/clickhouse/{file}");
+            assert_eq!(ddl_columns(ddl), COLUMNS, "schemas/clickhouse/{file}");
         }
     }
 }

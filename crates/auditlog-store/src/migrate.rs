@@ -11,7 +11,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::IngestError;
+use crate::{StoreError, check_identifier};
 
 /// One schema migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_ingest_batches.sql",
         sql: include_str!("../../../schemas/clickhouse/0002_ingest_batches.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_lookup.sql",
+        sql: include_str!("../../../schemas/clickhouse/0003_lookup.sql"),
+    },
 ];
 
 /// The replicated (cluster) schema: Replicated engines, a Distributed table, `ON CLUSTER`.
@@ -51,17 +56,12 @@ pub const CLUSTER_MIGRATIONS: &[Migration] = &[
         name: "cluster/0002_ingest_batches.sql",
         sql: include_str!("../../../schemas/clickhouse/cluster/0002_ingest_batches.sql"),
     },
+    Migration {
+        version: 3,
+        name: "cluster/0003_lookup.sql",
+        sql: include_str!("../../../schemas/clickhouse/cluster/0003_lookup.sql"),
+    },
 ];
-
-/// Whether `name` can be put in SQL text as a bare identifier.
-pub fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|next| next.is_ascii_alphanumeric() || next == '_')
-        && name.len() <= 128
-}
 
 /// Where and how to apply the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,18 +77,11 @@ pub struct SchemaTarget {
 }
 
 impl SchemaTarget {
-    fn validate(&self) -> Result<(), IngestError> {
-        let names = [
-            Some(&self.database),
-            Some(&self.table),
-            self.cluster.as_ref(),
-        ];
-        for name in names.into_iter().flatten() {
-            if !is_identifier(name) {
-                return Err(IngestError::Config(format!(
-                    "{name:?} is not a valid ClickHouse identifier ([A-Za-z_][A-Za-z0-9_]*)"
-                )));
-            }
+    fn validate(&self) -> Result<(), StoreError> {
+        check_identifier("database", &self.database)?;
+        check_identifier("table", &self.table)?;
+        if let Some(cluster) = &self.cluster {
+            check_identifier("cluster", cluster)?;
         }
         Ok(())
     }
@@ -164,7 +157,7 @@ struct AppliedRow {
 }
 
 /// Applies every migration not yet applied, then sets retention. Idempotent.
-pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationReport, IngestError> {
+pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationReport, StoreError> {
     target.validate()?;
     let database = &target.database;
     let on_cluster = target.on_cluster();
@@ -239,11 +232,29 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
     Ok(report)
 }
 
-async fn apply_retention(client: &Client, target: &SchemaTarget) -> Result<(), IngestError> {
+async fn apply_retention(client: &Client, target: &SchemaTarget) -> Result<(), StoreError> {
+    // The lookup table follows the events' retention exactly: a lookup row that outlived
+    // its event would be counted by a point filter's count.
+    for table in [target.table.clone(), lookup_table(&target.table)] {
+        apply_table_retention(client, target, &table).await?;
+    }
+    Ok(())
+}
+
+/// The lookup table that serves point filters on `table` (migration 0003).
+pub fn lookup_table(table: &str) -> String {
+    format!("{table}_lookup")
+}
+
+async fn apply_table_retention(
+    client: &Client,
+    target: &SchemaTarget,
+    table_name: &str,
+) -> Result<(), StoreError> {
     // On a cluster the rows live in `{table}_local`; a Distributed table takes no TTL.
     let table_name = match target.cluster {
-        Some(_) => format!("{}_local", target.table),
-        None => target.table.clone(),
+        Some(_) => format!("{table_name}_local"),
+        None => table_name.to_owned(),
     };
     let table = format!("{}.{}", target.database, table_name);
     let on_cluster = target.on_cluster();
@@ -278,8 +289,8 @@ async fn run(client: &Client, statement: &str) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-fn migration_error(version: u32, name: &str, message: String) -> IngestError {
-    IngestError::Migration {
+fn migration_error(version: u32, name: &str, message: String) -> StoreError {
+    StoreError::Migration {
         version,
         name: name.to_owned(),
         message,
@@ -289,16 +300,6 @@ fn migration_error(version: u32, name: &str, message: String) -> IngestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers_are_checked_before_they_reach_sql_text() {
-        assert!(is_identifier("audit_logs"));
-        assert!(is_identifier("_x9"));
-        assert!(!is_identifier("9x"));
-        assert!(!is_identifier("a.b"));
-        assert!(!is_identifier("x; DROP TABLE y"));
-        assert!(!is_identifier(""));
-    }
 
     #[test]
     fn versions_are_dense_and_ascending() {
