@@ -36,7 +36,7 @@ start_app() {
 
 count() {
     curl -fsS "$clickhouse/?database=$database" \
-        --data-binary "SELECT count() FROM $table FINAL" 2>/dev/null || echo 0
+        --data-binary "SELECT uniqExact(id) FROM $table" 2>/dev/null || echo 0
 }
 
 say "schema"

@@ -63,9 +63,9 @@
 //! - a batch's offset range is recorded before its insert, and the insert carries a
 //!   deduplication token derived from that range, so re-sending it after any crash is
 //!   dropped by ClickHouse;
-//! - the table is a ReplacingMergeTree keyed on `(time, id)`, and queries read it with
-//!   `FINAL`, so even a copy that escaped both (e.g. a zombie member during a rebalance)
-//!   is never visible.
+//! - the table is a ReplacingMergeTree keyed on `(time, id)`, and queries keep one row per
+//!   key and count distinct ids, so even a copy that escaped both (e.g. a zombie member
+//!   during a rebalance) is never visible.
 
 mod batch;
 mod config;

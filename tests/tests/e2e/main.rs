@@ -8,6 +8,7 @@ mod api;
 mod clickhouse_server;
 #[path = "query_support/dataset.rs"]
 mod dataset;
+mod dedup;
 mod dlq_replay;
 mod generate;
 mod groups;

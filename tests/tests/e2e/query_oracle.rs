@@ -21,7 +21,7 @@ use crate::query_support::{
 const NUM_GENERATED_EVENTS: u64 = 50_000;
 const FIRST_PAGE_LIMIT: usize = 100;
 const WALK_PAGE_LIMIT: usize = 5_000;
-const TOKEN: &str = "oracle-secret";
+pub(crate) const TOKEN: &str = "oracle-secret";
 
 /// Alternates the case of ASCII letters: "alice" → "AlIcE".
 fn mixed_case(text: &str) -> String {
@@ -150,7 +150,7 @@ fn filters(events: &[AuditEvent], organizations: &[auditlog_event::Organization]
     filters
 }
 
-fn expected_json(events: &[&AuditEvent]) -> Vec<Value> {
+pub(crate) fn expected_json(events: &[&AuditEvent]) -> Vec<Value> {
     events
         .iter()
         .map(|event| serde_json::to_value(AuditLog::from_event(event)).unwrap())
@@ -159,7 +159,7 @@ fn expected_json(events: &[&AuditEvent]) -> Vec<Value> {
 
 /// Checks one filter: first page by offset (with count), second page, a deep offset page,
 /// and a cursor walk over every matching event.
-async fn check_filter(server: &ApiServer, query: &str, want: &[&AuditEvent]) {
+pub(crate) async fn check_filter(server: &ApiServer, query: &str, want: &[&AuditEvent]) {
     let q = encode(query);
     let want_json = expected_json(want);
 
