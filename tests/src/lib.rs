@@ -6,8 +6,8 @@
 //! tests run in parallel and a failed run leaves nothing that confuses the next.
 
 pub use auditlog_testkit::{
-    PrivateBroker, PrivateClickHouse, Record, clickhouse_client, clickhouse_url, fresh_database,
-    kafka_brokers, percent_encode, read_topic, unique_name,
+    PrivateBroker, PrivateClickHouse, Record, clickhouse_client, clickhouse_scalar, clickhouse_url,
+    fresh_database, kafka_brokers, percent_encode, read_topic, unique_name,
 };
 
 pub mod pipeline;

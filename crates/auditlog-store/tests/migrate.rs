@@ -5,16 +5,8 @@
 use auditlog_store::{
     CLUSTER_MIGRATIONS, COLUMNS, MIGRATIONS, RowEncoder, SchemaTarget, lookup_table, migrate,
 };
-use auditlog_testkit::{clickhouse_client, fresh_database};
+use auditlog_testkit::{clickhouse_client, clickhouse_scalar, fresh_database};
 use bytes::Bytes;
-
-async fn scalar(client: &clickhouse::Client, sql: &str) -> u64 {
-    client
-        .query(sql)
-        .fetch_one::<u64>()
-        .await
-        .unwrap_or_else(|error| panic!("{sql}: {error}"))
-}
 
 async fn engine_full(client: &clickhouse::Client, database: &str, table: &str) -> String {
     client
@@ -70,13 +62,13 @@ async fn migrations_create_backfill_and_stay_idempotent() {
         let sql = format!(
             "SELECT count() FROM system.tables WHERE database = '{database}' AND name = '{table}'"
         );
-        assert_eq!(scalar(&root, &sql).await, 1, "{table} exists");
+        assert_eq!(clickhouse_scalar(&root, &sql).await, 1, "{table} exists");
     }
 
     // The view feeds the lookup: seven keys per stored row.
     insert_sample_events(&client, 10).await;
     assert_eq!(
-        scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
+        clickhouse_scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
         70
     );
 
@@ -92,19 +84,19 @@ async fn migrations_create_backfill_and_stay_idempotent() {
     assert_eq!(again.applied, [3]);
     assert_eq!(again.already_applied, [1, 2]);
     assert_eq!(
-        scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
+        clickhouse_scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
         70,
         "the backfill wrote the stored rows' keys"
     );
     let sql = "SELECT count() FROM audit_logs_lookup WHERE key = 'username' \
                AND value = (SELECT lower(any(user_username)) FROM audit_logs)";
-    assert_eq!(scalar(&client, sql).await, 10);
+    assert_eq!(clickhouse_scalar(&client, sql).await, 10);
 
     // Nothing left to do: nothing is applied, nothing is written twice.
     let idle = migrate(&root, &target(&database, None)).await.unwrap();
     assert!(idle.applied.is_empty());
     assert_eq!(
-        scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
+        clickhouse_scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
         70
     );
 

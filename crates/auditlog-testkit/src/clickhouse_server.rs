@@ -30,6 +30,15 @@ pub async fn fresh_database(prefix: &str) -> (clickhouse::Client, String) {
     (clickhouse_client().with_database(&database), database)
 }
 
+/// The one number `sql` answers (a count, usually); panics with the query on failure.
+pub async fn clickhouse_scalar(client: &clickhouse::Client, sql: &str) -> u64 {
+    client
+        .query(sql)
+        .fetch_one::<u64>()
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
 /// A private ClickHouse HTTP server (the project's chDB server) that a test may stop and
 /// start again without disturbing other tests.
 #[derive(Debug)]

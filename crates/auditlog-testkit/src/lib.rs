@@ -31,7 +31,9 @@ mod kafka;
 mod kafka_broker;
 mod paths;
 
-pub use clickhouse_server::{PrivateClickHouse, clickhouse_client, clickhouse_url, fresh_database};
+pub use clickhouse_server::{
+    PrivateClickHouse, clickhouse_client, clickhouse_scalar, clickhouse_url, fresh_database,
+};
 pub use http::{http_get, percent_encode};
 pub use kafka::{Record, create_topic, kafka_brokers, read_topic};
 pub use kafka_broker::PrivateBroker;

@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use auditlog_e2e::clickhouse_url;
 use auditlog_e2e::percent_encode as encode;
 use auditlog_e2e::pipeline::auditlog_binary;
+use auditlog_e2e::{clickhouse_scalar, clickhouse_url};
 use auditlog_event::AuditEvent;
 use auditlog_query::{AuditLog, Resolver};
 use auditlog_traffic::TrafficGenerator;
@@ -45,14 +45,6 @@ fn events_and_copies() -> (Vec<AuditEvent>, Vec<Vec<AuditEvent>>) {
     let every = |step: usize| events.iter().step_by(step).cloned().collect::<Vec<_>>();
     let copies = vec![every(7), every(11), every(13), around_midnight];
     (events, copies)
-}
-
-async fn scalar(client: &clickhouse::Client, sql: &str) -> u64 {
-    client
-        .query(sql)
-        .fetch_one::<u64>()
-        .await
-        .unwrap_or_else(|error| panic!("{sql}: {error}"))
 }
 
 /// `auditlog query --count` against the database: the exact, uncapped count.
@@ -98,9 +90,9 @@ async fn duplicates_across_parts_and_partitions_show_and_count_once() {
     }
 
     let num_copies: usize = copies.iter().map(Vec::len).sum();
-    let physical = scalar(&client, "SELECT count() FROM audit_logs").await;
+    let physical = clickhouse_scalar(&client, "SELECT count() FROM audit_logs").await;
     assert_eq!(physical, (events.len() + num_copies) as u64);
-    let parts = scalar(
+    let parts = clickhouse_scalar(
         &client,
         &format!(
             "SELECT count() FROM system.parts WHERE database = '{database}' \
@@ -108,7 +100,7 @@ async fn duplicates_across_parts_and_partitions_show_and_count_once() {
         ),
     )
     .await;
-    let partitions = scalar(
+    let partitions = clickhouse_scalar(
         &client,
         &format!(
             "SELECT uniqExact(partition) FROM system.parts WHERE database = '{database}' \
@@ -121,7 +113,7 @@ async fn duplicates_across_parts_and_partitions_show_and_count_once() {
         parts >= 10,
         "{parts} parts: five inserts, each split by month"
     );
-    let lookup_rows = scalar(&client, "SELECT count() FROM audit_logs_lookup").await;
+    let lookup_rows = clickhouse_scalar(&client, "SELECT count() FROM audit_logs_lookup").await;
     assert_eq!(lookup_rows, physical * 7, "the lookup holds the copies too");
 
     let server = ApiServer::start(&database, &[TestToken::new("dedup", TOKEN, "auditor")]).await;
