@@ -14,7 +14,8 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use auditlog_ingester::{BatchLimits, ClickHouseConfig, Health, IngesterConfig, PoisonPolicy, RetryPolicy};
+//! use auditlog_ingester::{BatchLimits, Health, IngesterConfig, PoisonPolicy, RetryPolicy};
+//! use auditlog_store::ClickHouseConfig;
 //!
 //! # async fn example() -> Result<(), auditlog_ingester::IngestError> {
 //! let config = IngesterConfig {
