@@ -4,6 +4,7 @@
 //! One test binary, so the shared fixtures are compiled and linked once. Tests that need no
 //! stack live in the crates they test.
 
+mod analysts;
 mod api;
 mod clickhouse_server;
 #[path = "query_support/dataset.rs"]
