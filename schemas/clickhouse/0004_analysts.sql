@@ -35,8 +35,8 @@ SELECT
     user_name,
     -- No user, or a subsystem acting on the user's behalf (autostart, dormancy, ...).
     user_id = toUUID('00000000-0000-0000-0000-000000000000')
-        OR JSONHas(additional_fields, 'automatic_actor') AS is_automatic,
-    JSONExtractString(additional_fields, 'automatic_actor') AS automatic_actor,
+        OR JSONHas(base.additional_fields, 'automatic_actor') AS is_automatic,
+    JSONExtractString(base.additional_fields, 'automatic_actor') AS automatic_actor,
     ip,
     user_agent,
     resource_type,
@@ -47,25 +47,17 @@ SELECT
     concat(toString(intDiv(status_code, 100)), 'xx') AS status_class,
     status_code >= 400 AS failed,
     build_reason,
-    -- Field name -> old / new value as text (a JSON string unquoted, anything else as JSON).
-    JSONExtractKeys(diff) AS diff_fields,
-    mapFromArrays(
-        JSONExtractKeys(diff),
-        arrayMap(entry -> if(JSONType(entry, 'old') = 'String', JSONExtractString(entry, 'old'), JSONExtractRaw(entry, 'old')),
-                 JSONExtractKeysAndValuesRaw(diff).2)) AS diff_old,
-    mapFromArrays(
-        JSONExtractKeys(diff),
-        arrayMap(entry -> if(JSONType(entry, 'new') = 'String', JSONExtractString(entry, 'new'), JSONExtractRaw(entry, 'new')),
-                 JSONExtractKeysAndValuesRaw(diff).2)) AS diff_new,
-    arrayFilter((field, entry) -> JSONExtractBool(entry, 'secret'),
-                JSONExtractKeys(diff), JSONExtractKeysAndValuesRaw(diff).2) AS diff_secret_fields,
-    mapFromArrays(
-        JSONExtractKeys(additional_fields),
-        arrayMap(value -> if(JSONType(value) = 'String', JSONExtractString(value), value),
-                 JSONExtractKeysAndValuesRaw(additional_fields).2)) AS additional,
-    diff AS diff_json,
-    additional_fields AS additional_json
-FROM {database}.{table} FINAL
+    -- Field name -> (old, new, secret). Values as text: a JSON string unquoted, null as '',
+    -- anything else as its JSON; a secret field has both empty.
+    JSONExtract(base.diff, 'Map(String, Tuple(old String, new String, secret Bool))') AS diff,
+    mapKeys(diff) AS diff_fields,
+    mapKeys(mapFilter((field, change) -> change.secret, diff)) AS diff_secret_fields,
+    -- Key -> value as text, the same way.
+    JSONExtract(base.additional_fields, 'Map(String, String)') AS additional_fields,
+    -- The stored JSON, for whatever the maps do not say and for the cheapest full scans.
+    base.diff AS diff_json,
+    base.additional_fields AS additional_fields_json
+FROM {database}.{table} AS base FINAL
 SETTINGS do_not_merge_across_partitions_select_final = 1;
 
 -- Rollup 1: events per day by organization, resource type, action and status class.
