@@ -7,6 +7,7 @@
 mod analysts;
 mod api;
 mod clickhouse_server;
+mod cookbook;
 #[path = "query_support/dataset.rs"]
 mod dataset;
 mod dlq_replay;
