@@ -3,8 +3,14 @@
 //!   inserted, then rebuilt by `migrate`'s backfill, then backfilled a second time on top,
 //!   agrees with the base table deduplicated by id;
 //! - the view yields each event once;
-//! - the cluster variant and the generated access DDL parse in ClickHouse's own parser.
+//! - `auditlog migrate` on a fresh database creates the view and the rollups;
+//! - the cluster variant and the DDL of `auditlog access-ddl` parse in ClickHouse's own
+//!   parser (the local engine has neither a cluster nor access control to run them on).
 
+use std::process::Command;
+
+use auditlog_e2e::clickhouse_url;
+use auditlog_e2e::pipeline::auditlog_binary;
 use auditlog_ingester::{CLUSTER_MIGRATIONS, SchemaTarget};
 
 use crate::dataset::dataset;
@@ -187,4 +193,91 @@ pub async fn assert_parses(client: &clickhouse::Client, statement: &str) {
         .fetch_one::<String>()
         .await
         .unwrap_or_else(|error| panic!("does not parse: {error}\n{statement}"));
+}
+
+fn auditlog(args: &[&str], database: &str) -> String {
+    let output = Command::new(auditlog_binary())
+        .args(args)
+        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
+        .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
+        .env("AUDITLOG_LOG", "warn")
+        .env_remove("AUDITLOG_CONFIG")
+        .output()
+        .expect("run auditlog");
+    assert!(
+        output.status.success(),
+        "auditlog {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auditlog_migrate_creates_the_view_and_the_rollups() {
+    let database = auditlog_e2e::unique_name("analysts_migrate");
+    let printed = auditlog(&["migrate", "--skip-topics"], &database);
+    assert!(printed.contains("applied [1, 2, 4]"), "{printed}");
+    let client = auditlog_e2e::clickhouse_client();
+    let tables = client
+        .query("SELECT name, engine FROM system.tables WHERE database = {database:String} ORDER BY name")
+        .param("database", &database)
+        .fetch_all::<(String, String)>()
+        .await
+        .expect("tables");
+    for object in ANALYSTS_OBJECTS {
+        let engine = tables
+            .iter()
+            .find(|(name, _)| name == object)
+            .map(|(_, engine)| engine.as_str());
+        let wanted = if object.ends_with("_rollup") {
+            "AggregatingMergeTree"
+        } else if object.ends_with("_mv") {
+            "MaterializedView"
+        } else {
+            "View"
+        };
+        assert_eq!(engine, Some(wanted), "{object} in {tables:?}");
+    }
+    let again = auditlog(&["migrate", "--skip-topics"], &database);
+    assert!(
+        again.contains("applied [], already applied [1, 2, 4]"),
+        "{again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_ddl_parses() {
+    let client = auditlog_e2e::clickhouse_client();
+    let hash = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+    let runs: [&[&str]; 2] = [
+        &["access-ddl"],
+        &[
+            "access-ddl",
+            "--role",
+            "acme_auditor",
+            "--organization",
+            "0195a000-0000-7000-8000-000000000001",
+            "--organization",
+            "0195a000-0000-7000-8000-000000000002",
+            "--user",
+            "acme_analyst",
+            "--password-sha256",
+            hash,
+            "--service-user",
+            "api",
+            "--service-user",
+            "ingester",
+        ],
+    ];
+    for args in runs {
+        let printed = auditlog(args, "audit");
+        let statements: Vec<&str> = printed
+            .lines()
+            .map(|line| line.strip_suffix(';').expect("one statement per line"))
+            .collect();
+        assert!(statements.len() >= 12, "{printed}");
+        for statement in &statements {
+            assert_parses(&client, statement).await;
+        }
+    }
 }
