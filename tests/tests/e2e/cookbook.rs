@@ -235,6 +235,20 @@ fn by_time<'e>(events: impl Iterator<Item = &'e AuditEvent>) -> Vec<&'e AuditEve
     selected
 }
 
+/// Groups in `ORDER BY count DESC, key` order: the map gives the keys in order, and a stable
+/// sort by count keeps it among equal counts.
+fn most_first<K: Ord, V>(groups: BTreeMap<K, V>, count: impl Fn(&V) -> usize) -> Vec<(K, V)> {
+    let mut rows: Vec<(K, V)> = groups.into_iter().collect();
+    rows.sort_by_key(|(_, value)| Reverse(count(value)));
+    rows
+}
+
+/// Rows in `ORDER BY count DESC, name` order.
+fn ranked(mut rows: Vec<(usize, String, Value)>) -> Vec<Value> {
+    rows.sort_by(|left, right| (Reverse(left.0), &left.1).cmp(&(Reverse(right.0), &right.1)));
+    rows.into_iter().map(|(_, _, row)| row).collect()
+}
+
 fn count_distinct<T: Ord>(values: impl Iterator<Item = T>) -> usize {
     values.collect::<BTreeSet<T>>().len()
 }
@@ -268,7 +282,7 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
             }) {
                 by_ip.entry(ip(event)).or_default().push(event);
             }
-            let mut rows: Vec<(usize, String, Value)> = by_ip
+            let rows: Vec<(usize, String, Value)> = by_ip
                 .into_iter()
                 .filter(|(_, failures)| failures.len() >= MIN_FAILURES)
                 .map(|(ip, failures)| {
@@ -282,10 +296,7 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                     (failures.len(), ip, row)
                 })
                 .collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.0), &left.1).cmp(&(Reverse(right.0), &right.1))
-            });
-            rows.into_iter().map(|(_, _, row)| row).collect()
+            ranked(rows)
         }
         "failure_spikes" => {
             let mut by_hour: BTreeMap<OffsetDateTime, Vec<&AuditEvent>> = BTreeMap::new();
@@ -315,7 +326,7 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
             for event in period().filter(|event| failed(event)) {
                 by_user.entry(event.user_id()).or_default().push(event);
             }
-            let mut rows: Vec<(usize, String, Value)> = by_user
+            let rows: Vec<(usize, String, Value)> = by_user
                 .into_iter()
                 .map(|(user_id, failures)| {
                     let name = username(failures[0]).to_owned();
@@ -331,10 +342,7 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                     (failures.len(), name, row)
                 })
                 .collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.0), &left.1).cmp(&(Reverse(right.0), &right.1))
-            });
-            rows.into_iter().take(10).map(|(_, _, row)| row).collect()
+            ranked(rows).into_iter().take(10).collect()
         }
         "new_ips_of_actor" => {
             let mut by_ip: BTreeMap<String, Vec<&AuditEvent>> = BTreeMap::new();
@@ -374,11 +382,8 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                     group.1.insert(event.user_id());
                 }
             }
-            let mut rows: Vec<_> = groups.into_iter().collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.1.0), &left.0).cmp(&(Reverse(right.1.0), &right.0))
-            });
-            rows.into_iter()
+            most_first(groups, |group| group.0)
+                .into_iter()
                 .map(|((resource_type, field), (changes, actors))| {
                     json!({
                         "resource_type": resource_type,
@@ -444,11 +449,8 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                     ))
                     .or_default() += 1;
             }
-            let mut rows: Vec<_> = groups.into_iter().collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.1), &left.0).cmp(&(Reverse(right.1), &right.0))
-            });
-            rows.into_iter()
+            most_first(groups, |count| *count)
+                .into_iter()
                 .map(|((actor, subsystem, resource_type, action), count)| {
                     json!({
                         "automatic_actor": actor,
@@ -472,11 +474,8 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                 group.0 += 1;
                 group.1.insert(event.user_id());
             }
-            let mut rows: Vec<_> = groups.into_iter().collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.1.0), &left.0).cmp(&(Reverse(right.1.0), &right.0))
-            });
-            rows.into_iter()
+            most_first(groups, |group| group.0)
+                .into_iter()
                 .take(10)
                 .map(|((template, organization), (changes, editors))| {
                     json!({
@@ -515,11 +514,8 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                     ))
                     .or_default() += 1;
             }
-            let mut rows: Vec<_> = groups.into_iter().collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.1), &left.0).cmp(&(Reverse(right.1), &right.0))
-            });
-            rows.into_iter()
+            most_first(groups, |count| *count)
+                .into_iter()
                 .take(15)
                 .map(|((organization, resource_type, action), count)| {
                     json!({
@@ -547,11 +543,8 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                 group.0 += 1;
                 group.1 += usize::from(failed(event));
             }
-            let mut rows: Vec<_> = groups.into_iter().collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.1.0), &left.0).cmp(&(Reverse(right.1.0), &right.0))
-            });
-            rows.into_iter()
+            most_first(groups, |group| group.0)
+                .into_iter()
                 .map(|((reason, action), (builds, failures))| {
                     json!({
                         "build_reason": reason,
@@ -567,7 +560,7 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
             for event in period().filter(|event| !is_automatic(event)) {
                 by_user.entry(event.user_id()).or_default().push(event);
             }
-            let mut rows: Vec<(usize, String, Value)> = by_user
+            let rows: Vec<(usize, String, Value)> = by_user
                 .into_values()
                 .map(|acted| {
                     let name = username(acted[0]).to_owned();
@@ -580,10 +573,7 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                     (acted.len(), name, row)
                 })
                 .collect();
-            rows.sort_by(|left, right| {
-                (Reverse(left.0), &left.1).cmp(&(Reverse(right.0), &right.1))
-            });
-            rows.into_iter().take(10).map(|(_, _, row)| row).collect()
+            ranked(rows).into_iter().take(10).collect()
         }
         "request_events" => by_time(
             events
