@@ -7,7 +7,7 @@
 -- Exactness under duplicates. Copies of one event are byte-identical rows with the same
 -- (time, id), and may sit in the base table until a merge removes them. Therefore:
 -- - the view reads the base table with FINAL, which collapses them at read time,
--- - every rollup counts events as `uniqExactState(id)` and keeps times as min/max, so a
+-- - the rollups count events as `uniqExactState(id)` and keep times as min/max, so a
 --   duplicate insert, an insert retried after a timeout (materialized views fire on every
 --   inserted block, even one the base table dropped as a duplicate), or a backfill run
 --   again adds nothing. Readers merge the states: the `daily_events`,
@@ -150,8 +150,10 @@ CREATE TABLE IF NOT EXISTS {database}.actor_ips_rollup
     organization_id UUID,
     username SimpleAggregateFunction(anyLast, String),
     first_seen SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
-    last_seen SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
-    events AggregateFunction(uniqExact, UUID)
+    -- No count of events: with IPs that vary, a uniqExact state per actor and IP holds nearly
+    -- every id, which made this the costliest rollup to feed. First and last seen are what it
+    -- is for, and min and max are idempotent by themselves.
+    last_seen SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (user_id, ip, organization_id);
@@ -164,8 +166,7 @@ SELECT
     organization_id,
     anyLast(user_username) AS username,
     min(time) AS first_seen,
-    max(time) AS last_seen,
-    uniqExactState(id) AS events
+    max(time) AS last_seen
 FROM {database}.{table}
 GROUP BY user_id, ip, organization_id;
 
@@ -176,7 +177,6 @@ SELECT
     ip,
     organization_id,
     min(first_seen) AS first_seen,
-    max(last_seen) AS last_seen,
-    uniqExactMerge(events) AS events
+    max(last_seen) AS last_seen
 FROM {database}.actor_ips_rollup
 GROUP BY user_id, ip, organization_id;

@@ -152,8 +152,10 @@ CREATE TABLE IF NOT EXISTS {database}.actor_ips_rollup_local ON CLUSTER {cluster
     organization_id UUID,
     username SimpleAggregateFunction(anyLast, String),
     first_seen SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
-    last_seen SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
-    events AggregateFunction(uniqExact, UUID)
+    -- No count of events: with IPs that vary, a uniqExact state per actor and IP holds nearly
+    -- every id, which made this the costliest rollup to feed. First and last seen are what it
+    -- is for, and min and max are idempotent by themselves.
+    last_seen SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/actor_ips_rollup_local', '{replica}')
 ORDER BY (user_id, ip, organization_id);
@@ -166,8 +168,7 @@ SELECT
     organization_id,
     anyLast(user_username) AS username,
     min(time) AS first_seen,
-    max(time) AS last_seen,
-    uniqExactState(id) AS events
+    max(time) AS last_seen
 FROM {database}.{table}_local
 GROUP BY user_id, ip, organization_id;
 
@@ -182,7 +183,6 @@ SELECT
     ip,
     organization_id,
     min(first_seen) AS first_seen,
-    max(last_seen) AS last_seen,
-    uniqExactMerge(events) AS events
+    max(last_seen) AS last_seen
 FROM {database}.actor_ips_rollup
 GROUP BY user_id, ip, organization_id;

@@ -43,10 +43,10 @@ const ROLLUP_CHECKS: &[(&str, &str, &str)] = &[
     ),
     (
         "actor_ips",
-        "SELECT user_id, username, ip, organization_id, first_seen, last_seen, events \
+        "SELECT user_id, username, ip, organization_id, first_seen, last_seen \
          FROM actor_ips ORDER BY ALL",
         "SELECT user_id, any(user_username) AS username, ip, organization_id, \
-                min(time) AS first_seen, max(time) AS last_seen, count() AS events \
+                min(time) AS first_seen, max(time) AS last_seen \
          FROM (SELECT * FROM audit_logs LIMIT 1 BY id) \
          GROUP BY user_id, ip, organization_id ORDER BY ALL",
     ),

@@ -362,7 +362,6 @@ fn expected_rows(name: &str, events: &[AuditEvent], params: &Params) -> Option<V
                             "ip": ip,
                             "first_seen": datetime64(first),
                             "last_seen": datetime64(last),
-                            "events": seen.len(),
                         });
                         (first, ip, row)
                     })
