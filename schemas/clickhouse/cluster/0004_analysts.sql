@@ -10,7 +10,7 @@
 -- uniqExact states across shards is a set union, exact however the states are spread. The
 -- backfill reads `{table}` and writes `<name>` (the Distributed tables).
 
--- The analysts' view FINAL runs per partition in parallel; the partitions are months of
+-- The analysts' view. FINAL runs per partition in parallel; the partitions are months of
 -- `time`, which is in the key, so copies never straddle two partitions and skipping the
 -- cross-partition merge is exact. Columns a query does not name are not computed, so the
 -- parsed diff and additional fields cost nothing unless asked for.
