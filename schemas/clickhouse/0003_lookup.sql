@@ -9,7 +9,9 @@
 -- point filter combined with them is answered here too.
 --
 -- Fed by a materialized view, so it holds a row for every inserted row, duplicates included:
--- readers deduplicate by (time, id), as they do on `audit_logs`. Values are what the filters
+-- readers deduplicate by (time, id), as they do on `audit_logs`. `auditlog migrate` backfills
+-- the rows stored before this migration by running the view's query once over the table
+-- (BACKFILLED_VERSIONS); rows inserted meanwhile appear twice, which readers tolerate. Values are what the filters
 -- compare: the text of a UUID, and the lowercase text of a name.
 
 CREATE TABLE IF NOT EXISTS {database}.{table}_lookup
@@ -31,30 +33,7 @@ ORDER BY (key, value, time, id)
 SETTINGS ttl_only_drop_parts = 1;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{table}_lookup_feed
-TO {database}.{table}_lookup
-AS SELECT
-    pair.1 AS key,
-    pair.2 AS value,
-    time,
-    id,
-    organization_id,
-    resource_type,
-    action,
-    build_reason
-FROM {database}.{table}
-ARRAY JOIN [
-    ('request_id', toString(request_id)),
-    ('resource_id', toString(resource_id)),
-    ('resource_target', lower(resource_target)),
-    ('username', lower(user_username)),
-    ('user_id', toString(user_id)),
-    ('email', lower(user_email)),
-    ('organization_id', toString(organization_id))
-] AS pair;
-
--- The rows stored before this migration. Rows inserted while it runs are fed by the view as
--- well and so appear twice, which readers already tolerate.
-INSERT INTO {database}.{table}_lookup
+TO {database}.{table}_lookup AS
 SELECT
     pair.1 AS key,
     pair.2 AS value,

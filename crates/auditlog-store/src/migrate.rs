@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_lookup.sql",
         sql: include_str!("../../../schemas/clickhouse/0003_lookup.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_analysts.sql",
+        sql: include_str!("../../../schemas/clickhouse/0004_analysts.sql"),
+    },
 ];
 
 /// The replicated (cluster) schema: Replicated engines, a Distributed table, `ON CLUSTER`.
@@ -61,7 +66,23 @@ pub const CLUSTER_MIGRATIONS: &[Migration] = &[
         name: "cluster/0003_lookup.sql",
         sql: include_str!("../../../schemas/clickhouse/cluster/0003_lookup.sql"),
     },
+    Migration {
+        version: 4,
+        name: "cluster/0004_analysts.sql",
+        sql: include_str!("../../../schemas/clickhouse/cluster/0004_analysts.sql"),
+    },
 ];
+
+/// Migrations whose materialized views are backfilled from the rows already in the table,
+/// once, right after the migration's statements, before it is recorded as applied.
+///
+/// Each `CREATE MATERIALIZED VIEW ... TO target AS select` becomes
+/// `INSERT INTO target select`. Only for views whose target tolerates rows counted twice
+/// (the lookup's readers deduplicate; the rollups hold idempotent aggregate states such as
+/// `uniqExactState(id)`, `min`, `max`): a row inserted between the view's creation and the
+/// backfill is seen by both, and a backfill interrupted before the record runs again in full
+/// on the next `migrate`.
+pub const BACKFILLED_VERSIONS: &[u32] = &[3, 4];
 
 /// Where and how to apply the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +125,33 @@ impl SchemaTarget {
         split_statements(&filled)
     }
 
+    /// The backfill of a migration in [`BACKFILLED_VERSIONS`] (empty for any other): one
+    /// `INSERT INTO target SELECT ...` per materialized view. On a cluster it reads and
+    /// writes the Distributed tables, so one run covers every shard.
+    pub fn backfill_statements(&self, migration: &Migration) -> Vec<String> {
+        if !BACKFILLED_VERSIONS.contains(&migration.version) {
+            return Vec::new();
+        }
+        // `x_local` is a shard's own table; `x` is the Distributed table over it.
+        let distributed = |name: &str| match self.cluster {
+            Some(_) => name.strip_suffix("_local").unwrap_or(name).to_owned(),
+            None => name.to_owned(),
+        };
+        let shard_table = format!("{}.{}_local", self.database, self.table);
+        let all_shards = format!("{}.{}", self.database, self.table);
+        self.statements(migration)
+            .iter()
+            .filter_map(|statement| materialized_view_backfill(statement))
+            .map(|(target, select)| {
+                let select = match self.cluster {
+                    Some(_) => select.replace(&shard_table, &all_shards),
+                    None => select,
+                };
+                format!("INSERT INTO {}\n{select}", distributed(&target))
+            })
+            .collect()
+    }
+
     fn on_cluster(&self) -> String {
         self.cluster
             .as_ref()
@@ -133,6 +181,22 @@ fn split_statements(sql: &str) -> Vec<String> {
                 .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with("--"))
         })
         .collect()
+}
+
+/// The target and the select of `CREATE MATERIALIZED VIEW name [ON CLUSTER c]\nTO target AS\n
+/// select` (the layout of the schema files); `None` for any other statement.
+fn materialized_view_backfill(statement: &str) -> Option<(String, String)> {
+    let code: String = statement
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rest = code
+        .trim_start()
+        .strip_prefix("CREATE MATERIALIZED VIEW ")?;
+    let (_, after_to) = rest.split_once("\nTO ")?;
+    let (target, select) = after_to.split_once(" AS\n")?;
+    Some((target.trim().to_owned(), select.trim().to_owned()))
 }
 
 fn checksum(migration: &Migration) -> String {
@@ -205,6 +269,11 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
             continue;
         }
         for statement in target.statements(migration) {
+            run(client, &statement)
+                .await
+                .map_err(|message| migration_error(migration.version, migration.name, message))?;
+        }
+        for statement in target.backfill_statements(migration) {
             run(client, &statement)
                 .await
                 .map_err(|message| migration_error(migration.version, migration.name, message))?;
@@ -302,11 +371,84 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_are_dense_and_ascending() {
+    fn versions_are_dense_and_both_schemas_have_the_same() {
         for migrations in [MIGRATIONS, CLUSTER_MIGRATIONS] {
             for (index, migration) in migrations.iter().enumerate() {
                 assert_eq!(migration.version as usize, index + 1, "{}", migration.name);
             }
+        }
+        let versions = |migrations: &[Migration]| -> Vec<u32> {
+            migrations
+                .iter()
+                .map(|migration| migration.version)
+                .collect()
+        };
+        assert_eq!(versions(MIGRATIONS), versions(CLUSTER_MIGRATIONS));
+    }
+
+    fn analysts_migration(migrations: &[Migration]) -> Migration {
+        *migrations
+            .iter()
+            .find(|migration| migration.name.ends_with("0004_analysts.sql"))
+            .expect("0004 is registered")
+    }
+
+    #[test]
+    fn each_materialized_view_gets_one_backfill_from_the_base_table() {
+        let target = SchemaTarget {
+            database: "db1".into(),
+            table: "t1".into(),
+            retention_days: None,
+            cluster: None,
+        };
+        let backfills = target.backfill_statements(&analysts_migration(MIGRATIONS));
+        let targets: Vec<&str> = backfills
+            .iter()
+            .map(|insert| insert.lines().next().unwrap())
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "INSERT INTO db1.daily_events_rollup",
+                "INSERT INTO db1.failed_requests_hourly_rollup",
+                "INSERT INTO db1.actor_ips_rollup",
+            ]
+        );
+        for insert in &backfills {
+            assert!(insert.contains("\nFROM db1.t1\n"), "{insert}");
+            // Only idempotent aggregates: a plain count or sum would count a re-run twice.
+            assert!(
+                !insert.contains("count(") && !insert.contains("sum("),
+                "{insert}"
+            );
+        }
+        assert!(target.backfill_statements(&MIGRATIONS[0]).is_empty());
+    }
+
+    #[test]
+    fn a_cluster_backfill_reads_and_writes_the_distributed_tables() {
+        let target = SchemaTarget {
+            database: "db1".into(),
+            table: "t1".into(),
+            retention_days: None,
+            cluster: Some("c1".into()),
+        };
+        let backfills = target.backfill_statements(&analysts_migration(CLUSTER_MIGRATIONS));
+        assert_eq!(backfills.len(), 3);
+        for insert in &backfills {
+            assert!(!insert.contains("_local"), "{insert}");
+            assert!(insert.contains("\nFROM db1.t1\n"), "{insert}");
+        }
+        let statements = target.statements(&analysts_migration(CLUSTER_MIGRATIONS));
+        let views: Vec<&String> = statements
+            .iter()
+            .filter(|statement| statement.contains("MATERIALIZED VIEW"))
+            .collect();
+        assert_eq!(views.len(), 3);
+        for view in views {
+            // A materialized view fires on inserts into the table it reads: the shard's own.
+            assert!(view.contains("\nFROM db1.t1_local\n"), "{view}");
+            assert!(view.contains(" ON CLUSTER c1\nTO db1."), "{view}");
         }
     }
 

@@ -52,7 +52,11 @@ async fn migrations_create_backfill_and_stay_idempotent() {
     let root = clickhouse_client();
 
     let first = migrate(&root, &target(&database, None)).await.unwrap();
-    assert_eq!(first.applied, [1, 2, 3]);
+    let every_version: Vec<u32> = MIGRATIONS
+        .iter()
+        .map(|migration| migration.version)
+        .collect();
+    assert_eq!(first.applied, every_version);
     for table in [
         "audit_logs",
         "ingest_batches",
@@ -82,7 +86,8 @@ async fn migrations_create_backfill_and_stay_idempotent() {
     }
     let again = migrate(&root, &target(&database, None)).await.unwrap();
     assert_eq!(again.applied, [3]);
-    assert_eq!(again.already_applied, [1, 2]);
+    let others: Vec<u32> = every_version.into_iter().filter(|&v| v != 3).collect();
+    assert_eq!(again.already_applied, others);
     assert_eq!(
         clickhouse_scalar(&client, "SELECT count() FROM audit_logs_lookup").await,
         70,

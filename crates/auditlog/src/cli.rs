@@ -151,6 +151,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Inspect or replay the dead-letter topic.
     Dlq(DlqArgs),
+    /// Print the ClickHouse DDL of read-only analyst access (role, grants, row policies,
+    /// optionally a user); connects to nothing.
+    AccessDdl(AccessDdlArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -358,6 +361,27 @@ pub struct ServeArgs {
     /// connections, so probes are answered however busy the API is [default: none].
     #[arg(long, env = "AUDITLOG_API_OPS_LISTEN", value_name = "ADDR")]
     pub ops_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccessDdlArgs {
+    /// The role to create [default: auditlog_analyst, or auditlog_org_auditor with --organization].
+    #[arg(long, value_name = "NAME")]
+    pub role: Option<String>,
+    /// Limit the role to this organization's events, as the API's org_auditor; repeatable
+    /// [default: every organization and the site-wide events].
+    #[arg(long = "organization", value_name = "UUID")]
+    pub organizations: Vec<uuid::Uuid>,
+    /// Also create this user, with the role as its default role.
+    #[arg(long, value_name = "NAME", requires = "password_sha256")]
+    pub user: Option<String>,
+    /// The SHA-256 of the user's password, 64 hex digits.
+    #[arg(long, value_name = "HEX", requires = "user")]
+    pub password_sha256: Option<String>,
+    /// A user that must keep reading every row once row policies exist (the API's, the
+    /// ingester's); repeatable [default: the configured ClickHouse user].
+    #[arg(long = "service-user", value_name = "NAME")]
+    pub service_users: Vec<String>,
 }
 
 #[derive(Debug, Args)]

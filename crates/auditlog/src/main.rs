@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Query(args) => return commands::query::run(&settings, args, &file).await,
             Command::Serve(args) => commands::serve::run(&settings, args, &file).await?,
             Command::Dlq(args) => commands::dlq::run(&settings, &args.command).await?,
+            Command::AccessDdl(args) => commands::access_ddl::run(&settings, args)?,
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -38,6 +38,7 @@ const SUBCOMMANDS: &[(&[&str], &str)] = &[
     (&["serve"], "`auditlog serve`"),
     (&["dlq", "inspect"], "`auditlog dlq inspect`"),
     (&["dlq", "replay"], "`auditlog dlq replay`"),
+    (&["access-ddl"], "`auditlog access-ddl`"),
 ];
 const GLOBAL_HEADING: &str = "Global options";
 

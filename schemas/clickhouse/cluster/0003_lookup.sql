@@ -26,30 +26,7 @@ AS {database}.{table}_lookup_local
 ENGINE = Distributed({cluster}, {database}, {table}_lookup_local, cityHash64(id));
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{table}_lookup_feed ON CLUSTER {cluster}
-TO {database}.{table}_lookup_local
-AS SELECT
-    pair.1 AS key,
-    pair.2 AS value,
-    time,
-    id,
-    organization_id,
-    resource_type,
-    action,
-    build_reason
-FROM {database}.{table}_local
-ARRAY JOIN [
-    ('request_id', toString(request_id)),
-    ('resource_id', toString(resource_id)),
-    ('resource_target', lower(resource_target)),
-    ('username', lower(user_username)),
-    ('user_id', toString(user_id)),
-    ('email', lower(user_email)),
-    ('organization_id', toString(organization_id))
-] AS pair;
-
--- The rows stored before this migration, shard by shard through the Distributed table
--- (its sharding key is the base table's, so each row lands beside its event).
-INSERT INTO {database}.{table}_lookup
+TO {database}.{table}_lookup_local AS
 SELECT
     pair.1 AS key,
     pair.2 AS value,

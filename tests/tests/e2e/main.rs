@@ -4,8 +4,10 @@
 //! One test binary, so the shared fixtures are compiled and linked once. Tests that need no
 //! stack live in the crates they test.
 
+mod analysts;
 mod api;
 mod clickhouse_server;
+mod cookbook;
 #[path = "query_support/dataset.rs"]
 mod dataset;
 mod dedup;

@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes resolved settings and does its job.
 
+pub mod access_ddl;
 pub mod dlq;
 pub mod generate;
 pub mod ingest;
