@@ -413,7 +413,8 @@ test('the live view shows a new event at the top without moving the page', async
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const id = fs.readFileSync(eventFile, 'utf8').trim();
-  await page.waitForSelector(`#rows tr.event.fresh[data-id="${id}"]`, { timeout: 30_000 });
+  // Polls run every 2 s; under a loaded CI machine one poll's queries can take seconds.
+  await page.waitForSelector(`#rows tr.event.fresh[data-id="${id}"]`, { timeout: 90_000 });
   const after = await rowIds(page);
   assert.equal(after[0], id, 'the new event is at the top');
   assert.deepEqual(after.slice(1), before, 'the page being read is unchanged below it');
