@@ -33,6 +33,10 @@ const DATABASE: &str = "coder";
 const COPY_CHUNK_BYTES: usize = 4 << 20;
 /// Coder's count cap; the count query counts at most one more.
 pub const COUNT_CAP: i64 = 2_000;
+/// COPY of audit_logs rows as [`push_audit_log`] writes them.
+pub const AUDIT_LOGS_COPY: &str = "COPY audit_logs (id, \"time\", user_id, organization_id, ip, \
+    user_agent, resource_type, resource_id, resource_target, action, diff, status_code, \
+    additional_fields, request_id, resource_icon) FROM STDIN";
 /// Go's zero `time.Time`, which Coder's queries read as "no date filter".
 const ZERO_TIME: OffsetDateTime = datetime!(0001-01-01 00:00 UTC);
 
@@ -192,7 +196,7 @@ impl CoderClient {
     }
 }
 
-async fn connect(port: u16) -> Result<tokio_postgres::Client, String> {
+pub async fn connect(port: u16) -> Result<tokio_postgres::Client, String> {
     let (client, connection) = tokio_postgres::connect(
         &format!("host=127.0.0.1 port={port} user=postgres dbname={DATABASE}"),
         NoTls,
@@ -299,11 +303,7 @@ impl Anchor {
             referenced
         });
         let sink = transaction
-            .copy_in::<_, Bytes>(
-                "COPY audit_logs (id, \"time\", user_id, organization_id, ip, user_agent, \
-                 resource_type, resource_id, resource_target, action, diff, status_code, \
-                 additional_fields, request_id, resource_icon) FROM STDIN",
-            )
+            .copy_in::<_, Bytes>(AUDIT_LOGS_COPY)
             .await
             .map_err(|error| format!("copy audit_logs: {error}"))?;
         futures::pin_mut!(sink);
@@ -541,7 +541,7 @@ impl Referenced {
 }
 
 /// One audit_logs row in COPY's text format.
-fn push_audit_log(out: &mut String, event: &AuditEvent) {
+pub fn push_audit_log(out: &mut String, event: &AuditEvent) {
     let time = event.time.format(&Rfc3339).unwrap_or_default();
     let _ = write!(
         out,

@@ -20,9 +20,16 @@
 //! 10,000,000), `AUDITLOG_BENCH_ITERATIONS` (default 20), `AUDITLOG_BENCH_POSTGRES` (default 1;
 //! 0 measures ours alone, e.g. at 100M events, whose PostgreSQL copy the disk would not hold),
 //! `AUDITLOG_BENCH_POSTGRES_PORT` (default 55432), `AUDITLOG_BENCH_CLIENTS` (concurrent
-//! clients, default 16; 0 skips that round).
+//! clients, default 16; 0 skips that round), `AUDITLOG_BENCH_ROUNDS` (a comma-separated subset
+//! of `single,concurrent,live,export`, default all).
+//!
+//! Rounds: `single` times each query in turn with one client per side; `concurrent` with 16
+//! clients per side; `live` again with one client while 5,000 events/s are ingested on both
+//! sides (`live.rs`), then freshness (send → visible through the API, p50 and p99); `export`
+//! streams a week as NDJSON.
 
 mod coder;
+mod live;
 
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -43,6 +50,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::coder::{Anchor, CoderClient, CoderFilter};
+use crate::live::{LiveTraffic, remove_live_rows};
 
 const DEFAULT_EVENTS: u64 = 10_000_000;
 const DEFAULT_ITERATIONS: usize = 20;
@@ -50,7 +58,14 @@ const DEFAULT_CLIENTS: usize = 16;
 /// Requests each concurrent client makes per query and side.
 const ROUNDS_PER_CLIENT: usize = 3;
 const LOAD_CHUNK_ROWS: usize = 500_000;
+/// The generator's seed; live traffic uses the next one.
 const SEED: u64 = 42;
+/// Every round, in order; `AUDITLOG_BENCH_ROUNDS` picks some.
+const ALL_ROUNDS: &str = "single,concurrent,live,export";
+const LIVE_EVENTS_PER_SECOND: u32 = 5_000;
+const LIVE_WARM_UP: Duration = Duration::from_secs(5);
+const FRESHNESS_PROBES: usize = 40;
+const FRESHNESS_TARGET: Duration = Duration::from_secs(2);
 const PAGE_LIMIT: u64 = 25;
 const DEEP_PAGE: u64 = 200;
 /// The targets, reported and never asserted.
@@ -118,6 +133,8 @@ async fn run() -> Result<(), String> {
     } else {
         None
     };
+    // Live rows an interrupted run left behind.
+    remove_live_rows(&client, anchor.as_ref().map(|anchor| anchor.port)).await?;
     let coder = match &anchor {
         Some(anchor) => Some(CoderClient::connect(anchor.port).await?),
         None => None,
@@ -148,37 +165,16 @@ async fn run() -> Result<(), String> {
     } else {
         TARGET_P95
     };
-    println!();
-    println!("one client, each in turn (page of {PAGE_LIMIT} + capped count):");
-    let mut rows = Vec::new();
-    for case in &cases {
-        // Once unmeasured on each side: caches (the organization directory, page caches).
-        get(&http, &server, &case.path).await?;
-        if let Some(coder) = &coder {
-            coder.page_and_count(&case.coder, PAGE_LIMIT as i32).await?;
-        }
-        let mut ours = Vec::with_capacity(iterations);
-        let mut theirs = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            if let Some(coder) = &coder {
-                let started = Instant::now();
-                coder.page_and_count(&case.coder, PAGE_LIMIT as i32).await?;
-                theirs.push(started.elapsed());
-            }
-            let started = Instant::now();
-            get(&http, &server, &case.path).await?;
-            ours.push(started.elapsed());
-        }
-        rows.push(Row {
-            label: case.label.clone(),
-            scan_bound: case.scan_bound,
-            ours: Stats::of(ours),
-            coder: coder.as_ref().map(|_| Stats::of(theirs)),
-        });
+    let rounds = std::env::var("AUDITLOG_BENCH_ROUNDS").unwrap_or_else(|_| ALL_ROUNDS.to_owned());
+    let round = |name: &str| rounds.split(',').any(|wanted| wanted.trim() == name);
+    if round("single") {
+        println!();
+        println!("one client, each in turn (page of {PAGE_LIMIT} + capped count):");
+        let rows = one_client_round(&cases, &http, &server, coder.as_ref(), iterations).await?;
+        print_table(&rows, target);
     }
-    print_table(&rows, target);
 
-    if num_clients > 0 {
+    if round("concurrent") && num_clients > 0 {
         println!();
         println!(
             "{num_clients} concurrent clients, {ROUNDS_PER_CLIENT} requests each per query and side (ours, then Coder's):"
@@ -197,14 +193,14 @@ async fn run() -> Result<(), String> {
         };
         let mut rows = Vec::new();
         for case in &cases {
-            let ours = concurrently(num_clients, |_| {
+            let ours = concurrently(&case.label, "auditlog", num_clients, |_| {
                 let (http, path, port) = (http.clone(), case.path.clone(), server.port);
                 async move { get_port(&http, port, &path).await }
             })
             .await?;
             let theirs = match &coder_clients {
                 Some(clients) => Some(
-                    concurrently(num_clients, |index| {
+                    concurrently(&case.label, "Coder", num_clients, |index| {
                         let (client, filter) = (clients[index].clone(), case.coder.clone());
                         async move {
                             client
@@ -227,10 +223,114 @@ async fn run() -> Result<(), String> {
         print_table(&rows, target);
     }
 
-    export_report(&http, &server).await?;
+    if round("live") {
+        let coder_port = anchor.as_ref().map(|anchor| anchor.port);
+        let live = LiveTraffic::start(&url, &database, LIVE_EVENTS_PER_SECOND, coder_port).await?;
+        let started = Instant::now();
+        // The ingester joins its group and lands its first batches before anything is timed.
+        tokio::time::sleep(LIVE_WARM_UP).await;
+        println!();
+        println!(
+            "one client, each in turn, while {LIVE_EVENTS_PER_SECOND} events/s are ingested (ours: SDK → Kafka → auditlog ingest; Coder: COPY every 10 ms):"
+        );
+        let measured = one_client_round(&cases, &http, &server, coder.as_ref(), iterations).await;
+        let freshness = match &measured {
+            Ok(_) => {
+                live.freshness(FRESHNESS_PROBES, |request_id| {
+                    visible(&http, server.port, request_id)
+                })
+                .await
+            }
+            Err(error) => Err(error.clone()),
+        };
+        let stopped = live.stop().await;
+        let elapsed = started.elapsed().as_secs_f64();
+        remove_live_rows(&client, coder_port).await?;
+        print_table(&measured?, target);
+        let (sent, coder_rows) = stopped?;
+        let freshness = Stats::of(freshness?);
+        println!(
+            "live: {sent} events sent in {elapsed:.0} s ({:.0} events/s), {coder_rows} into Coder's table; removed again afterwards",
+            sent as f64 / elapsed
+        );
+        println!(
+            "freshness (send → visible through GET /api/v2/audit, {FRESHNESS_PROBES} probes): p50 {:.0} ms, p99 {:.0} ms; target p99 <= {} ms: {}",
+            millis(freshness.p50),
+            millis(freshness.p99),
+            FRESHNESS_TARGET.as_millis(),
+            if freshness.p99 <= FRESHNESS_TARGET {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+
+    if round("export") {
+        export_report(&http, &server).await?;
+    }
     drop(coder);
     drop(anchor);
     Ok(())
+}
+
+/// Each case in turn: Coder's page + count, then our API, `iterations` times.
+async fn one_client_round(
+    cases: &[Case],
+    http: &HttpClient,
+    server: &Server,
+    coder: Option<&CoderClient>,
+    iterations: usize,
+) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for case in cases {
+        // Once unmeasured on each side: caches (the organization directory, page caches).
+        get(http, server, &case.path).await?;
+        if let Some(coder) = coder {
+            coder.page_and_count(&case.coder, PAGE_LIMIT as i32).await?;
+        }
+        let mut ours = Vec::with_capacity(iterations);
+        let mut theirs = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            if let Some(coder) = coder {
+                let started = Instant::now();
+                let outcome = coder.page_and_count(&case.coder, PAGE_LIMIT as i32).await;
+                theirs.push(started.elapsed());
+                note_failure(&case.label, "Coder", outcome.map(|_| ()));
+            }
+            let started = Instant::now();
+            let outcome = get(http, server, &case.path).await;
+            ours.push(started.elapsed());
+            note_failure(&case.label, "auditlog", outcome);
+        }
+        rows.push(Row {
+            label: case.label.clone(),
+            scan_bound: case.scan_bound,
+            ours: Stats::of(ours),
+            coder: coder.map(|_| Stats::of(theirs)),
+        });
+    }
+    Ok(rows)
+}
+
+/// A failed request (e.g. the API's query timeout under load) is a measurement too: its time
+/// stays in the sample, and the failure is printed rather than ending the run.
+fn note_failure(label: &str, side: &str, outcome: Result<(), String>) {
+    if let Err(error) = outcome {
+        println!("  {side} failed on {label}: {error}");
+    }
+}
+
+/// Whether the event with `request_id` can be read through our API yet.
+async fn visible(http: &HttpClient, port: u16, request_id: Uuid) -> Result<bool, String> {
+    let path = format!(
+        "/api/v2/audit?limit=1&q={}",
+        percent_encode(&format!("request_id:{request_id}"))
+    );
+    let (_, body) = fetch_port(http, port, &path).await?;
+    let page: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|error| format!("GET {path}: {error}"))?;
+    Ok(page["count"].as_u64().unwrap_or(0) > 0)
 }
 
 fn generator(num_events: u64) -> TrafficGenerator {
@@ -601,6 +701,7 @@ async fn export_report(http: &HttpClient, server: &Server) -> Result<(), String>
 struct Stats {
     p50: Duration,
     p95: Duration,
+    p99: Duration,
 }
 
 impl Stats {
@@ -613,6 +714,7 @@ impl Stats {
         Stats {
             p50: at(0.50),
             p95: at(0.95),
+            p99: at(0.99),
         }
     }
 }
@@ -632,7 +734,12 @@ where
 }
 
 /// `num_clients` tasks at once, each making [`ROUNDS_PER_CLIENT`] calls; every call's latency.
-async fn concurrently<F, Fut>(num_clients: usize, mut client: F) -> Result<Stats, String>
+async fn concurrently<F, Fut>(
+    label: &str,
+    side: &str,
+    num_clients: usize,
+    mut client: F,
+) -> Result<Stats, String>
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
@@ -645,17 +752,23 @@ where
         }
         tasks.spawn(async move {
             let mut samples = Vec::with_capacity(calls.len());
+            let mut failures = Vec::new();
             for call in calls {
                 let started = Instant::now();
-                call.await?;
+                let outcome = call.await;
                 samples.push(started.elapsed());
+                failures.extend(outcome.err());
             }
-            Ok::<_, String>(samples)
+            (samples, failures)
         });
     }
     let mut samples = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        samples.extend(joined.map_err(|error| error.to_string())??);
+        let (client_samples, failures) = joined.map_err(|error| error.to_string())?;
+        samples.extend(client_samples);
+        for failure in failures {
+            note_failure(label, side, Err(failure));
+        }
     }
     Ok(Stats::of(samples))
 }
