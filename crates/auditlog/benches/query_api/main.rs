@@ -247,12 +247,14 @@ async fn run() -> Result<(), String> {
         let elapsed = started.elapsed().as_secs_f64();
         remove_live_rows(&client, coder_port).await?;
         print_table(&measured?, target);
-        let (sent, coder_rows) = stopped?;
-        let freshness = Stats::of(freshness?);
+        let (paced, coder_rows) = stopped?;
         println!(
-            "live: {sent} events sent in {elapsed:.0} s ({:.0} events/s), {coder_rows} into Coder's table; removed again afterwards",
-            sent as f64 / elapsed
+            "live: {} events sent in {elapsed:.0} s ({:.0} events/s); Coder's table got {coder_rows} ({} skipped while its writer was behind); removed again afterwards",
+            paced.sent,
+            paced.sent as f64 / elapsed,
+            paced.coder_skipped
         );
+        let freshness = Stats::of(freshness?);
         println!(
             "freshness (send → visible through GET /api/v2/audit, {FRESHNESS_PROBES} probes): p50 {:.0} ms, p99 {:.0} ms; target p99 <= {} ms: {}",
             millis(freshness.p50),
