@@ -170,8 +170,16 @@ impl LiveTraffic {
             Some(writer) => writer.await.map_err(|error| error.to_string())??,
             None => 0,
         };
+        // An ingester that died mid-round (killed from outside, or an error on its stderr)
+        // would make the round's figures those of a table without ingest.
+        let early_exit = self.ingester.try_wait().ok().flatten();
         let _ = self.ingester.kill();
         let _ = self.ingester.wait();
+        if let Some(status) = early_exit {
+            return Err(format!(
+                "auditlog ingest exited during the live round ({status}): its figures are not under ingest"
+            ));
+        }
         // The topics are the bench's own; leave nothing behind on the shared broker.
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", kafka_brokers())
@@ -218,7 +226,16 @@ async fn pace(
         let mut probe = probe_rx.try_recv().ok();
         let mut coder_rows = String::new();
         for _ in 0..per_tick {
-            let mut event = generator.next().ok_or("the generator ran dry")?;
+            let mut event = match generator.next() {
+                Some(event) => event,
+                // Its span is finite; ids and times are replaced anyway, so start it over.
+                None => {
+                    generator = TrafficGenerator::new(crate::SEED + 1);
+                    generator
+                        .next()
+                        .ok_or("the live generator yields nothing")?
+                }
+            };
             event.time = OffsetDateTime::now_utc();
             event.id = Uuid::now_v7();
             event.request_id = Uuid::now_v7();
