@@ -163,24 +163,24 @@ impl LiveTraffic {
     /// and the rows written to Coder's table.
     pub async fn stop(mut self) -> Result<(Paced, u64), String> {
         let _ = self.stop_tx.send(true);
-        let sent = (&mut self.pacer)
+        let paced = (&mut self.pacer)
             .await
-            .map_err(|error| error.to_string())??;
+            .map_err(|error| error.to_string())
+            .and_then(|paced| paced);
         let coder_rows = match self.coder_writer.take() {
-            Some(writer) => writer.await.map_err(|error| error.to_string())??,
-            None => 0,
+            Some(writer) => writer
+                .await
+                .map_err(|error| error.to_string())
+                .and_then(|written| written),
+            None => Ok(0),
         };
         // An ingester that died mid-round (killed from outside, or an error on its stderr)
         // would make the round's figures those of a table without ingest.
         let early_exit = self.ingester.try_wait().ok().flatten();
         let _ = self.ingester.kill();
         let _ = self.ingester.wait();
-        if let Some(status) = early_exit {
-            return Err(format!(
-                "auditlog ingest exited during the live round ({status}): its figures are not under ingest"
-            ));
-        }
-        // The topics are the bench's own; leave nothing behind on the shared broker.
+        // The topics are the bench's own; leave nothing behind on the shared broker, even
+        // when the round failed.
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", kafka_brokers())
             .create()
@@ -190,7 +190,12 @@ impl LiveTraffic {
             .delete_topics(&names, &AdminOptions::new())
             .await
             .map_err(|error| format!("delete the bench topics: {error}"))?;
-        Ok((sent, coder_rows))
+        if let Some(status) = early_exit {
+            return Err(format!(
+                "auditlog ingest exited during the live round ({status}): its figures are not under ingest"
+            ));
+        }
+        Ok((paced?, coder_rows?))
     }
 }
 
