@@ -50,6 +50,8 @@ test: fmt-check lint ## install what is missing, start the stack if needed, run 
 
 bench: ## run the benchmarks (figures are ratios against a baseline from the same run)
 	$(CARGO) build --release -p auditlog
+	# The query bench's anchor, Coder's schema on PostgreSQL; the bench starts and stops it.
+	deploy/local/postgres.sh install
 	$(STACK) with $(CARGO) bench --workspace
 
 demo: ## the whole system: stack, schema, 2 ingesters, ~1M events, the API and the audit page, and a guide
