@@ -55,12 +55,9 @@ impl Cursor {
 
     /// A cursor after a row as read from ClickHouse (`time` is `DateTime64(6)`).
     pub fn after_row(time: OffsetDateTime, id: Uuid) -> Self {
-        let micros = time.unix_timestamp_nanos().div_euclid(1_000);
         // DateTime64(6) holds whole microseconds, so nothing is lost; out-of-range instants
         // cannot come from the column.
-        let time_micros =
-            i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX });
-        Self::new(time_micros, id)
+        Self::new(auditlog_event::unix_micros_saturating(time), id)
     }
 
     /// The last seen row's time, in µs since the Unix epoch.

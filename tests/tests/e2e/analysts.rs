@@ -7,14 +7,10 @@
 //! - the cluster variant and the DDL of `auditlog access-ddl` parse in ClickHouse's own
 //!   parser (the local engine has neither a cluster nor access control to run them on).
 
-use std::process::Command;
-
-use auditlog_e2e::clickhouse_url;
-use auditlog_e2e::pipeline::auditlog_binary;
 use auditlog_store::{CLUSTER_MIGRATIONS, SchemaTarget};
 
 use crate::dataset::dataset;
-use crate::query_support::{load_events, migrated_database};
+use crate::query_support::{auditlog_cli_ok, load_events, migrated_database};
 
 const NUM_GENERATED_EVENTS: u64 = 20_000;
 const ANALYSTS_VERSION: u32 = 4;
@@ -195,23 +191,6 @@ pub async fn assert_parses(client: &clickhouse::Client, statement: &str) {
         .unwrap_or_else(|error| panic!("does not parse: {error}\n{statement}"));
 }
 
-fn auditlog(args: &[&str], database: &str) -> String {
-    let output = Command::new(auditlog_binary())
-        .args(args)
-        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
-        .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
-        .env("AUDITLOG_LOG", "warn")
-        .env_remove("AUDITLOG_CONFIG")
-        .output()
-        .expect("run auditlog");
-    assert!(
-        output.status.success(),
-        "auditlog {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn auditlog_migrate_creates_the_view_and_the_rollups() {
     let database = auditlog_e2e::unique_name("analysts_migrate");
@@ -220,7 +199,7 @@ async fn auditlog_migrate_creates_the_view_and_the_rollups() {
         .map(|migration| migration.version)
         .collect();
     assert!(versions.contains(&ANALYSTS_VERSION));
-    let printed = auditlog(&["migrate", "--skip-topics"], &database);
+    let printed = auditlog_cli_ok(&["migrate", "--skip-topics"], &database);
     assert!(
         printed.contains(&format!("applied {versions:?}")),
         "{printed}"
@@ -246,7 +225,7 @@ async fn auditlog_migrate_creates_the_view_and_the_rollups() {
         };
         assert_eq!(engine, Some(wanted), "{object} in {tables:?}");
     }
-    let again = auditlog(&["migrate", "--skip-topics"], &database);
+    let again = auditlog_cli_ok(&["migrate", "--skip-topics"], &database);
     assert!(
         again.contains(&format!("applied [], already applied {versions:?}")),
         "{again}"
@@ -278,7 +257,7 @@ async fn the_access_ddl_parses() {
         ],
     ];
     for args in runs {
-        let printed = auditlog(args, "audit");
+        let printed = auditlog_cli_ok(args, "audit");
         let statements: Vec<&str> = printed
             .lines()
             .map(|line| line.strip_suffix(';').expect("one statement per line"))

@@ -10,20 +10,20 @@
 //! ```
 
 use std::collections::HashMap;
-use std::process::Command;
 
+use auditlog_e2e::clickhouse_scalar;
 use auditlog_e2e::percent_encode as encode;
-use auditlog_e2e::pipeline::auditlog_binary;
-use auditlog_e2e::{clickhouse_scalar, clickhouse_url};
 use auditlog_event::AuditEvent;
-use auditlog_query::{AuditLog, Resolver};
+use auditlog_query::Resolver;
 use auditlog_traffic::TrafficGenerator;
 use serde_json::Value;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use crate::query_oracle::{TOKEN, check_filter};
-use crate::query_support::{ApiServer, TestToken, expected, load_events, migrated_database};
+use crate::query_oracle::{TOKEN, check_filter, expected_json};
+use crate::query_support::{
+    ApiServer, TestToken, auditlog_cli_ok, expected, load_events, migrated_database,
+};
 
 const NUM_EVENTS: u64 = 12_000;
 const SEED: u64 = 1131;
@@ -49,20 +49,7 @@ fn events_and_copies() -> (Vec<AuditEvent>, Vec<Vec<AuditEvent>>) {
 
 /// `auditlog query --count` against the database: the exact, uncapped count.
 fn cli_count(database: &str, query: &str) -> u64 {
-    let output = Command::new(auditlog_binary())
-        .args(["query", "--count", query])
-        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
-        .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
-        .env("AUDITLOG_LOG", "warn")
-        .env_remove("AUDITLOG_CONFIG")
-        .output()
-        .expect("run auditlog query --count");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "query --count {query:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = auditlog_cli_ok(&["query", "--count", query], database);
     stdout
         .trim()
         .parse()
@@ -182,10 +169,7 @@ async fn duplicates_across_parts_and_partitions_show_and_count_once() {
             .lines()
             .map(|line| serde_json::from_str(line).expect("an NDJSON line"))
             .collect();
-        let want_json: Vec<Value> = want
-            .iter()
-            .map(|event| serde_json::to_value(AuditLog::from_event(event)).unwrap())
-            .collect();
+        let want_json = expected_json(&want);
         assert_eq!(exported.len(), want.len(), "{query:?}: export length");
         assert!(exported == want_json, "{query:?}: export differs");
     }

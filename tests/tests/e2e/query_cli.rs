@@ -2,27 +2,12 @@
 //! and pages. (`--parse` and `--sql`, which need no ClickHouse, are tested in the binary's
 //! own crate.)
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use auditlog_e2e::clickhouse_url;
-use auditlog_e2e::pipeline::auditlog_binary;
 use serde_json::Value;
 
 use crate::dataset::dataset;
-use crate::query_support::{load_events, migrated_database, row_counts};
-
-fn auditlog(args: &[&str], database: Option<&str>) -> Output {
-    let mut command = Command::new(auditlog_binary());
-    command
-        .args(args)
-        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
-        .env("AUDITLOG_LOG", "warn")
-        .env_remove("AUDITLOG_CONFIG");
-    if let Some(database) = database {
-        command.env("AUDITLOG_CLICKHOUSE_DATABASE", database);
-    }
-    command.output().expect("run auditlog")
-}
+use crate::query_support::{auditlog_cli as auditlog, load_events, migrated_database, row_counts};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -6,9 +6,10 @@
 
 use std::cmp::Reverse;
 use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, free_port, log_dir};
+use auditlog_e2e::pipeline::{AuditlogProcess, auditlog_binary, free_port, log_dir};
 use auditlog_e2e::{clickhouse_url, fresh_database, unique_name};
 use auditlog_event::{Action, AuditEvent, ResourceType};
 use auditlog_query::{Actor, ResolvedFilter};
@@ -70,6 +71,32 @@ pub async fn row_counts(client: &clickhouse::Client) -> (u64, u64) {
         .await
         .expect("count final");
     (physical, visible)
+}
+
+/// Runs the `auditlog` binary against the shared ClickHouse, without a config file, on
+/// `database` when given.
+pub fn auditlog_cli(args: &[&str], database: Option<&str>) -> Output {
+    let mut command = Command::new(auditlog_binary());
+    command
+        .args(args)
+        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
+        .env("AUDITLOG_LOG", "warn")
+        .env_remove("AUDITLOG_CONFIG");
+    if let Some(database) = database {
+        command.env("AUDITLOG_CLICKHOUSE_DATABASE", database);
+    }
+    command.output().expect("run auditlog")
+}
+
+/// [`auditlog_cli`] on `database` that must succeed; its standard output.
+pub fn auditlog_cli_ok(args: &[&str], database: &str) -> String {
+    let output = auditlog_cli(args, Some(database));
+    assert!(
+        output.status.success(),
+        "auditlog {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
 }
 
 /// One `[[api.tokens]]` entry of a test server.
