@@ -23,20 +23,41 @@ const DEAD_LETTER_LEAF: u8 = b'D';
 /// The leaf of a stored event: `leaf_hash('E' ‖ its row)`, the row being the RowBinary bytes
 /// of its stored columns in the table's column order.
 pub fn event_leaf(row: &[u8]) -> Hash {
-    let mut data = Vec::with_capacity(1 + row.len());
-    data.push(EVENT_LEAF);
-    data.extend_from_slice(row);
-    leaf_hash(&data)
+    // Hashed in place: the ingester takes this for every row it writes.
+    let mut hasher = Sha256::new();
+    hasher.update([0x00, EVENT_LEAF]);
+    hasher.update(row);
+    hasher.finalize().into()
 }
 
 /// The leaf of a dead-lettered offset: `leaf_hash('D' ‖ SHA-256(raw payload))`, so a gap in
 /// the stored offsets is explained by the payload that went to the dead-letter topic.
 pub fn dead_letter_leaf(payload: &[u8]) -> Hash {
-    let mut data = Vec::with_capacity(33);
-    data.push(DEAD_LETTER_LEAF);
-    data.extend_from_slice(&Sha256::digest(payload));
+    dead_letter_leaf_of(&payload_hash(payload))
+}
+
+/// The SHA-256 of a dead letter's raw payload (a null payload hashes as empty).
+pub fn payload_hash(payload: &[u8]) -> Hash {
+    Sha256::digest(payload).into()
+}
+
+/// [`dead_letter_leaf`] from the payload's hash, as the digest row keeps it.
+pub fn dead_letter_leaf_of(payload_hash: &Hash) -> Hash {
+    let mut data = [0; 33];
+    data[0] = DEAD_LETTER_LEAF;
+    data[1..].copy_from_slice(payload_hash);
     leaf_hash(&data)
 }
+
+/// The first bytes of a leaf, as the digest row lists them to name a changed event.
+pub fn leaf_prefix(leaf: &Hash) -> [u8; LEAF_PREFIX_BYTES] {
+    let mut prefix = [0; LEAF_PREFIX_BYTES];
+    prefix.copy_from_slice(&leaf[..LEAF_PREFIX_BYTES]);
+    prefix
+}
+
+/// Bytes of each leaf kept in the digest row.
+pub const LEAF_PREFIX_BYTES: usize = 8;
 
 /// The source range one batch covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,5 +151,9 @@ mod tests {
         assert_ne!(batch_digest(&[1; 32], &range(), &root), base);
         assert_ne!(batch_digest(&GENESIS, &range(), &[8; 32]), base);
         assert_ne!(event_leaf(b"x"), dead_letter_leaf(b"x"));
+        assert_eq!(event_leaf(b"row"), leaf_hash(b"Erow"));
+        let mut dead = vec![b'D'];
+        dead.extend_from_slice(&Sha256::digest(b"payload"));
+        assert_eq!(dead_letter_leaf(b"payload"), leaf_hash(&dead));
     }
 }

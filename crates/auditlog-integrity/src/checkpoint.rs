@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -66,6 +67,74 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// Reads the signed text back; `None` unless it is exactly what [`signed_bytes`]
+    /// writes, so a parsed checkpoint re-serializes to the bytes that were signed.
+    ///
+    /// [`signed_bytes`]: Checkpoint::signed_bytes
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut lines = text.strip_suffix('\n')?.split('\n');
+        if lines.next()? != "auditlog-checkpoint-v1" {
+            return None;
+        }
+        let key_id = lines.next()?.strip_prefix("key ")?.to_owned();
+        let time_micros = lines.next()?.strip_prefix("time ")?.parse().ok()?;
+        let mut heads = Vec::new();
+        for line in lines {
+            let mut fields = line.strip_prefix("head ")?.split(' ');
+            let topic = fields.next()?.to_owned();
+            let partition = fields.next()?.parse().ok()?;
+            let last_offset = fields.next()?.parse().ok()?;
+            let digest = hex::decode(fields.next()?).ok()?.try_into().ok()?;
+            if fields.next().is_some() {
+                return None;
+            }
+            heads.push(ChainHead {
+                topic,
+                partition,
+                last_offset,
+                digest,
+            });
+        }
+        let checkpoint = Self {
+            key_id,
+            time_micros,
+            heads,
+        };
+        (checkpoint.signed_bytes() == text.as_bytes()).then_some(checkpoint)
+    }
+}
+
+/// A checkpoint as it travels and is stored: the signed text and the base64 signature, the
+/// same in ClickHouse, in the Kafka topic and in `--checkpoints file:` (one JSON per line).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Envelope {
+    /// The exact signed text ([`Checkpoint::signed_bytes`]).
+    pub body: String,
+    /// Ed25519 over `body`, base64 (standard alphabet, padded).
+    pub signature: String,
+}
+
+impl Envelope {
+    /// Reads the envelope back into a checkpoint and its signature.
+    pub fn open(&self) -> Result<SignedCheckpoint, IntegrityError> {
+        let checkpoint = Checkpoint::parse(&self.body).ok_or(IntegrityError::Malformed {
+            what: "checkpoint text",
+        })?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&self.signature)
+            .ok()
+            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+            .ok_or(IntegrityError::Malformed {
+                what: "checkpoint signature",
+            })?;
+        Ok(SignedCheckpoint {
+            checkpoint,
+            signature,
+        })
+    }
+}
+
 /// A checkpoint and its signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedCheckpoint {
@@ -85,6 +154,16 @@ pub fn key_id(key: &VerifyingKey) -> String {
 pub struct CheckpointSigner {
     key: SigningKey,
     key_id: String,
+}
+
+impl SignedCheckpoint {
+    /// The envelope it is stored and sent as.
+    pub fn envelope(&self) -> Envelope {
+        Envelope {
+            body: String::from_utf8_lossy(&self.checkpoint.signed_bytes()).into_owned(),
+            signature: base64::engine::general_purpose::STANDARD.encode(self.signature),
+        }
+    }
 }
 
 impl CheckpointSigner {
@@ -227,6 +306,18 @@ mod tests {
             signer.key_id()
         );
         trusted.verify(&signed).unwrap();
+
+        // The envelope carries it intact, and nothing else parses as a checkpoint.
+        let envelope = signed.envelope();
+        assert_eq!(envelope.open().unwrap(), signed);
+        for broken in [
+            text.replace("v1", "v2"),
+            text.replace("head audit-events 0 41", "head audit-events 0 x"),
+            format!("{text}junk\n"),
+            text.trim_end().to_owned(),
+        ] {
+            assert!(Checkpoint::parse(&broken).is_none(), "{broken}");
+        }
 
         // A reloaded key signs identically (Ed25519 is deterministic).
         let reloaded = CheckpointSigner::from_pem(&signer.to_pem()).unwrap();

@@ -23,4 +23,16 @@ pub enum IntegrityError {
         /// The key id the checkpoint names.
         key_id: String,
     },
+    /// Bytes that are not what the format says (a checkpoint, a signature, a proof).
+    #[error("malformed {what}")]
+    Malformed {
+        /// Which part.
+        what: &'static str,
+    },
+    /// A proof that does not check out.
+    #[error("the proof does not hold: {reason}")]
+    Proof {
+        /// The first step that failed.
+        reason: String,
+    },
 }

@@ -42,9 +42,14 @@ mod checkpoint;
 mod error;
 pub mod merkle;
 
-pub use chain::{BatchRange, GENESIS, batch_digest, dead_letter_leaf, event_leaf};
+pub mod verify;
+
+pub use chain::{
+    BatchRange, GENESIS, LEAF_PREFIX_BYTES, batch_digest, dead_letter_leaf, dead_letter_leaf_of,
+    event_leaf, leaf_prefix, payload_hash,
+};
 pub use checkpoint::{
-    ChainHead, Checkpoint, CheckpointSigner, SignedCheckpoint, TrustedKeys, key_id,
+    ChainHead, Checkpoint, CheckpointSigner, Envelope, SignedCheckpoint, TrustedKeys, key_id,
 };
 pub use error::IntegrityError;
 pub use merkle::Hash;

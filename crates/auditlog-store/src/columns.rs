@@ -31,9 +31,19 @@ pub const COLUMNS: [&str; 22] = [
     "build_reason",
 ];
 
+/// Where a row came from: its Kafka partition and offset (migration 0005; `-1` for rows
+/// written before it). Written by the ingester after [`COLUMNS`], read by the verifier.
+pub const SOURCE_COLUMNS: [&str; 2] = ["source_partition", "source_offset"];
+
+/// The columns the ingester writes and a row's canonical stored form covers, in order:
+/// [`COLUMNS`] then [`SOURCE_COLUMNS`] (`docs/integrity.md`).
+pub fn stored_columns() -> Vec<&'static str> {
+    COLUMNS.iter().chain(SOURCE_COLUMNS.iter()).copied().collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::COLUMNS;
+    use super::{COLUMNS, SOURCE_COLUMNS};
 
     /// The column names of the first `CREATE TABLE ... ( ... )` in a DDL file, in order.
     fn ddl_columns(ddl: &str) -> Vec<String> {
@@ -71,6 +81,21 @@ mod tests {
             ),
         ] {
             assert_eq!(ddl_columns(ddl), COLUMNS, "schemas/clickhouse/{file}");
+        }
+    }
+
+    #[test]
+    fn the_source_columns_are_the_ones_migration_5_adds() {
+        for ddl in [
+            include_str!("../../../schemas/clickhouse/0005_integrity.sql"),
+            include_str!("../../../schemas/clickhouse/cluster/0005_integrity.sql"),
+        ] {
+            for column in SOURCE_COLUMNS {
+                assert!(
+                    ddl.contains(&format!("ADD COLUMN IF NOT EXISTS {column} ")),
+                    "{column}"
+                );
+            }
         }
     }
 }

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_analysts.sql",
         sql: include_str!("../../../schemas/clickhouse/0004_analysts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_integrity.sql",
+        sql: include_str!("../../../schemas/clickhouse/0005_integrity.sql"),
+    },
 ];
 
 /// The replicated (cluster) schema: Replicated engines, a Distributed table, `ON CLUSTER`.
@@ -70,6 +75,11 @@ pub const CLUSTER_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "cluster/0004_analysts.sql",
         sql: include_str!("../../../schemas/clickhouse/cluster/0004_analysts.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "cluster/0005_integrity.sql",
+        sql: include_str!("../../../schemas/clickhouse/cluster/0005_integrity.sql"),
     },
 ];
 

@@ -36,7 +36,15 @@ pub struct RowEncoder {
 }
 
 impl RowEncoder {
-    /// Appends `event` as one RowBinary row.
+    /// Appends `event` as one row of [`stored_columns`](crate::stored_columns): the row
+    /// the ingester writes, whose bytes are the event's canonical stored form.
+    pub fn encode_stored(&mut self, event: &AuditEvent, source: Source, out: &mut Vec<u8>) {
+        self.encode(event, out);
+        out.extend_from_slice(&source.partition.to_le_bytes());
+        out.extend_from_slice(&source.offset.to_le_bytes());
+    }
+
+    /// Appends `event` as one RowBinary row of [`COLUMNS`].
     pub fn encode(&mut self, event: &AuditEvent, out: &mut Vec<u8>) {
         put_uuid(out, event.id);
         // DateTime64(6): microseconds since the epoch. The event's time is validated to fit.
@@ -104,6 +112,55 @@ impl RowEncoder {
         let _ = serde_json::to_writer(&mut self.scratch, value);
         put_bytes(out, &self.scratch);
     }
+}
+
+/// A row's source position: the Kafka partition and offset it was consumed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Source {
+    /// The partition (`-1`: written before rows recorded it).
+    pub partition: i32,
+    /// The offset (`-1` likewise).
+    pub offset: i64,
+}
+
+/// One row of a `SELECT stored_columns() ... FORMAT RowBinary` answer: its exact bytes (the
+/// canonical stored form) and the fields a verifier needs to place and name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRow<'a> {
+    /// The row's bytes, exactly as ClickHouse returned them.
+    pub bytes: &'a [u8],
+    /// `id`
+    pub id: Uuid,
+    /// `time`, µs since the epoch.
+    pub time_micros: i64,
+    /// `organization_id`
+    pub organization_id: Uuid,
+    /// `source_partition`, `source_offset`
+    pub source: Source,
+}
+
+/// Splits a RowBinary answer of [`stored_columns`](crate::stored_columns) into rows.
+pub fn split_stored_rows(mut bytes: &[u8]) -> Result<Vec<StoredRow<'_>>, StoreError> {
+    let mut rows = Vec::new();
+    while !bytes.is_empty() {
+        let row = rows.len();
+        let fail = |reason| StoreError::Decode { row, reason };
+        let start = bytes;
+        let mut reader = Reader { bytes };
+        let decoded = reader.row().map_err(fail)?;
+        let partition = i32::from_le_bytes(reader.array().map_err(fail)?);
+        let offset = i64::from_le_bytes(reader.array().map_err(fail)?);
+        let length = start.len() - reader.bytes.len();
+        bytes = reader.bytes;
+        rows.push(StoredRow {
+            bytes: &start[..length],
+            id: decoded.id,
+            time_micros: unix_micros_saturating(decoded.time),
+            organization_id: decoded.organization_id,
+            source: Source { partition, offset },
+        });
+    }
+    Ok(rows)
 }
 
 /// ClickHouse's RowBinary UUID: the high and low 64-bit halves, each little-endian.
@@ -368,6 +425,29 @@ mod tests {
             truncated.to_string(),
             "undecodable row 1 of a RowBinary answer: the answer ends inside a row"
         );
+    }
+
+    #[test]
+    fn stored_rows_split_at_their_exact_bytes() {
+        let mut encoder = RowEncoder::default();
+        let event = auditlog_event::testing::sample_event();
+        let mut bytes = Vec::new();
+        let first = Source {
+            partition: 3,
+            offset: 41,
+        };
+        encoder.encode_stored(&event, first, &mut bytes);
+        let one_row = bytes.len();
+        encoder.encode_stored(&event, Source { offset: 42, ..first }, &mut bytes);
+
+        let rows = split_stored_rows(&bytes).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].bytes, &bytes[..one_row]);
+        assert_eq!(rows[1].bytes, &bytes[one_row..]);
+        assert_eq!((rows[0].id, rows[0].source), (event.id, first));
+        assert_eq!(rows[1].source.offset, 42);
+        assert_eq!(rows[0].time_micros, unix_micros_saturating(event.time));
+        assert!(split_stored_rows(&bytes[..bytes.len() - 3]).is_err());
     }
 
     #[test]
