@@ -17,6 +17,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use auditlog_integrity::{
+    BatchRange, Hash, batch_digest, dead_letter_leaf_of, event_leaf, leaf_prefix, merkle,
+    payload_hash,
+};
+use auditlog_store::DigestRow;
+
+use crate::metrics as names;
+
 /// When a batch is sealed. The limits are checked after each message is added, so a batch
 /// can exceed `max_bytes` by at most one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +54,9 @@ impl Default for BatchLimits {
 pub(crate) struct PlannedRange {
     pub(crate) first_offset: i64,
     pub(crate) last_offset: i64,
+    /// The digest recorded with the range; `None` for an intent from before digests
+    /// (`ingest_batches`), whose replay records its digest then.
+    pub(crate) digest: Option<Hash>,
 }
 
 /// A message that cannot become a row, kept for the dead-letter topic.
@@ -73,8 +84,10 @@ pub(crate) struct Batch {
     /// The range the deduplication token names (a replayed plan's range, verbatim).
     pub(crate) first_offset: i64,
     pub(crate) last_offset: i64,
-    /// Whether this range was already recorded as an intent (a replay).
+    /// Whether this range and its digest were already recorded (a replay).
     pub(crate) planned: bool,
+    /// The batch's digest row, recorded before its insert.
+    pub(crate) digest: DigestRow,
     pub(crate) rows: Vec<u8>,
     pub(crate) num_rows: usize,
     pub(crate) poison: Vec<Poison>,
@@ -90,11 +103,6 @@ impl Batch {
             self.topic, self.partition, self.first_offset, self.last_offset
         )
     }
-
-    /// Messages (rows and poison) in the batch.
-    pub(crate) fn num_messages(&self) -> usize {
-        self.num_rows + self.poison.len()
-    }
 }
 
 #[derive(Debug)]
@@ -107,6 +115,10 @@ struct OpenBatch {
     num_rows: usize,
     poison: Vec<Poison>,
     event_times_micros: Vec<i64>,
+    /// One per message, in offset order: the digest's leaves.
+    leaves: Vec<Hash>,
+    leaf_offsets: Vec<i64>,
+    dead_letter_hashes: Vec<Hash>,
 }
 
 /// Builds the batches of one partition.
@@ -119,6 +131,8 @@ pub(crate) struct PartitionBatcher {
     open: Option<OpenBatch>,
     /// The offset of the last message added, to notice a rewind (seek or reassignment).
     last_seen_offset: Option<i64>,
+    /// The digest of the partition's last sealed batch: the next one chains after it.
+    chain_head: Hash,
 }
 
 impl PartitionBatcher {
@@ -127,6 +141,7 @@ impl PartitionBatcher {
         partition: i32,
         limits: BatchLimits,
         plans: Vec<PlannedRange>,
+        chain_head: Hash,
     ) -> Self {
         let mut plans = plans;
         plans.sort_by_key(|plan| plan.first_offset);
@@ -137,6 +152,7 @@ impl PartitionBatcher {
             plans: plans.into(),
             open: None,
             last_seen_offset: None,
+            chain_head,
         }
     }
 
@@ -156,7 +172,10 @@ impl PartitionBatcher {
     ) -> Vec<Batch> {
         let mut sealed = self.prepare(offset, now);
         let open = self.open.as_mut().expect("prepare opened a batch");
+        let start = open.rows.len();
         encode(&mut open.rows);
+        open.leaves.push(event_leaf(&open.rows[start..]));
+        open.leaf_offsets.push(offset);
         open.num_rows += 1;
         open.event_times_micros.push(event_time_micros);
         sealed.extend(self.seal_if_full(offset));
@@ -168,6 +187,10 @@ impl PartitionBatcher {
         let offset = poison.offset;
         let mut sealed = self.prepare(offset, now);
         let open = self.open.as_mut().expect("prepare opened a batch");
+        let hash = payload_hash(poison.payload.as_deref().unwrap_or_default());
+        open.leaves.push(dead_letter_leaf_of(&hash));
+        open.leaf_offsets.push(offset);
+        open.dead_letter_hashes.push(hash);
         open.poison.push(poison);
         sealed.extend(self.seal_if_full(offset));
         sealed
@@ -188,9 +211,17 @@ impl PartitionBatcher {
         self.open.is_some()
     }
 
-    /// Seals whatever is open (shutdown, revocation). A partial replayed plan keeps its
-    /// recorded range, so the rows it has are deduplicated against the earlier insert.
+    /// Seals whatever is open (shutdown, revocation). A replayed plan that has not reached
+    /// its recorded end is dropped instead: written under its recorded range it would claim
+    /// offsets it never read, so it stays uncommitted and the next owner replays it whole.
     pub(crate) fn seal_now(&mut self) -> Option<Batch> {
+        let open = self.open.as_ref()?;
+        if let Some(plan) = open.plan
+            && open.last_offset < plan.last_offset
+        {
+            self.open = None;
+            return None;
+        }
         self.seal()
     }
 
@@ -233,6 +264,9 @@ impl PartitionBatcher {
                 num_rows: 0,
                 poison: Vec::new(),
                 event_times_micros: Vec::new(),
+                leaves: Vec::new(),
+                leaf_offsets: Vec::new(),
+                dead_letter_hashes: Vec::new(),
             });
         }
         if let Some(open) = self.open.as_mut() {
@@ -255,22 +289,84 @@ impl PartitionBatcher {
 
     fn seal(&mut self) -> Option<Batch> {
         let open = self.open.take()?;
+        let last_offset = open.plan.map_or(open.last_offset, |plan| plan.last_offset);
+        let digest = self.digest(&open, last_offset);
+        let recorded = open.plan.and_then(|plan| plan.digest);
+        self.chain_head = match recorded {
+            Some(recorded) if recorded != digest.digest => {
+                // The stored rows are the first attempt's, and so is the recorded digest:
+                // keep chaining from that one. A replay that hashes differently means the
+                // encoding is not deterministic, which the verifier would report.
+                metrics::counter!(names::DIGEST_MISMATCHES).increment(1);
+                tracing::error!(
+                    partition = self.partition,
+                    first_offset = open.first_offset,
+                    last_offset,
+                    "a replayed batch hashes differently from its recorded digest"
+                );
+                recorded
+            }
+            _ => digest.digest,
+        };
         Some(Batch {
             topic: Arc::clone(&self.topic),
             partition: self.partition,
             first_offset: open.first_offset,
-            last_offset: open.plan.map_or(open.last_offset, |plan| plan.last_offset),
-            planned: open.plan.is_some(),
+            last_offset,
+            planned: recorded.is_some(),
+            digest,
             rows: open.rows,
             num_rows: open.num_rows,
             poison: open.poison,
             event_times_micros: open.event_times_micros,
         })
     }
+
+    /// The digest row of a batch being sealed, chained after the partition's head.
+    fn digest(&self, open: &OpenBatch, last_offset: i64) -> DigestRow {
+        let root = merkle::root(&open.leaves);
+        let range = BatchRange {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            first_offset: open.first_offset,
+            last_offset,
+            count: u32::try_from(open.leaves.len()).unwrap_or(u32::MAX),
+        };
+        let digest = batch_digest(&self.chain_head, &range, &root);
+        let mut skipped_offsets = Vec::new();
+        let mut expected = open.first_offset;
+        for offset in open.leaf_offsets.iter().copied().chain([last_offset + 1]) {
+            skipped_offsets.extend(expected..offset);
+            expected = offset + 1;
+        }
+        let mut leaf_prefixes = Vec::with_capacity(open.leaves.len() * 8);
+        for leaf in &open.leaves {
+            leaf_prefixes.extend_from_slice(&leaf_prefix(leaf));
+        }
+        DigestRow {
+            topic: range.topic,
+            partition: self.partition,
+            first_offset: open.first_offset,
+            last_offset,
+            num_messages: range.count,
+            num_events: u32::try_from(open.num_rows).unwrap_or(u32::MAX),
+            skipped_offsets,
+            dead_letter_offsets: open.poison.iter().map(|poison| poison.offset).collect(),
+            dead_letter_hashes: open.dead_letter_hashes.clone(),
+            leaf_prefixes,
+            min_time: open.event_times_micros.iter().copied().min().unwrap_or(0),
+            max_time: open.event_times_micros.iter().copied().max().unwrap_or(0),
+            root,
+            previous_digest: self.chain_head,
+            digest,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use auditlog_integrity::GENESIS;
+
     use super::*;
 
     fn limits(max_rows: usize) -> BatchLimits {
@@ -282,7 +378,7 @@ mod tests {
     }
 
     fn batcher(max_rows: usize, plans: Vec<PlannedRange>) -> PartitionBatcher {
-        PartitionBatcher::new(Arc::from("t"), 0, limits(max_rows), plans)
+        PartitionBatcher::new(Arc::from("t"), 0, limits(max_rows), plans, GENESIS)
     }
 
     fn push(batcher: &mut PartitionBatcher, offset: i64, now: Instant) -> Vec<Batch> {
@@ -322,6 +418,7 @@ mod tests {
                 max_age: Duration::from_secs(1),
             },
             vec![],
+            GENESIS,
         );
         let mut sealed = Vec::new();
         for offset in 0..4 {
@@ -354,10 +451,12 @@ mod tests {
             PlannedRange {
                 first_offset: 0,
                 last_offset: 4,
+                digest: Some([7; 32]),
             },
             PlannedRange {
                 first_offset: 5,
                 last_offset: 6,
+                digest: Some([7; 32]),
             },
         ];
         let now = Instant::now();
@@ -385,6 +484,7 @@ mod tests {
         let plans = vec![PlannedRange {
             first_offset: 0,
             last_offset: 4,
+            digest: None,
         }];
         let now = Instant::now();
         let mut batcher = batcher(100, plans);
@@ -400,6 +500,7 @@ mod tests {
         let plans = vec![PlannedRange {
             first_offset: 0,
             last_offset: 4,
+            digest: None,
         }];
         let now = Instant::now();
         let mut batcher = batcher(100, plans);
@@ -429,6 +530,50 @@ mod tests {
         let sealed = push(&mut batcher, 2, now);
         assert_eq!(ranges(&sealed), vec![(0, 2)]);
         assert_eq!(sealed[0].num_rows, 2);
-        assert_eq!(sealed[0].num_messages(), 3);
+        assert_eq!(sealed[0].digest.num_messages, 3);
+        assert_eq!(sealed[0].digest.dead_letter_offsets, vec![1]);
+    }
+
+    #[test]
+    fn digests_chain_and_record_what_the_verifier_needs() {
+        let now = Instant::now();
+        let mut batcher = batcher(3, vec![]);
+        let mut sealed = Vec::new();
+        // Offset 4 never arrives (a transaction marker): the second batch records it.
+        for offset in [0, 1, 2, 3, 5, 6] {
+            sealed.extend(push(&mut batcher, offset, now));
+        }
+        let (first, second) = (&sealed[0].digest, &sealed[1].digest);
+        assert_eq!(first.previous_digest, GENESIS);
+        assert_eq!(second.previous_digest, first.digest);
+        assert_eq!((second.first_offset, second.last_offset), (3, 6));
+        assert_eq!(second.skipped_offsets, vec![4]);
+        assert_eq!(first.leaf_prefixes.len(), 3 * 8);
+        let leaves: Vec<Hash> = [0_u8, 1, 2].iter().map(|row| event_leaf(&[*row])).collect();
+        assert_eq!(first.root, merkle::root(&leaves));
+        let range = BatchRange {
+            topic: "t".into(),
+            partition: 0,
+            first_offset: 0,
+            last_offset: 2,
+            count: 3,
+        };
+        assert_eq!(first.digest, batch_digest(&GENESIS, &range, &first.root));
+    }
+
+    #[test]
+    fn a_replay_cut_short_is_not_written() {
+        let plans = vec![PlannedRange {
+            first_offset: 0,
+            last_offset: 4,
+            digest: Some([1; 32]),
+        }];
+        let now = Instant::now();
+        let mut batcher = batcher(100, plans);
+        for offset in 0..3 {
+            assert!(push(&mut batcher, offset, now).is_empty());
+        }
+        assert!(batcher.seal_now().is_none());
+        assert!(!batcher.has_open());
     }
 }

@@ -60,6 +60,9 @@ pub struct IngesterConfig {
     pub revoke_timeout: Duration,
     /// How long shutdown may take to flush and commit before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// Signed checkpoints: the key, the interval and the Kafka topic; `None` digests
+    /// batches but signs nothing.
+    pub checkpoints: Option<crate::CheckpointConfig>,
 }
 
 impl IngesterConfig {
@@ -89,6 +92,21 @@ impl IngesterConfig {
                 "the kafka instance id must not be empty (leave it unset for dynamic membership)"
                     .into(),
             ));
+        }
+        if let Some(checkpoints) = &self.checkpoints {
+            if checkpoints.topic.is_empty()
+                || checkpoints.topic == self.topic
+                || checkpoints.topic == self.dlq_topic
+            {
+                return Err(IngestError::Config(
+                    "the checkpoint topic must be set and differ from the other topics".into(),
+                ));
+            }
+            if checkpoints.interval.is_zero() {
+                return Err(IngestError::Config(
+                    "the checkpoint interval must be above zero".into(),
+                ));
+            }
         }
         if self.topic == self.dlq_topic {
             return Err(IngestError::Config(

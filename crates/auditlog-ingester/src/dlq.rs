@@ -538,12 +538,25 @@ pub fn select_dead_letters(
     ))
 }
 
-/// Every message of `topic` up to each partition's high watermark at the start.
+/// Every dead letter of `topic` up to each partition's high watermark at the start.
 fn read_all(client_config: &ClientConfig, topic: &str) -> Result<Vec<DeadLetter>, IngestError> {
+    read_to_end(client_config, topic, "auditlog-dlq-reader", |message| {
+        to_dead_letter(message)
+    })
+}
+
+/// Every message of `topic` up to each partition's high watermark at the start, mapped by
+/// `map`; read without a consumer group's offsets (`group` only names the reader).
+pub(crate) fn read_to_end<T>(
+    client_config: &ClientConfig,
+    topic: &str,
+    group: &str,
+    map: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T,
+) -> Result<Vec<T>, IngestError> {
     let timeout = Duration::from_secs(10);
     let consumer: BaseConsumer = client_config
         .clone()
-        .set("group.id", "auditlog-dlq-reader")
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()?;
@@ -579,7 +592,7 @@ fn read_all(client_config: &ClientConfig, topic: &str) -> Result<Vec<DeadLetter>
             remaining.remove(&partition);
         }
         if message.offset() < end {
-            letters.push(to_dead_letter(&message));
+            letters.push(map(&message));
         }
     }
     Ok(letters)

@@ -39,6 +39,7 @@
 //!     poison: PoisonPolicy::default(),
 //!     revoke_timeout: Duration::from_secs(30),
 //!     shutdown_timeout: Duration::from_secs(30),
+//!     checkpoints: None,
 //! };
 //! let (stop, shutdown) = tokio::sync::watch::channel(false);
 //! let health = Health::default();
@@ -54,9 +55,10 @@
 //! ```
 //!
 //! Modules follow the data: `source` (Kafka consumer and its settings), `pipeline` (the
-//! coordinator: decode, batch, commit), `batch` and `offsets` (its bookkeeping), `writer`
-//! with `intent`, `dlq` and `sink` (where a batch goes), `retry` and `stop` (the one retry
-//! policy and the one shutdown signal every task watches).
+//! coordinator: decode, batch, commit), `batch` and `offsets` (its bookkeeping, including each
+//! batch's digest), `writer` with `intent`, `dlq` and `sink` (where a batch goes),
+//! `checkpoints` (signing the chain heads), `retry` and `stop` (the one retry policy and the
+//! one shutdown signal every task watches).
 //!
 //! The guarantee, in short (the full argument is in `docs/delivery.md`):
 //! - an offset is committed only after every message before it is in ClickHouse or in the
@@ -69,6 +71,7 @@
 //!   during a rebalance) is never visible.
 
 mod batch;
+mod checkpoints;
 mod config;
 mod dlq;
 mod error;
@@ -85,6 +88,7 @@ mod topics;
 mod writer;
 
 pub use batch::BatchLimits;
+pub use checkpoints::{CheckpointConfig, DEFAULT_CHECKPOINT_INTERVAL, read_checkpoint_topic};
 pub use config::{IngesterConfig, PoisonPolicy};
 pub use dlq::{
     DeadLetter, DeadLetterFilter, DeadLetterSelection, HEADER_DEAD_LETTERED_AT, HEADER_KIND,

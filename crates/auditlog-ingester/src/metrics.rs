@@ -34,6 +34,14 @@ pub const REDELIVERED: &str = "auditlog_ingest_redelivered_messages_total";
 pub const ASSIGNED_PARTITIONS: &str = "auditlog_ingest_assigned_partitions";
 /// 1 while ClickHouse writes are failing and being retried.
 pub const CLICKHOUSE_DOWN: &str = "auditlog_ingest_clickhouse_unavailable";
+/// Replayed batches whose recomputed digest differs from the recorded one.
+pub const DIGEST_MISMATCHES: &str = "auditlog_ingest_digest_mismatches_total";
+/// Signed checkpoints stored in ClickHouse and produced to Kafka.
+pub const CHECKPOINTS: &str = "auditlog_ingest_checkpoints_total";
+/// Checkpoints that could not be written (logged; the next one covers their heads).
+pub const CHECKPOINT_FAILURES: &str = "auditlog_ingest_checkpoint_failures_total";
+/// Unix time of the newest checkpoint written.
+pub const LAST_CHECKPOINT: &str = "auditlog_ingest_last_checkpoint_timestamp_seconds";
 
 /// Registers descriptions and units for every ingester metric.
 pub fn describe() {
@@ -83,6 +91,22 @@ pub fn describe() {
         ASSIGNED_PARTITIONS,
         Unit::Count,
         "partitions assigned to this ingester"
+    );
+    describe_counter!(
+        DIGEST_MISMATCHES,
+        Unit::Count,
+        "replayed batches that hashed differently from their recorded digest"
+    );
+    describe_counter!(CHECKPOINTS, Unit::Count, "signed checkpoints written");
+    describe_counter!(
+        CHECKPOINT_FAILURES,
+        Unit::Count,
+        "signed checkpoints that could not be written"
+    );
+    describe_gauge!(
+        LAST_CHECKPOINT,
+        Unit::Seconds,
+        "unix time of the newest signed checkpoint written"
     );
     describe_gauge!(
         CLICKHOUSE_DOWN,

@@ -21,6 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::batch::{Batch, PartitionBatcher, Poison};
+use crate::checkpoints::{CheckpointPublisher, Heads};
 use crate::config::IngesterConfig;
 use crate::dlq::DeadLetterProducer;
 use crate::intent::IntentStore;
@@ -31,7 +32,7 @@ use crate::source::{self, RawMessage, SourceCommand, SourceEvent};
 use crate::stop::Stop;
 use crate::writer::{BatchWriter, ClickHouseWriter};
 use crate::{Health, IngestError, metrics as names};
-use auditlog_store::{COLUMNS, RowEncoder};
+use auditlog_store::{RowEncoder, Source, stored_columns};
 
 /// Messages buffered between the source thread and the coordinator.
 const EVENTS_CHANNEL_CAPACITY: usize = 8_192;
@@ -69,7 +70,16 @@ pub async fn run(
     names::describe();
     let stop = Stop::follow(shutdown, config.shutdown_timeout);
     let kafka = source::client_config(&config);
-    source::check_topics_exist(&kafka, &[&config.topic, &config.dlq_topic])?;
+    let mut topics = vec![config.topic.as_str(), config.dlq_topic.as_str()];
+    if let Some(checkpoints) = &config.checkpoints {
+        topics.push(checkpoints.topic.as_str());
+    } else {
+        tracing::warn!(
+            "no signing key configured: batches are digested, but no checkpoints are signed, \
+             so `auditlog verify` cannot vouch for them"
+        );
+    }
+    source::check_topics_exist(&kafka, &topics)?;
     let dead_letters = DeadLetterProducer::new(&kafka, config.dlq_topic.clone())?;
 
     let (context, events_rx) = source::context(
@@ -91,18 +101,30 @@ pub async fn run(
     };
 
     let client = config.clickhouse.client();
+    let retrier = Retrier::new(config.retry, health.clone(), stop.clone());
+    let publisher = match &config.checkpoints {
+        Some(checkpoints) => Some(CheckpointPublisher::new(
+            checkpoints,
+            &kafka,
+            client.clone(),
+            config.topic.clone(),
+            retrier.clone(),
+        )?),
+        None => None,
+    };
     let writer = ClickHouseWriter {
         sink: ClickHouseSink::new(
             client.clone(),
             &config.clickhouse.database,
             &config.clickhouse.table,
-            &COLUMNS,
+            &stored_columns(),
         ),
         intents: IntentStore::new(client),
         dead_letters,
-        retrier: Retrier::new(config.retry, health.clone(), stop.clone()),
+        retrier,
     };
     let mut coordinator = Coordinator::new(config, writer, commands_tx, health.clone(), stop);
+    coordinator.checkpoints = publisher;
     health.set_running(true);
     let outcome = coordinator.run(events_rx).await;
     health.set_running(false);
@@ -123,6 +145,8 @@ struct Completion {
     partition: i32,
     generation: u64,
     first_offset: i64,
+    last_offset: i64,
+    digest: auditlog_integrity::Hash,
     result: Result<(usize, usize), IngestError>,
 }
 
@@ -147,6 +171,9 @@ struct Coordinator<W> {
     poison_window: PoisonWindow,
     health: Health,
     report: IngestReport,
+    /// Signs the heads; `None` without a signing key.
+    checkpoints: Option<CheckpointPublisher>,
+    heads: Heads,
 }
 
 impl<W: BatchWriter> Coordinator<W> {
@@ -172,6 +199,8 @@ impl<W: BatchWriter> Coordinator<W> {
             poison_window: PoisonWindow::new(config.poison.window, config.poison.max_poison),
             health,
             report: IngestReport::default(),
+            checkpoints: None,
+            heads: Heads::default(),
             config,
         }
     }
@@ -180,6 +209,18 @@ impl<W: BatchWriter> Coordinator<W> {
         let mut age_check = tokio::time::interval(AGE_CHECK_INTERVAL);
         age_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut age_check_parked = false;
+        let checkpoint_interval = self
+            .config
+            .checkpoints
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |checkpoints| {
+                checkpoints.interval
+            });
+        let mut checkpoint_tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + checkpoint_interval,
+            checkpoint_interval,
+        );
+        checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stop = self.stop.clone();
         loop {
             tokio::select! {
@@ -208,6 +249,14 @@ impl<W: BatchWriter> Coordinator<W> {
                     }
                     None => return Err(IngestError::Pipeline("kafka source stopped".into())),
                 },
+                _ = checkpoint_tick.tick(), if self.checkpoints.is_some() => {
+                    if let (Some(publisher), Some(heads)) =
+                        (&self.checkpoints, self.heads.take_changed(&self.topic, false))
+                    {
+                        let publisher = publisher.clone();
+                        tokio::spawn(async move { publisher.publish_logged(heads).await });
+                    }
+                }
                 _ = age_check.tick(), if !age_check_parked => {
                     let now = batch_clock();
                     let expired: Vec<Batch> = self
@@ -258,10 +307,15 @@ impl<W: BatchWriter> Coordinator<W> {
                         stage: Stage::IntentLoad.label(),
                     });
                 }
-                plans = self.writer.load_plans(&self.topic, partition, message.offset) => plans?,
+                resume = self.writer.load_plans(&self.topic, partition, message.offset) => resume?,
             };
-            let batcher =
-                PartitionBatcher::new(Arc::clone(&self.topic), partition, self.config.batch, plans);
+            let batcher = PartitionBatcher::new(
+                Arc::clone(&self.topic),
+                partition,
+                self.config.batch,
+                plans.plans,
+                plans.chain_head,
+            );
             self.batchers.insert(partition, batcher);
         }
 
@@ -285,10 +339,14 @@ impl<W: BatchWriter> Coordinator<W> {
                 }
                 let micros = auditlog_event::unix_micros_saturating(event.time);
                 let encoder = &mut self.row_encoder;
+                let source = Source {
+                    partition,
+                    offset: message.offset,
+                };
                 batcher.push_row(
                     message.offset,
                     micros,
-                    |rows| encoder.encode(&event, rows),
+                    |rows| encoder.encode_stored(&event, source, rows),
                     now,
                 )
             }
@@ -342,12 +400,16 @@ impl<W: BatchWriter> Coordinator<W> {
         let completions_tx = self.completions.0.clone();
         tokio::spawn(async move {
             let first_offset = batch.first_offset;
+            let last_offset = batch.last_offset;
+            let digest = batch.digest.digest;
             let result = writer.write(batch).await;
             drop(permit);
             let _ = completions_tx.send(Completion {
                 partition,
                 generation,
                 first_offset,
+                last_offset,
+                digest,
                 result,
             });
         });
@@ -379,9 +441,12 @@ impl<W: BatchWriter> Coordinator<W> {
         if self.generations.get(&partition).copied() != Some(completion.generation) {
             return Ok(None);
         }
+        self.heads
+            .finished(partition, completion.last_offset, completion.digest);
         let Some(offset) = self.tracker.finish(partition, completion.first_offset) else {
             return Ok(None);
         };
+        self.heads.committed(partition, offset);
         self.health.set_committed(partition, offset);
         Ok(Some((partition, offset)))
     }
@@ -428,6 +493,14 @@ impl<W: BatchWriter> Coordinator<W> {
         for partition in partitions {
             self.forget_partition(*partition);
         }
+        // Sign what this owner wrote before the next owner carries the chains on.
+        let revoked_heads = self.heads.remove(&self.topic, partitions);
+        if let Some(publisher) = &self.checkpoints
+            && !revoked_heads.is_empty()
+        {
+            let publisher = publisher.clone();
+            tokio::spawn(async move { publisher.publish_logged(revoked_heads).await });
+        }
         Ok(committable.into_iter().collect())
     }
 
@@ -473,6 +546,8 @@ impl<W: BatchWriter> Coordinator<W> {
             );
         }
         if committable.is_empty() {
+            let deadline = deadline.max(tokio::time::Instant::now() + FINAL_COMMIT_GRACE);
+            self.final_checkpoint(deadline).await;
             return Ok(());
         }
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -489,7 +564,25 @@ impl<W: BatchWriter> Coordinator<W> {
             Ok(Ok(Err(error))) => tracing::warn!(%error, "final commit failed"),
             _ => tracing::warn!("final commit did not complete"),
         }
+        self.final_checkpoint(commit_deadline).await;
         Ok(())
+    }
+
+    /// Signs every head once more at shutdown, so that nothing this ingester committed is
+    /// left outside a checkpoint.
+    async fn final_checkpoint(&mut self, deadline: tokio::time::Instant) {
+        let Some(publisher) = &self.checkpoints else {
+            return;
+        };
+        let Some(heads) = self.heads.take_changed(&self.topic, false) else {
+            return;
+        };
+        if tokio::time::timeout_at(deadline, publisher.publish_logged(heads))
+            .await
+            .is_err()
+        {
+            tracing::warn!("final checkpoint did not complete before the deadline");
+        }
     }
 }
 
@@ -608,18 +701,21 @@ mod tests {
             _topic: &str,
             partition: i32,
             from_offset: i64,
-        ) -> Result<Vec<PlannedRange>, IngestError> {
+        ) -> Result<crate::intent::ResumePoint, IngestError> {
             if self.hang_plans {
                 std::future::pending::<()>().await;
             }
             let plans = self.plans.lock().expect("lock");
-            Ok(plans
-                .get(&partition)
-                .into_iter()
-                .flatten()
-                .filter(|plan| plan.last_offset >= from_offset)
-                .copied()
-                .collect())
+            Ok(crate::intent::ResumePoint {
+                plans: plans
+                    .get(&partition)
+                    .into_iter()
+                    .flatten()
+                    .filter(|plan| plan.last_offset >= from_offset)
+                    .copied()
+                    .collect(),
+                chain_head: auditlog_integrity::GENESIS,
+            })
         }
 
         async fn write(&self, batch: Batch) -> Result<(usize, usize), IngestError> {
@@ -666,6 +762,7 @@ mod tests {
             poison: PoisonPolicy::default(),
             revoke_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
+            checkpoints: None,
         }
     }
 
@@ -878,10 +975,12 @@ mod tests {
                 PlannedRange {
                     first_offset: 10,
                     last_offset: 12,
+                    digest: Some([0; 32]),
                 },
                 PlannedRange {
                     first_offset: 13,
                     last_offset: 14,
+                    digest: Some([0; 32]),
                 },
             ],
         );

@@ -95,12 +95,28 @@ impl Display for DeadLetterFailure {
     }
 }
 
+/// Whether a produce error can clear up by itself.
+fn kafka_produce_class(error: &rdkafka::error::KafkaError) -> ErrorClass {
+    match error.rdkafka_error_code() {
+        Some(code) if PERMANENT_KAFKA_CODES.contains(&code) => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
+}
+
+/// A checkpoint produced to its Kafka topic.
+impl Retryable for rdkafka::error::KafkaError {
+    fn class(&self) -> ErrorClass {
+        kafka_produce_class(self)
+    }
+
+    fn into_permanent(self) -> IngestError {
+        IngestError::Kafka(self)
+    }
+}
+
 impl Retryable for DeadLetterFailure {
     fn class(&self) -> ErrorClass {
-        match self.error.rdkafka_error_code() {
-            Some(code) if PERMANENT_KAFKA_CODES.contains(&code) => ErrorClass::Permanent,
-            _ => ErrorClass::Transient,
-        }
+        kafka_produce_class(&self.error)
     }
 
     fn into_permanent(self) -> IngestError {
@@ -154,6 +170,10 @@ pub(crate) enum Stage {
     DeadLetter,
     /// Inserting a batch's rows.
     Insert,
+    /// Storing a signed checkpoint in ClickHouse.
+    Checkpoint,
+    /// Producing a signed checkpoint to its Kafka topic.
+    CheckpointPublish,
 }
 
 impl Stage {
@@ -164,11 +184,13 @@ impl Stage {
             Self::Intent => "intent",
             Self::DeadLetter => "dead_letter",
             Self::Insert => "insert",
+            Self::Checkpoint => "checkpoint",
+            Self::CheckpointPublish => "checkpoint_publish",
         }
     }
 
     fn is_clickhouse(self) -> bool {
-        self != Self::DeadLetter
+        !matches!(self, Self::DeadLetter | Self::CheckpointPublish)
     }
 }
 

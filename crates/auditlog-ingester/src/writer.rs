@@ -1,8 +1,8 @@
 //! The batch writer: where a sealed batch goes, in the one order that keeps replays exact.
 //!
 //! ```text
-//!  sealed batch ─▶ intent (its offset range) ─▶ dead letters ─▶ rows (RowBinary insert)
-//!                  ingest_batches               audit-events-dlq   audit_logs, dedup token
+//!  sealed batch ─▶ intent (range + digest) ─▶ dead letters ─▶ rows (RowBinary insert)
+//!                  ingest_digests             audit-events-dlq   audit_logs, dedup token
 //! ```
 //!
 //! The intent comes first, so that a crash between it and the insert replays the same
@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::batch::{Batch, PlannedRange};
+use crate::batch::Batch;
 use crate::dlq::DeadLetterProducer;
-use crate::intent::IntentStore;
+use crate::intent::{IntentStore, ResumePoint};
 use crate::retry::{Retrier, Stage};
 use crate::sink::ClickHouseSink;
 use crate::{IngestError, metrics as names};
@@ -24,13 +24,14 @@ use crate::{IngestError, metrics as names};
 /// Where sealed batches go: the coordinator's only view of ClickHouse and the dead-letter
 /// topic, so that its bookkeeping can be tested with a fake.
 pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
-    /// The recorded batch ranges of a partition that end at or after `from_offset`.
+    /// The recorded batch ranges of a partition that end at or after `from_offset`, and the
+    /// digest its chain continues from.
     fn load_plans(
         &self,
         topic: &str,
         partition: i32,
         from_offset: i64,
-    ) -> impl Future<Output = Result<Vec<PlannedRange>, IngestError>> + Send;
+    ) -> impl Future<Output = Result<ResumePoint, IngestError>> + Send;
 
     /// Writes a batch; returns (rows, poison messages) once all are acknowledged.
     fn write(
@@ -54,36 +55,37 @@ impl BatchWriter for ClickHouseWriter {
         topic: &str,
         partition: i32,
         from_offset: i64,
-    ) -> Result<Vec<PlannedRange>, IngestError> {
-        let plans = self
+    ) -> Result<ResumePoint, IngestError> {
+        let resume = self
             .retrier
             .run(Stage::IntentLoad, || {
                 self.intents.load(topic, partition, from_offset)
             })
             .await?;
-        if !plans.is_empty() {
+        if !resume.plans.is_empty() {
             tracing::info!(
                 partition,
                 from_offset,
-                num_plans = plans.len(),
+                num_plans = resume.plans.len(),
                 "replaying recorded batch ranges"
             );
         }
-        Ok(plans)
+        if resume.chain_head == auditlog_integrity::GENESIS && from_offset > 0 {
+            tracing::info!(
+                partition,
+                from_offset,
+                "no digest ends just before this offset: a new digest chain starts here"
+            );
+        }
+        Ok(resume)
     }
 
     async fn write(&self, batch: Batch) -> Result<(usize, usize), IngestError> {
         let started = Instant::now();
         if !batch.planned {
-            let range = PlannedRange {
-                first_offset: batch.first_offset,
-                last_offset: batch.last_offset,
-            };
+            let token = batch.dedup_token();
             self.retrier
-                .run(Stage::Intent, || {
-                    self.intents
-                        .record(&batch.topic, batch.partition, range, batch.num_messages())
-                })
+                .run(Stage::Intent, || self.intents.record(&batch.digest, &token))
                 .await?;
         }
         if !batch.poison.is_empty() {

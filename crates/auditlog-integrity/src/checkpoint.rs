@@ -12,9 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -107,7 +107,9 @@ impl Checkpoint {
 
 /// A checkpoint as it travels and is stored: the signed text and the base64 signature, the
 /// same in ClickHouse, in the Kafka topic and in `--checkpoints file:` (one JSON per line).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Envelope {
     /// The exact signed text ([`Checkpoint::signed_bytes`]).
     pub body: String,

@@ -42,6 +42,7 @@ mod checkpoint;
 mod error;
 pub mod merkle;
 
+pub mod proof;
 pub mod verify;
 
 pub use chain::{

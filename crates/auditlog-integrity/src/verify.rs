@@ -83,6 +83,16 @@ pub enum Problem {
         /// What does not match.
         reason: String,
     },
+    /// More uncovered events than are listed one by one.
+    MoreUncoveredEvents {
+        /// How many more.
+        count: u64,
+    },
+    /// Batches exist, but no valid checkpoint signs any of them.
+    NothingSigned {
+        /// Batches checked.
+        batches: u64,
+    },
     /// A checkpoint whose signature does not match its text.
     BadSignature {
         /// Where this copy came from.
@@ -179,6 +189,14 @@ impl fmt::Display for Problem {
                 formatter,
                 "batch mismatch: partition {partition} batch {first_offset}..={last_offset}: {reason}"
             ),
+            Self::MoreUncoveredEvents { count } => write!(
+                formatter,
+                "forged or inserted: {count} more event(s) covered by no batch"
+            ),
+            Self::NothingSigned { batches } => write!(
+                formatter,
+                "unsigned: {batches} batch(es) are digested but no valid checkpoint signs them"
+            ),
             Self::BadSignature {
                 source,
                 key_id,
@@ -226,7 +244,7 @@ impl fmt::Display for Problem {
 }
 
 /// Microseconds since the epoch as RFC 3339, for messages.
-fn format_micros(micros: i64) -> String {
+pub fn format_micros(micros: i64) -> String {
     let seconds = micros.div_euclid(1_000_000);
     let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
     // A date outside chrono-free formatting's reach falls back to the number.
@@ -449,7 +467,11 @@ impl PartitionChain {
         report: &mut Report,
     ) -> Self {
         rows.sort_by(|a, b| {
-            (a.first_offset, a.last_offset, a.digest).cmp(&(b.first_offset, b.last_offset, b.digest))
+            (a.first_offset, a.last_offset, a.digest).cmp(&(
+                b.first_offset,
+                b.last_offset,
+                b.digest,
+            ))
         });
         rows.dedup();
         let mut consistent = vec![true; rows.len()];
@@ -719,7 +741,9 @@ pub fn check_batch(
             .into_iter()
             .map(|row| (event_leaf(row.bytes), row))
             .collect();
-        let genuine = hashed.iter().find(|(leaf, _)| &leaf[..LEAF_PREFIX_BYTES] == expected);
+        let genuine = hashed
+            .iter()
+            .find(|(leaf, _)| &leaf[..LEAF_PREFIX_BYTES] == expected);
         match genuine {
             Some((leaf, _)) => {
                 leaves.push(*leaf);
@@ -821,12 +845,7 @@ mod tests {
     const TOPIC: &str = "audit-events";
 
     /// Rows for offsets `first..=last` (one dead letter at `dead`), and their digest row.
-    fn batch(
-        previous: Hash,
-        first: i64,
-        last: i64,
-        dead: Option<i64>,
-    ) -> (DigestRow, Vec<u8>) {
+    fn batch(previous: Hash, first: i64, last: i64, dead: Option<i64>) -> (DigestRow, Vec<u8>) {
         let mut encoder = RowEncoder::default();
         let mut bytes = Vec::new();
         let mut leaves = Vec::new();
@@ -844,7 +863,14 @@ mod tests {
                     id: Uuid::from_u128(offset as u128 + 1),
                     ..auditlog_event::testing::sample_event()
                 };
-                encoder.encode_stored(&event, Source { partition: 0, offset }, &mut bytes);
+                encoder.encode_stored(
+                    &event,
+                    Source {
+                        partition: 0,
+                        offset,
+                    },
+                    &mut bytes,
+                );
                 event_leaf(&bytes[start..])
             };
             prefixes.extend_from_slice(&leaf_prefix(&leaf));
@@ -896,7 +922,10 @@ mod tests {
         let stored_second = split_stored_rows(&second_rows).unwrap();
         assert!(check_batch(&second, &stored_second, None, &mut report).valid);
         assert!(report.is_valid(), "{:?}", report.problems);
-        assert_eq!(report.summary(), "0/0 checkpoints valid, 2/2 batches valid, 19/19 events valid");
+        assert_eq!(
+            report.summary(),
+            "0/0 checkpoints valid, 2/2 batches valid, 19/19 events valid"
+        );
 
         // A deleted event, a changed one, and a forged copy at an existing offset.
         let mut report = Report::default();
@@ -943,8 +972,20 @@ mod tests {
         let mut rewritten = first.clone();
         rewritten.root[0] ^= 1;
         let mut report = Report::default();
-        PartitionChain::walk(0, vec![rewritten, second.clone()], &[head(&second)], None, &mut report);
-        assert!(matches!(report.problems[0], Problem::BatchMismatch { first_offset: 0, .. }));
+        PartitionChain::walk(
+            0,
+            vec![rewritten, second.clone()],
+            &[head(&second)],
+            None,
+            &mut report,
+        );
+        assert!(matches!(
+            report.problems[0],
+            Problem::BatchMismatch {
+                first_offset: 0,
+                ..
+            }
+        ));
         let (third, _) = batch(second.digest, 20, 29, None);
         let mut report = Report::default();
         let chain = PartitionChain::walk(
@@ -954,9 +995,19 @@ mod tests {
             None,
             &mut report,
         );
-        assert_eq!(chain.batches().count(), 2, "the walk resumes below the break");
+        assert_eq!(
+            chain.batches().count(),
+            2,
+            "the walk resumes below the break"
+        );
         assert!(
-            matches!(report.problems[..], [Problem::BrokenLink { first_offset: 20, .. }]),
+            matches!(
+                report.problems[..],
+                [Problem::BrokenLink {
+                    first_offset: 20,
+                    ..
+                }]
+            ),
             "{:?}",
             report.problems
         );

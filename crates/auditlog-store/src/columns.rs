@@ -38,7 +38,11 @@ pub const SOURCE_COLUMNS: [&str; 2] = ["source_partition", "source_offset"];
 /// The columns the ingester writes and a row's canonical stored form covers, in order:
 /// [`COLUMNS`] then [`SOURCE_COLUMNS`] (`docs/integrity.md`).
 pub fn stored_columns() -> Vec<&'static str> {
-    COLUMNS.iter().chain(SOURCE_COLUMNS.iter()).copied().collect()
+    COLUMNS
+        .iter()
+        .chain(SOURCE_COLUMNS.iter())
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]

@@ -46,10 +46,11 @@ pub struct DigestRow {
     pub digest: [u8; 32],
 }
 
-/// The columns of [`DigestRow`], in order, for explicit selects.
+/// The select list that reads a [`DigestRow`] (times as µs integers).
 pub const DIGEST_COLUMNS: &str = "topic, partition, first_offset, last_offset, num_messages, \
      num_events, skipped_offsets, dead_letter_offsets, dead_letter_hashes, leaf_prefixes, \
-     min_time, max_time, root, previous_digest, digest";
+     toUnixTimestamp64Micro(min_time) AS min_time, toUnixTimestamp64Micro(max_time) AS max_time, \
+     root, previous_digest, digest";
 
 /// One signed checkpoint, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
@@ -66,5 +67,6 @@ pub struct CheckpointRow {
     pub signature: String,
 }
 
-/// The columns of [`CheckpointRow`], in order.
-pub const CHECKPOINT_COLUMNS: &str = "topic, key_id, signed_at, body, signature";
+/// The select list that reads a [`CheckpointRow`].
+pub const CHECKPOINT_COLUMNS: &str =
+    "topic, key_id, toUnixTimestamp64Micro(signed_at) AS signed_at, body, signature";

@@ -35,12 +35,12 @@ pub use client::ClickHouseConfig;
 pub use columns::{COLUMNS, SOURCE_COLUMNS, stored_columns};
 pub use error::StoreError;
 pub use identifier::{check_identifier, is_identifier};
+pub use integrity_tables::{
+    CHECKPOINT_COLUMNS, CHECKPOINTS_TABLE, CheckpointRow, DIGEST_COLUMNS, DIGESTS_TABLE, DigestRow,
+};
 pub use migrate::{
     CLUSTER_MIGRATIONS, MIGRATIONS, Migration, MigrationReport, SchemaTarget, apply as migrate,
     lookup_table,
-};
-pub use integrity_tables::{
-    CHECKPOINT_COLUMNS, CHECKPOINTS_TABLE, CheckpointRow, DIGEST_COLUMNS, DIGESTS_TABLE, DigestRow,
 };
 pub use row::{AuditLogRow, RowEncoder, Source, StoredRow, decode_rows, split_stored_rows};
 pub use server_error::{ServerFailure, error_code};

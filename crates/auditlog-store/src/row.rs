@@ -438,7 +438,14 @@ mod tests {
         };
         encoder.encode_stored(&event, first, &mut bytes);
         let one_row = bytes.len();
-        encoder.encode_stored(&event, Source { offset: 42, ..first }, &mut bytes);
+        encoder.encode_stored(
+            &event,
+            Source {
+                offset: 42,
+                ..first
+            },
+            &mut bytes,
+        );
 
         let rows = split_stored_rows(&bytes).unwrap();
         assert_eq!(rows.len(), 2);

@@ -66,6 +66,15 @@ pub struct GlobalArgs {
         value_parser = parse_key_value
     )]
     pub kafka_properties: Vec<(String, String)>,
+    /// The topic signed checkpoints also go to, a copy outside ClickHouse
+    /// [default: audit-events-checkpoints].
+    #[arg(
+        long,
+        env = "AUDITLOG_KAFKA_CHECKPOINT_TOPIC",
+        global = true,
+        value_name = "TOPIC"
+    )]
+    pub kafka_checkpoint_topic: Option<String>,
     /// ClickHouse HTTP(S) URL [default: http://127.0.0.1:8123].
     #[arg(
         long,
@@ -154,6 +163,103 @@ pub enum Command {
     /// Print the ClickHouse DDL of read-only analyst access (role, grants, row policies,
     /// optionally a user); connects to nothing.
     AccessDdl(AccessDdlArgs),
+    /// Write an Ed25519 key pair for signing checkpoints (PATH and PATH.pub).
+    Keygen(KeygenArgs),
+    /// Prove that no stored event was deleted, changed or forged: recompute every batch
+    /// digest from the stored rows and check the chain against the signed checkpoints.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// Where the private key goes (PKCS#8 PEM, mode 0600); the public key goes to PATH.pub.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where `auditlog verify` reads checkpoints from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointSource {
+    /// The `ingest_checkpoints` table.
+    ClickHouse,
+    /// The checkpoint topic.
+    Kafka,
+    /// A file of envelopes, one JSON object per line.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for CheckpointSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClickHouse => formatter.write_str("clickhouse"),
+            Self::Kafka => formatter.write_str("kafka"),
+            Self::File(path) => write!(formatter, "file:{}", path.display()),
+        }
+    }
+}
+
+fn parse_checkpoint_source(text: &str) -> Result<CheckpointSource, String> {
+    match text {
+        "clickhouse" => Ok(CheckpointSource::ClickHouse),
+        "kafka" => Ok(CheckpointSource::Kafka),
+        _ => match text.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Ok(CheckpointSource::File(PathBuf::from(path))),
+            _ => Err(format!(
+                "expected clickhouse, kafka or file:PATH, got {text:?}"
+            )),
+        },
+    }
+}
+
+/// Output formats of `auditlog verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// A summary line, then one line per problem.
+    Text,
+    /// The whole report (or proof) as one JSON document.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Only batches with events at or after this time (RFC 3339, or a date: 2026-01-31).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Only batches with events before this time (RFC 3339, or a date, exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Only this partition of the topic.
+    #[arg(long, value_name = "N")]
+    pub partition: Option<i32>,
+    /// A trusted public key (PEM); repeatable, for rotation [default: `[integrity]
+    /// public_keys`].
+    #[arg(
+        long = "public-key",
+        env = "AUDITLOG_PUBLIC_KEYS",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    pub public_keys: Vec<PathBuf>,
+    /// Where checkpoints come from: clickhouse, kafka or file:PATH; repeatable, and every
+    /// source must hold every checkpoint [default: clickhouse and kafka].
+    #[arg(long = "checkpoints", value_name = "SOURCE", value_parser = parse_checkpoint_source)]
+    pub checkpoints: Vec<CheckpointSource>,
+    /// Rows older than this many days are expired, not deleted [default: `migrate`'s
+    /// retention].
+    #[arg(long, env = "AUDITLOG_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
+    /// Print the proof of this one event (and check it) instead of verifying everything.
+    #[arg(long, value_name = "ID")]
+    pub event: Option<uuid::Uuid>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
+    /// Do not print progress on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -237,6 +343,21 @@ pub struct IngestArgs {
     /// The sliding window of messages the poison limit applies to [default: 1000].
     #[arg(long, env = "AUDITLOG_INGEST_POISON_WINDOW", value_name = "N")]
     pub poison_window: Option<usize>,
+    /// The Ed25519 key that signs checkpoints (PKCS#8 PEM, from `auditlog keygen`)
+    /// [default: `[integrity] signing_key_file`; without one, nothing is signed].
+    #[arg(long, env = "AUDITLOG_SIGNING_KEY_FILE", value_name = "PATH")]
+    pub signing_key_file: Option<PathBuf>,
+    /// The signing key itself, PEM text (e.g. from a secret); takes precedence over the file.
+    #[arg(
+        long,
+        env = "AUDITLOG_SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "PEM"
+    )]
+    pub signing_key: Option<String>,
+    /// Seconds between signed checkpoints [default: 60].
+    #[arg(long, env = "AUDITLOG_CHECKPOINT_INTERVAL_SECS", value_name = "SECS")]
+    pub checkpoint_interval_secs: Option<u64>,
     /// Seconds a SIGTERM may take to flush and commit before exiting [default: 30].
     #[arg(
         long,

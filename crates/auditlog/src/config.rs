@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -21,6 +21,7 @@ pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
 pub const DEFAULT_KAFKA_TOPIC: &str = "audit-events";
 pub const DEFAULT_KAFKA_DLQ_TOPIC: &str = "audit-events-dlq";
 pub const DEFAULT_KAFKA_GROUP: &str = "auditlog-ingester";
+pub const DEFAULT_KAFKA_CHECKPOINT_TOPIC: &str = "audit-events-checkpoints";
 pub const DEFAULT_CLICKHOUSE_URL: &str = "http://127.0.0.1:8123";
 pub const DEFAULT_CLICKHOUSE_DATABASE: &str = "audit";
 pub const DEFAULT_CLICKHOUSE_TABLE: &str = "audit_logs";
@@ -50,7 +51,22 @@ pub struct FileConfig {
     #[serde(default)]
     pub retention: RetentionFile,
     #[serde(default)]
+    pub integrity: IntegrityFile,
+    #[serde(default)]
     pub log: LogFile,
+}
+
+/// `[integrity]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrityFile {
+    /// The ingester's checkpoint signing key (PKCS#8 PEM).
+    pub signing_key_file: Option<PathBuf>,
+    /// Seconds between checkpoints.
+    pub checkpoint_interval_secs: Option<u64>,
+    /// Public keys `verify` trusts (PEM files).
+    #[serde(default)]
+    pub public_keys: Vec<PathBuf>,
 }
 
 /// `[kafka]`
@@ -65,6 +81,8 @@ pub struct KafkaFile {
     pub dlq_topic: Option<String>,
     /// The ingesters' consumer group.
     pub group: Option<String>,
+    /// The checkpoint topic.
+    pub checkpoint_topic: Option<String>,
     /// This ingester's static group membership id (`group.instance.id`).
     pub instance_id: Option<String>,
     /// Partitions `migrate` creates the audit event topic with.
@@ -186,6 +204,7 @@ pub struct Settings {
     pub kafka_topic: String,
     pub kafka_dlq_topic: String,
     pub kafka_group: String,
+    pub kafka_checkpoint_topic: String,
     pub kafka_properties: BTreeMap<String, String>,
     pub clickhouse_url: String,
     pub clickhouse_database: String,
@@ -207,6 +226,7 @@ impl std::fmt::Debug for Settings {
             .field("kafka_topic", &self.kafka_topic)
             .field("kafka_dlq_topic", &self.kafka_dlq_topic)
             .field("kafka_group", &self.kafka_group)
+            .field("kafka_checkpoint_topic", &self.kafka_checkpoint_topic)
             .field(
                 "kafka_properties",
                 &self.kafka_properties.keys().collect::<Vec<_>>(),
@@ -249,6 +269,11 @@ impl Settings {
             kafka_group: pick(global.kafka_group.clone(), file.kafka.group.clone(), || {
                 DEFAULT_KAFKA_GROUP.into()
             }),
+            kafka_checkpoint_topic: pick(
+                global.kafka_checkpoint_topic.clone(),
+                file.kafka.checkpoint_topic.clone(),
+                || DEFAULT_KAFKA_CHECKPOINT_TOPIC.into(),
+            ),
             kafka_properties: file
                 .kafka
                 .properties
@@ -363,7 +388,22 @@ pub fn topic_specs(
                 DEFAULT_KAFKA_DLQ_PARTITIONS
             }),
             replication_factor,
-            configs,
+            configs: configs.clone(),
+        },
+        // The copy of the checkpoints outside ClickHouse: one partition (a few messages a
+        // minute) kept for ever, whatever retention the other topics have.
+        auditlog_ingester::TopicSpec {
+            name: settings.kafka_checkpoint_topic.clone(),
+            partitions: 1,
+            replication_factor,
+            configs: configs
+                .into_iter()
+                .chain([
+                    ("retention.ms".to_owned(), "-1".to_owned()),
+                    ("retention.bytes".to_owned(), "-1".to_owned()),
+                    ("cleanup.policy".to_owned(), "delete".to_owned()),
+                ])
+                .collect(),
         },
     ]
 }
@@ -431,6 +471,7 @@ impl IngestSettings {
                 ingest.shutdown_timeout_secs,
                 || 30,
             )),
+            checkpoints: checkpoint_config(settings, args, file)?,
         };
         Ok(Self {
             migrate: args.migrate || ingest.migrate.unwrap_or(false),
@@ -438,6 +479,64 @@ impl IngestSettings {
             config,
         })
     }
+}
+
+/// The ingester's checkpoint signing: the key from `--signing-key`, `--signing-key-file` or
+/// `[integrity] signing_key_file`; `None` when none is given.
+fn checkpoint_config(
+    settings: &Settings,
+    args: &IngestArgs,
+    file: &FileConfig,
+) -> Result<Option<auditlog_ingester::CheckpointConfig>> {
+    let pem = match (&args.signing_key, &args.signing_key_file) {
+        (Some(pem), _) => pem.clone(),
+        (None, Some(path)) => read_key_file(path)?,
+        (None, None) => match &file.integrity.signing_key_file {
+            Some(path) => read_key_file(path)?,
+            None => return Ok(None),
+        },
+    };
+    let signer = auditlog_integrity::CheckpointSigner::from_pem(&pem)
+        .context("the checkpoint signing key")?;
+    let interval = pick(
+        args.checkpoint_interval_secs,
+        file.integrity.checkpoint_interval_secs,
+        || auditlog_ingester::DEFAULT_CHECKPOINT_INTERVAL.as_secs(),
+    );
+    Ok(Some(auditlog_ingester::CheckpointConfig {
+        signer: std::sync::Arc::new(signer),
+        interval: Duration::from_secs(interval),
+        topic: settings.kafka_checkpoint_topic.clone(),
+    }))
+}
+
+fn read_key_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))
+}
+
+/// The public keys `verify` trusts: the flags, else `[integrity] public_keys`.
+pub fn trusted_keys(
+    flags: &[PathBuf],
+    file: &FileConfig,
+) -> Result<auditlog_integrity::TrustedKeys> {
+    let paths = if flags.is_empty() {
+        &file.integrity.public_keys
+    } else {
+        flags
+    };
+    if paths.is_empty() {
+        anyhow::bail!(
+            "no public key to verify with: pass --public-key PATH (from `auditlog keygen`), \
+             or set [integrity] public_keys"
+        );
+    }
+    let mut trusted = auditlog_integrity::TrustedKeys::default();
+    for path in paths {
+        trusted
+            .add_pem(&read_key_file(path)?)
+            .with_context(|| format!("public key {}", path.display()))?;
+    }
+    Ok(trusted)
 }
 
 /// The producer knobs of `auditlog generate` (and any SDK user configured from a file).

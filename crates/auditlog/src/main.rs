@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod commands;
 mod config;
+mod evidence;
 mod http;
 mod telemetry;
 mod ui;
@@ -49,6 +50,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Serve(args) => commands::serve::run(&settings, args, &file).await?,
             Command::Dlq(args) => commands::dlq::run(&settings, &args.command).await?,
             Command::AccessDdl(args) => commands::access_ddl::run(&settings, args)?,
+            Command::Keygen(args) => commands::keygen::run(args)?,
+            Command::Verify(args) => return commands::verify::run(&settings, args, &file).await,
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -4,6 +4,8 @@ pub mod access_ddl;
 pub mod dlq;
 pub mod generate;
 pub mod ingest;
+pub mod keygen;
 pub mod migrate;
 pub mod query;
 pub mod serve;
+pub mod verify;

@@ -1,0 +1,411 @@
+//! `auditlog verify`: recompute every batch digest from the stored rows, walk each
+//! partition's chain back from the newest signed checkpoint, and name whatever does not hold.
+//!
+//! ```text
+//!  checkpoints (clickhouse, kafka, files) ─┐
+//!  ingest_digests, by partition ───────────┼─▶ auditlog_integrity::verify ─▶ report, exit 0/1
+//!  audit_logs, by partition and offset ────┘
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use auditlog_integrity::verify::{self, PartitionChain, Problem, Report};
+use auditlog_integrity::{Envelope, TrustedKeys};
+use auditlog_query::Visibility;
+use auditlog_store::split_stored_rows;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::{CheckpointSource, VerifyArgs, VerifyFormat};
+use crate::config::{FileConfig, Settings, trusted_keys};
+use crate::evidence::{Evidence, ProofOutcome};
+
+/// Leaves read from ClickHouse in one request.
+const CHUNK_LEAVES: u32 = 200_000;
+
+/// Uncovered events listed one by one; the rest are counted.
+const MAX_LISTED_UNCOVERED: u64 = 1_000;
+
+pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> Result<ExitCode> {
+    let trusted = trusted_keys(&args.public_keys, file)?;
+    let evidence = Evidence::new(&settings.clickhouse(), &settings.kafka_topic);
+    if let Some(id) = args.event {
+        return prove(&evidence, &trusted, id, args.format).await;
+    }
+    let window = match (&args.from, &args.to) {
+        (None, None) => None,
+        (from, to) => Some((
+            from.as_deref().map_or(Ok(i64::MIN), parse_time)?,
+            to.as_deref().map_or(Ok(i64::MAX), parse_time)?,
+        )),
+    };
+    let retention_days = args
+        .retention_days
+        .or(file.retention.days)
+        .filter(|days| *days > 0);
+    let expired_before = retention_days
+        .map(|days| now_micros().saturating_sub(i64::from(days) * 86_400 * 1_000_000));
+
+    let mut report = Report::default();
+    let sources = if args.checkpoints.is_empty() {
+        vec![CheckpointSource::ClickHouse, CheckpointSource::Kafka]
+    } else {
+        args.checkpoints.clone()
+    };
+    let mut copies = Vec::new();
+    for source in &sources {
+        copies.push((
+            source.to_string(),
+            read_checkpoints(settings, &evidence, source, &mut report).await?,
+        ));
+    }
+    let heads = verify::check_checkpoints(&copies, &trusted, evidence.topic(), &mut report);
+
+    let partitions: Vec<i32> = match args.partition {
+        Some(partition) => vec![partition],
+        None => {
+            let mut partitions = evidence.partitions().await?;
+            partitions.extend(heads.keys().copied());
+            partitions.sort_unstable();
+            partitions.dedup();
+            partitions
+        }
+    };
+    let mut progress = Progress::new(!args.no_progress);
+    let mut spans = BTreeMap::new();
+    for partition in partitions {
+        let partition_heads = heads.get(&partition).map_or(&[][..], Vec::as_slice);
+        let bounds = match window {
+            None => None,
+            Some((from, to)) => match evidence.offset_window(partition, from, to).await? {
+                // Reach up to the first signed head at or after the window, so that the
+                // window's batches are walked from a signature.
+                Some((first, last)) => Some((
+                    first,
+                    partition_heads
+                        .iter()
+                        .map(|head| head.last_offset)
+                        .filter(|offset| *offset >= last)
+                        .min()
+                        .unwrap_or(last),
+                )),
+                None => continue,
+            },
+        };
+        let digests = evidence.digests(partition, bounds).await?;
+        let chain = PartitionChain::walk(
+            partition,
+            digests,
+            partition_heads,
+            bounds.map(|(first, _)| first),
+            &mut report,
+        );
+        report.unsigned_batches += chain
+            .batches()
+            .filter(|batch| {
+                chain
+                    .signed_up_to
+                    .is_none_or(|signed| batch.last_offset > signed)
+            })
+            .count() as u64;
+        check_rows(
+            &evidence,
+            &chain,
+            expired_before,
+            &mut report,
+            &mut progress,
+        )
+        .await?;
+        spans.insert(partition, chain.spans());
+    }
+
+    let (outside, bytes) = evidence
+        .outside_rows(&spans, args.partition, window, MAX_LISTED_UNCOVERED)
+        .await?;
+    let listed = split_stored_rows(&bytes)?;
+    verify::uncovered(
+        &listed,
+        "is covered by no batch on the chain: no digest records its partition and offset",
+        &mut report,
+    );
+    if outside > listed.len() as u64 {
+        report.problems.push(Problem::MoreUncoveredEvents {
+            count: outside - listed.len() as u64,
+        });
+    }
+    if report.batches.total > 0 && heads.is_empty() {
+        report.problems.push(Problem::NothingSigned {
+            batches: report.batches.total,
+        });
+    }
+    progress.finish(&report);
+    print_report(&report, args.format, retention_days)?;
+    Ok(if report.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Reads the chain's batches' rows in chunks and checks each batch against its rows.
+async fn check_rows(
+    evidence: &Evidence,
+    chain: &PartitionChain,
+    expired_before: Option<i64>,
+    report: &mut Report,
+    progress: &mut Progress,
+) -> Result<()> {
+    let batches: Vec<_> = chain.batches().collect();
+    let mut start = 0;
+    while start < batches.len() {
+        let mut end = start + 1;
+        let mut leaves = batches[start].num_messages;
+        while end < batches.len() && leaves + batches[end].num_messages <= CHUNK_LEAVES {
+            leaves += batches[end].num_messages;
+            end += 1;
+        }
+        let chunk = &batches[start..end];
+        let (first, last) = (
+            chunk[0].first_offset,
+            chunk
+                .iter()
+                .map(|batch| batch.last_offset)
+                .max()
+                .unwrap_or(0),
+        );
+        let bytes = evidence.stored_rows(chain.partition, first, last).await?;
+        let mut rows = split_stored_rows(&bytes)?;
+        rows.sort_by_key(|row| row.source.offset);
+        let mut placed = vec![false; rows.len()];
+        for batch in chunk {
+            let low = rows.partition_point(|row| row.source.offset < batch.first_offset);
+            let high = rows.partition_point(|row| row.source.offset <= batch.last_offset);
+            placed[low..high].iter_mut().for_each(|seen| *seen = true);
+            verify::check_batch(batch, &rows[low..high], expired_before, report);
+        }
+        let strays: Vec<_> = rows
+            .iter()
+            .zip(&placed)
+            .filter(|(_, seen)| !**seen)
+            .map(|(row, _)| *row)
+            .collect();
+        verify::uncovered(
+            &strays,
+            "lies between two batches of the chain: no digest records its offset",
+            report,
+        );
+        progress.tick(chain.partition, report, rows.len() as u64);
+        start = end;
+    }
+    Ok(())
+}
+
+async fn read_checkpoints(
+    settings: &Settings,
+    evidence: &Evidence,
+    source: &CheckpointSource,
+    report: &mut Report,
+) -> Result<Vec<Envelope>> {
+    let raw: Vec<Vec<u8>> = match source {
+        CheckpointSource::ClickHouse => return evidence.checkpoint_envelopes().await,
+        CheckpointSource::Kafka => {
+            let kafka = settings.kafka_client_config();
+            let topic = settings.kafka_checkpoint_topic.clone();
+            tokio::task::spawn_blocking(move || {
+                auditlog_ingester::read_checkpoint_topic(&kafka, &topic)
+            })
+            .await?
+            .with_context(|| {
+                format!(
+                    "reading the checkpoints from kafka topic {:?}",
+                    settings.kafka_checkpoint_topic
+                )
+            })?
+        }
+        CheckpointSource::File(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading checkpoints from {}", path.display()))?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| line.as_bytes().to_vec())
+            .collect(),
+    };
+    let mut envelopes = Vec::new();
+    for bytes in raw {
+        match serde_json::from_slice::<Envelope>(&bytes) {
+            Ok(envelope) => envelopes.push(envelope),
+            Err(error) => report.problems.push(Problem::MalformedCheckpoint {
+                source: source.to_string(),
+                reason: format!("not a checkpoint envelope: {error}"),
+            }),
+        }
+    }
+    Ok(envelopes)
+}
+
+fn print_report(report: &Report, format: VerifyFormat, retention_days: Option<u32>) -> Result<()> {
+    if format == VerifyFormat::Json {
+        #[derive(serde::Serialize)]
+        struct Document<'a> {
+            valid: bool,
+            summary: String,
+            #[serde(flatten)]
+            report: &'a Report,
+            problem_texts: Vec<String>,
+        }
+        let document = Document {
+            valid: report.is_valid(),
+            summary: report.summary(),
+            report,
+            problem_texts: report.problems.iter().map(ToString::to_string).collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
+    println!("{}", report.summary());
+    if report.expired_events > 0 {
+        println!(
+            "{} event(s) expired: their batches lie wholly before the retention boundary ({} days)",
+            report.expired_events,
+            retention_days.unwrap_or_default()
+        );
+    }
+    if report.unsigned_batches > 0 {
+        println!(
+            "{} batch(es) after the newest checkpoint: checked, but not yet signed",
+            report.unsigned_batches
+        );
+    }
+    if report.off_chain_batches > 0 {
+        println!(
+            "{} digest row(s) on no chain (a replaced ingester's branch): ignored",
+            report.off_chain_batches
+        );
+    }
+    if report.is_valid() {
+        println!("valid");
+    } else {
+        println!("INVALID: {} problem(s)", report.problems.len());
+        for problem in &report.problems {
+            println!("  {problem}");
+        }
+    }
+    Ok(())
+}
+
+/// `verify --event ID`: the proof, checked here too.
+async fn prove(
+    evidence: &Evidence,
+    trusted: &TrustedKeys,
+    id: uuid::Uuid,
+    format: VerifyFormat,
+) -> Result<ExitCode> {
+    let proof = match evidence.proof(id, &Visibility::All).await? {
+        ProofOutcome::Proof(proof) => proof,
+        ProofOutcome::NotFound => bail!("no event {id} is stored"),
+        ProofOutcome::Unprovable(reason) => bail!("event {id} cannot be proven: {reason}"),
+    };
+    let checked = proof.check(trusted);
+    match format {
+        VerifyFormat::Json => println!("{}", serde_json::to_string_pretty(&proof)?),
+        VerifyFormat::Text => match &checked {
+            Ok(signed) => println!(
+                "event {id}: valid\n  partition {} offset {}, leaf {} of batch {}..={} (root {})\n  \
+                 {} link(s) to the checkpoint signed at {} by key {}",
+                proof.partition,
+                proof.offset,
+                proof.leaf_index,
+                proof.batch.first_offset,
+                proof.batch.last_offset,
+                proof.batch.root,
+                proof.links.len(),
+                verify::format_micros(signed.checkpoint.time_micros),
+                signed.checkpoint.key_id
+            ),
+            Err(error) => println!("event {id}: INVALID: {error}"),
+        },
+    }
+    Ok(match checked {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: the proof of event {id} does not hold: {error}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// RFC 3339, or a bare date (midnight UTC), as µs since the epoch.
+fn parse_time(text: &str) -> Result<i64> {
+    let time = time::OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| {
+            time::Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map(|date| date.midnight().assume_utc())
+        })
+        .with_context(|| format!("{text:?} is neither RFC 3339 nor a date (YYYY-MM-DD)"))?;
+    Ok(i64::try_from(time.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX))
+}
+
+fn now_micros() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000)
+        .unwrap_or(i64::MAX)
+}
+
+/// Progress on stderr every two seconds, for runs long enough to need it.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    last: Instant,
+    rows: u64,
+    printed: bool,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        let now = Instant::now();
+        Self {
+            enabled,
+            started: now,
+            last: now,
+            rows: 0,
+            printed: false,
+        }
+    }
+
+    fn tick(&mut self, partition: i32, report: &Report, rows: u64) {
+        self.rows += rows;
+        if !self.enabled || self.last.elapsed() < Duration::from_secs(2) {
+            return;
+        }
+        self.last = Instant::now();
+        self.printed = true;
+        let rate = self.rows as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        let line = format!(
+            "verify: partition {partition}: {} batches, {} events checked ({rate:.0} events/s)",
+            report.batches.total, self.rows
+        );
+        if std::io::stderr().is_terminal() {
+            eprint!("\r{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    fn finish(&self, report: &Report) {
+        if self.printed {
+            if std::io::stderr().is_terminal() {
+                eprintln!();
+            }
+            eprintln!(
+                "verify: {} events in {:.1} s, {} problem(s)",
+                self.rows,
+                self.started.elapsed().as_secs_f64(),
+                report.problems.len()
+            );
+        }
+    }
+}
