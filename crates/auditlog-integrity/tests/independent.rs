@@ -1,16 +1,17 @@
-//! The formats checked by an independent implementation (`independent_check.py`: Python's
-//! hashlib and cryptography), as an auditor without our code would check them.
+//! The proof format checked by an independent implementation (`independent_check.py`:
+//! Python's hashlib and cryptography), as an auditor without our code would check it.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use auditlog_integrity::{
-    BatchRange, ChainHead, CheckpointSigner, batch_digest, event_leaf, merkle,
-};
+use auditlog_integrity::proof::{EventProof, ProofParts, proof_batch};
+use auditlog_integrity::{BatchRange, ChainHead, CheckpointSigner, batch_digest, event_leaf, merkle};
+use base64::Engine as _;
 
-/// Runs the Python check on `document`; its exit status and complaint.
-fn python_check(document: &str) -> (bool, String) {
+/// Runs the Python check on `proof` with `public_key_pem`; its verdict and complaint.
+pub fn python_check(proof: &EventProof, public_key_pem: &str) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent_check.py");
+    let document = serde_json::json!({ "proof": proof, "public_key_pem": public_key_pem });
     let mut child = Command::new("python3")
         .arg(script)
         .stdin(Stdio::piped())
@@ -21,7 +22,7 @@ fn python_check(document: &str) -> (bool, String) {
         .stdin
         .take()
         .unwrap()
-        .write_all(document.as_bytes())
+        .write_all(document.to_string().as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
     (
@@ -31,69 +32,81 @@ fn python_check(document: &str) -> (bool, String) {
 }
 
 #[test]
-fn python_checks_a_leaf_its_batch_and_the_signed_checkpoint() {
+fn python_checks_a_proof_through_two_links_to_the_checkpoint() {
     let rows: Vec<Vec<u8>> = (0..11_u8).map(|number| vec![number; 40]).collect();
     let leaves: Vec<_> = rows.iter().map(|row| event_leaf(row)).collect();
-    let root = merkle::root(&leaves);
-    let range = BatchRange {
+    let range = |first, last, count| BatchRange {
         topic: "audit-events".to_owned(),
         partition: 2,
-        first_offset: 500,
-        last_offset: 510,
-        count: 11,
+        first_offset: first,
+        last_offset: last,
+        count,
     };
+    let root = merkle::root(&leaves);
     let previous = [9; 32];
-    let digest = batch_digest(&previous, &range, &root);
+    let digest = batch_digest(&previous, &range(500, 510, 11), &root);
+    let (root_2, root_3) = ([4; 32], [5; 32]);
+    let digest_2 = batch_digest(&digest, &range(511, 520, 10), &root_2);
+    let digest_3 = batch_digest(&digest_2, &range(521, 530, 10), &root_3);
     let signer = CheckpointSigner::generate();
     let signed = signer.sign(
         1_767_225_600_000_000,
         vec![ChainHead {
-            topic: range.topic.clone(),
-            partition: range.partition,
-            last_offset: range.last_offset,
-            digest,
+            topic: "audit-events".into(),
+            partition: 2,
+            last_offset: 530,
+            digest: digest_3,
         }],
     );
-    let signed_text = String::from_utf8(signed.checkpoint.signed_bytes()).unwrap();
-    let index = 6;
-    let path = merkle::inclusion_proof(&leaves, index).unwrap();
-    let document = |leaf_row: &[u8], signature: &[u8]| {
-        let mut leaf_data = vec![b'E'];
-        leaf_data.extend_from_slice(leaf_row);
-        serde_json::json!({
-            "leaf_data": hex::encode(leaf_data),
-            "index": index,
-            "size": leaves.len(),
-            "path": path.iter().map(hex::encode).collect::<Vec<_>>(),
-            "root": hex::encode(root),
-            "previous": hex::encode(previous),
-            "topic": range.topic,
-            "partition": range.partition,
-            "first_offset": range.first_offset,
-            "last_offset": range.last_offset,
-            "count": range.count,
-            "signed_text": signed_text,
-            "signature": hex::encode(signature),
-            "public_key_pem": signer.public_pem(),
-        })
-        .to_string()
-    };
+    let proof = EventProof::build(ProofParts {
+        event_id: uuid::Uuid::nil(),
+        topic: "audit-events",
+        partition: 2,
+        offset: 506,
+        columns: vec![],
+        row: &rows[6],
+        leaves: &leaves,
+        leaf_index: 6,
+        batches: vec![
+            proof_batch(&range(500, 510, 11), &root, &previous, &digest),
+            proof_batch(&range(511, 520, 10), &root_2, &digest, &digest_2),
+            proof_batch(&range(521, 530, 10), &root_3, &digest_2, &digest_3),
+        ],
+        checkpoint: Some(signed.envelope()),
+    })
+    .unwrap();
 
-    let (valid, complaint) = python_check(&document(&rows[index], &signed.signature));
+    let (valid, complaint) = python_check(&proof, &signer.public_pem());
     assert!(valid, "{complaint}");
 
-    let mut changed_row = rows[index].clone();
-    changed_row[0] ^= 1;
-    let (valid, complaint) = python_check(&document(&changed_row, &signed.signature));
+    let mut changed = proof.clone();
+    let mut row = rows[6].clone();
+    row[0] ^= 1;
+    changed.row = base64::engine::general_purpose::STANDARD.encode(&row);
+    changed.leaf = hex::encode(event_leaf(&row));
+    let (valid, complaint) = python_check(&changed, &signer.public_pem());
     assert!(!valid);
     assert!(complaint.contains("not in the batch's tree"), "{complaint}");
 
-    let mut bad_signature = signed.signature;
-    bad_signature[10] ^= 1;
-    let (valid, complaint) = python_check(&document(&rows[index], &bad_signature));
+    let mut broken_link = proof.clone();
+    broken_link.links[0].root = hex::encode([6; 32]);
+    let (valid, complaint) = python_check(&broken_link, &signer.public_pem());
     assert!(!valid);
-    assert!(
-        complaint.contains("bad checkpoint signature"),
-        "{complaint}"
-    );
+    assert!(complaint.contains("does not hash to its digest"), "{complaint}");
+
+    let mut bad_signature = proof.clone();
+    let checkpoint = bad_signature.checkpoint.as_mut().unwrap();
+    let mut signature = base64::engine::general_purpose::STANDARD
+        .decode(&checkpoint.signature)
+        .unwrap();
+    signature[10] ^= 1;
+    checkpoint.signature = base64::engine::general_purpose::STANDARD.encode(signature);
+    let (valid, complaint) = python_check(&bad_signature, &signer.public_pem());
+    assert!(!valid);
+    assert!(complaint.contains("bad checkpoint signature"), "{complaint}");
+
+    let stranger = CheckpointSigner::generate();
+    let (valid, complaint) = python_check(&proof, &stranger.public_pem());
+    assert!(!valid);
+    assert!(complaint.contains("another key"), "{complaint}");
 }

@@ -259,8 +259,14 @@ impl Evidence {
             .collect())
     }
 
-    /// The proof of event `id`, if `visibility` may see it.
-    pub async fn proof(&self, id: Uuid, visibility: &Visibility) -> Result<ProofOutcome> {
+    /// The proof of event `id`, if `visibility` may see it, with a checkpoint from
+    /// `checkpoints` (default: those stored in ClickHouse).
+    pub async fn proof(
+        &self,
+        id: Uuid,
+        visibility: &Visibility,
+        checkpoints: Option<Vec<Envelope>>,
+    ) -> Result<ProofOutcome> {
         let sql = format!(
             "SELECT {} FROM {} WHERE id = {{id:UUID}} ORDER BY source_partition, source_offset",
             self.columns, self.table
@@ -316,7 +322,11 @@ impl Evidence {
                 "this copy of the event is not the one its batch recorded".to_owned(),
             ));
         }
-        let (links, checkpoint) = self.links_to_checkpoint(&batch).await?;
+        let checkpoints = match checkpoints {
+            Some(checkpoints) => checkpoints,
+            None => self.checkpoint_envelopes().await?,
+        };
+        let (links, checkpoint) = self.links_to_checkpoint(&batch, checkpoints).await?;
         let mut batches = vec![proof_batch(
             &range_of(&batch),
             &batch.root,
@@ -347,9 +357,17 @@ impl Evidence {
     async fn links_to_checkpoint(
         &self,
         batch: &DigestRow,
+        mut checkpoints: Vec<Envelope>,
     ) -> Result<(Vec<ProofBatch>, Option<Envelope>)> {
         let partition = batch.partition;
-        for envelope in self.checkpoint_envelopes().await? {
+        // The earliest covering checkpoint gives the shortest chain of links.
+        checkpoints.sort_by_key(|envelope| {
+            envelope
+                .open()
+                .map_or(i64::MAX, |signed| signed.checkpoint.time_micros)
+        });
+        checkpoints.dedup();
+        for envelope in checkpoints {
             let Ok(signed) = envelope.open() else {
                 continue;
             };

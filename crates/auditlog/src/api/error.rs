@@ -29,6 +29,14 @@ pub enum ApiError {
         /// The limit that was exceeded.
         limit: Duration,
     },
+    /// No such resource, or not one the caller may see: 404.
+    NotFound {
+        /// Why, for the client.
+        detail: &'static str,
+    },
+    /// An event whose proof cannot be built (stored before digests, or its batch fails
+    /// verification): 409 with the reason.
+    Unprovable(String),
     /// Anything else: a generic 500; the cause is logged once, never sent.
     Internal(String),
 }
@@ -129,6 +137,22 @@ impl IntoResponse for ApiError {
                 )
                     .into_response()
             }
+            ApiError::NotFound { detail } => (
+                StatusCode::NOT_FOUND,
+                Json(MessageBody {
+                    message: "Resource not found.",
+                    detail,
+                }),
+            )
+                .into_response(),
+            ApiError::Unprovable(reason) => (
+                StatusCode::CONFLICT,
+                Json(MessageBody {
+                    message: "This event cannot be proven.",
+                    detail: &reason,
+                }),
+            )
+                .into_response(),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "audit api request failed");
                 (

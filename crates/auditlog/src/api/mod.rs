@@ -21,6 +21,7 @@
 //! | `GET /api/v2/audit` | `q`, `limit` (0 or absent: 100; at most [`MAX_PAGE_LIMIT`]), `offset`, `after` (a cursor), `after_id` (parsed and ignored, as in Coder) | `{"audit_logs":[...],"count":N,"count_cap":2000}`; header [`NEXT_CURSOR_HEADER`] when the page is full |
 //! | `GET /api/v2/audit/export` | `q`, `format` = `ndjson` (default) or `csv` | every matching event, newest first, streamed |
 //! | `GET /api/v2/audit/histogram` | `q` | `{"bucket_seconds":N,"buckets":[{"start":S,"count":N}],"total":N}`: exact, deduplicated, scoped |
+//! | `GET /api/v2/audit/{id}/proof` | | the event's proof (`docs/integrity.md`); 404 if not visible, 409 if unprovable |
 //! | `GET /api/v2/audit/suggest` | `key` (empty: the keys), `prefix` | `{"key":K,"values":[...]}`: completions the caller may see |
 //! | `GET /` and `/ui/*` | | the audit page ([`crate::ui`]) |
 //! | `GET /healthz`, `/readyz`, `/metrics` | | liveness, ClickHouse reachability, Prometheus text |
@@ -46,6 +47,7 @@ pub mod auth;
 pub(crate) mod error;
 pub mod export;
 pub mod histogram;
+pub mod proof;
 pub mod suggest;
 
 use std::sync::Arc;
@@ -82,6 +84,8 @@ pub struct ApiState {
     pub runner: Arc<QueryRunner>,
     /// Knows the tokens.
     pub auth: Arc<Authenticator>,
+    /// Builds event proofs.
+    pub evidence: Arc<crate::evidence::Evidence>,
 }
 
 /// The API's routes, with request metrics.
@@ -91,6 +95,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/audit/export", get(export::export))
         .route("/api/v2/audit/histogram", get(histogram::histogram))
         .route("/api/v2/audit/suggest", get(suggest::suggest))
+        .route("/api/v2/audit/{id}/proof", get(proof::proof))
         .route_layer(middleware::from_fn(record_request))
         .with_state(state)
 }
@@ -187,7 +192,31 @@ mod tests {
         router(ApiState {
             runner: Arc::new(QueryRunner::try_new(client, "audit", "audit_logs").unwrap()),
             auth: Arc::new(Authenticator::try_new(&tokens).unwrap()),
+            evidence: Arc::new(unreachable_evidence()),
         })
+    }
+
+    fn unreachable_evidence() -> crate::evidence::Evidence {
+        crate::evidence::Evidence::new(
+            &auditlog_store::ClickHouseConfig {
+                url: "http://127.0.0.1:9".into(),
+                database: "audit".into(),
+                table: "audit_logs".into(),
+                user: "default".into(),
+                password: String::new(),
+                cluster: false,
+            },
+            "audit-events",
+        )
+    }
+
+    #[tokio::test]
+    async fn a_proof_needs_a_token_and_a_uuid() {
+        let (status, _) = get("/api/v2/audit/0190a1b2-0000-7000-8000-000000000011/proof", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = get("/api/v2/audit/not-a-uuid/proof", Some("ann-secret")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["detail"], "The event id is not a UUID.");
     }
 
     async fn get(uri: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -424,6 +453,7 @@ mod tests {
         let app = router(ApiState {
             runner: Arc::new(runner),
             auth: Arc::new(Authenticator::try_new(&[]).unwrap()),
+            evidence: Arc::new(unreachable_evidence()),
         });
         let started = Instant::now();
         let response = app

@@ -40,6 +40,10 @@ pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Re
     let state = ApiState {
         runner,
         auth: Arc::new(auth),
+        evidence: Arc::new(crate::evidence::Evidence::new(
+            &settings.clickhouse(),
+            &settings.kafka_topic,
+        )),
     };
     let ops = http::ops_router(metrics, readiness);
     // The ops listener's connections, and those it sheds, take descriptors too.

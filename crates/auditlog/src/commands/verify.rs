@@ -32,8 +32,22 @@ const MAX_LISTED_UNCOVERED: u64 = 1_000;
 pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> Result<ExitCode> {
     let trusted = trusted_keys(&args.public_keys, file)?;
     let evidence = Evidence::new(&settings.clickhouse(), &settings.kafka_topic);
+    let sources = if args.checkpoints.is_empty() {
+        vec![CheckpointSource::ClickHouse, CheckpointSource::Kafka]
+    } else {
+        args.checkpoints.clone()
+    };
+    let mut report = Report::default();
+    let mut copies = Vec::new();
+    for source in &sources {
+        copies.push((
+            source.to_string(),
+            read_checkpoints(settings, &evidence, source, &mut report).await?,
+        ));
+    }
     if let Some(id) = args.event {
-        return prove(&evidence, &trusted, id, args.format).await;
+        let envelopes = copies.into_iter().flat_map(|(_, list)| list).collect();
+        return prove(&evidence, &trusted, id, envelopes, args.format).await;
     }
     let window = match (&args.from, &args.to) {
         (None, None) => None,
@@ -49,19 +63,6 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> R
     let expired_before = retention_days
         .map(|days| now_micros().saturating_sub(i64::from(days) * 86_400 * 1_000_000));
 
-    let mut report = Report::default();
-    let sources = if args.checkpoints.is_empty() {
-        vec![CheckpointSource::ClickHouse, CheckpointSource::Kafka]
-    } else {
-        args.checkpoints.clone()
-    };
-    let mut copies = Vec::new();
-    for source in &sources {
-        copies.push((
-            source.to_string(),
-            read_checkpoints(settings, &evidence, source, &mut report).await?,
-        ));
-    }
     let heads = verify::check_checkpoints(&copies, &trusted, evidence.topic(), &mut report);
 
     let partitions: Vec<i32> = match args.partition {
@@ -300,9 +301,10 @@ async fn prove(
     evidence: &Evidence,
     trusted: &TrustedKeys,
     id: uuid::Uuid,
+    checkpoints: Vec<Envelope>,
     format: VerifyFormat,
 ) -> Result<ExitCode> {
-    let proof = match evidence.proof(id, &Visibility::All).await? {
+    let proof = match evidence.proof(id, &Visibility::All, Some(checkpoints)).await? {
         ProofOutcome::Proof(proof) => proof,
         ProofOutcome::NotFound => bail!("no event {id} is stored"),
         ProofOutcome::Unprovable(reason) => bail!("event {id} cannot be proven: {reason}"),
@@ -330,7 +332,9 @@ async fn prove(
     Ok(match checked {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: the proof of event {id} does not hold: {error}");
+            if format == VerifyFormat::Json {
+                eprintln!("error: event {id}: {error}");
+            }
             ExitCode::FAILURE
         }
     })
