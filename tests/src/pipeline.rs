@@ -118,9 +118,12 @@ pub struct PipelineTarget {
     pub brokers: String,
     pub topic: String,
     pub dlq_topic: String,
+    pub checkpoint_topic: String,
     pub group: String,
     pub clickhouse_url: String,
     pub database: String,
+    /// The checkpoint signing key (`auditlog keygen`); its public half is `<path>.pub`.
+    pub signing_key: PathBuf,
 }
 
 impl PipelineTarget {
@@ -135,19 +138,37 @@ impl PipelineTarget {
         let target = Self::named(brokers, prefix);
         auditlog_testkit::create_topic(brokers, &target.topic, partitions).await;
         auditlog_testkit::create_topic(brokers, &target.dlq_topic, 1).await;
+        auditlog_testkit::create_topic(brokers, &target.checkpoint_topic, 1).await;
         target
     }
 
     /// Fresh names only: the topics are left for `auditlog migrate` to create.
     pub fn named(brokers: &str, prefix: &str) -> Self {
+        let signing_key = log_dir().join(format!("{}.key", unique_name(prefix)));
+        let keygen = Command::new(auditlog_binary())
+            .arg("keygen")
+            .arg("--out")
+            .arg(&signing_key)
+            .output()
+            .expect("run auditlog keygen");
+        assert!(keygen.status.success(), "{keygen:?}");
         Self {
             brokers: brokers.to_owned(),
             topic: unique_name(prefix),
             dlq_topic: unique_name(&format!("{prefix}_dlq")),
+            checkpoint_topic: unique_name(&format!("{prefix}_checkpoints")),
             group: unique_name(&format!("{prefix}_group")),
             clickhouse_url: crate::clickhouse_url(),
             database: unique_name(prefix),
+            signing_key,
         }
+    }
+
+    /// The public key that verifies this target's checkpoints.
+    pub fn public_key(&self) -> PathBuf {
+        let mut path = self.signing_key.clone().into_os_string();
+        path.push(".pub");
+        PathBuf::from(path)
     }
 
     /// Environment that points `auditlog` at this target.
@@ -156,6 +177,20 @@ impl PipelineTarget {
             ("AUDITLOG_KAFKA_BROKERS", self.brokers.clone()),
             ("AUDITLOG_KAFKA_TOPIC", self.topic.clone()),
             ("AUDITLOG_KAFKA_DLQ_TOPIC", self.dlq_topic.clone()),
+            (
+                "AUDITLOG_KAFKA_CHECKPOINT_TOPIC",
+                self.checkpoint_topic.clone(),
+            ),
+            (
+                "AUDITLOG_SIGNING_KEY_FILE",
+                self.signing_key.display().to_string(),
+            ),
+            // A checkpoint a second: tests verify soon after the last event.
+            ("AUDITLOG_CHECKPOINT_INTERVAL_SECS", "1".to_owned()),
+            (
+                "AUDITLOG_PUBLIC_KEYS",
+                self.public_key().display().to_string(),
+            ),
             ("AUDITLOG_KAFKA_GROUP", self.group.clone()),
             ("AUDITLOG_CLICKHOUSE_URL", self.clickhouse_url.clone()),
             ("AUDITLOG_CLICKHOUSE_DATABASE", self.database.clone()),
@@ -181,6 +216,38 @@ impl PipelineTarget {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs `auditlog verify <args>`: whether it passed, and its stdout and stderr.
+    pub fn verify(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new(auditlog_binary())
+            .arg("verify")
+            .args(args)
+            .envs(self.env())
+            .output()
+            .expect("run auditlog verify");
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
+    /// Asserts that `auditlog verify` finds the data untouched, with every one of
+    /// `num_events` events signed for (`log` explains a failure).
+    pub fn assert_verifies(&self, num_events: u64, log: &str) {
+        let (valid, output) = self.verify(&["--no-progress"]);
+        assert!(valid, "verify failed:\n{output}\ningester logs:\n{log}");
+        let summary = output.lines().next().unwrap_or_default();
+        let events = format!("{num_events}/{num_events} events valid");
+        assert!(summary.ends_with(&events), "{output}");
+        assert!(
+            !output.contains("not yet signed") && !summary.starts_with("0/"),
+            "every batch is signed for once the ingesters stopped:\n{output}"
+        );
     }
 
     /// Applies the schema.

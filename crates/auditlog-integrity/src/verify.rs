@@ -306,6 +306,8 @@ pub struct Report {
     pub unsigned_batches: u64,
     /// Digest rows on no chain (a zombie ingester's branch during a rebalance).
     pub off_chain_batches: u64,
+    /// Events written while verify ran, in batches recorded meanwhile: placed, not checked.
+    pub unchecked_late_events: u64,
     /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
 }

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use auditlog_integrity::proof::{EventProof, ProofParts, proof_batch};
-use auditlog_integrity::{BatchRange, ChainHead, CheckpointSigner, batch_digest, event_leaf, merkle};
+use auditlog_integrity::{
+    BatchRange, ChainHead, CheckpointSigner, batch_digest, event_leaf, merkle,
+};
 use base64::Engine as _;
 
 /// Runs the Python check on `proof` with `public_key_pem`; its verdict and complaint.
@@ -92,7 +94,10 @@ fn python_checks_a_proof_through_two_links_to_the_checkpoint() {
     broken_link.links[0].root = hex::encode([6; 32]);
     let (valid, complaint) = python_check(&broken_link, &signer.public_pem());
     assert!(!valid);
-    assert!(complaint.contains("does not hash to its digest"), "{complaint}");
+    assert!(
+        complaint.contains("does not hash to its digest"),
+        "{complaint}"
+    );
 
     let mut bad_signature = proof.clone();
     let checkpoint = bad_signature.checkpoint.as_mut().unwrap();
@@ -103,7 +108,10 @@ fn python_checks_a_proof_through_two_links_to_the_checkpoint() {
     checkpoint.signature = base64::engine::general_purpose::STANDARD.encode(signature);
     let (valid, complaint) = python_check(&bad_signature, &signer.public_pem());
     assert!(!valid);
-    assert!(complaint.contains("bad checkpoint signature"), "{complaint}");
+    assert!(
+        complaint.contains("bad checkpoint signature"),
+        "{complaint}"
+    );
 
     let stranger = CheckpointSigner::generate();
     let (valid, complaint) = python_check(&proof, &stranger.public_pem());

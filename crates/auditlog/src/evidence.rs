@@ -175,9 +175,12 @@ impl Evidence {
     /// Rows outside every span (by partition) of the chains, of the partitions asked about
     /// (`None`: all, including rows with no source position), optionally only those with
     /// event times in `[from, to)`: how many, and the first `limit` of them.
+    /// Rows above a partition's `tails` (the newest digest read) are left out: they were
+    /// written after the digests were read, or are checked by [`Evidence::late_rows`].
     pub async fn outside_rows(
         &self,
         spans: &BTreeMap<i32, Vec<(i64, i64)>>,
+        tails: &BTreeMap<i32, i64>,
         only_partition: Option<i32>,
         window: Option<(i64, i64)>,
         limit: u64,
@@ -197,15 +200,12 @@ impl Evidence {
         } else {
             format!("NOT ({})", covered.join(" OR "))
         }];
-        if let Some(partition) = only_partition {
-            conditions.push(format!("source_partition = {partition}"));
-        }
-        if let Some((from, to)) = window {
+        for (partition, tail) in tails {
             conditions.push(format!(
-                "toUnixTimestamp64Micro(time) >= {from} AND toUnixTimestamp64Micro(time) < {to}"
+                "NOT (source_partition = {partition} AND source_offset > {tail})"
             ));
         }
-        let predicate = conditions.join(" AND ");
+        let predicate = scoped(conditions, only_partition, window);
         let count: u64 = self
             .client
             .query(&format!(
@@ -228,6 +228,68 @@ impl Evidence {
             .fetch_bytes("RowBinary")?;
         let bytes = cursor.collect().await?;
         Ok((count, bytes.to_vec()))
+    }
+
+    /// Rows above each partition's tail, as (id, partition, offset), at most `limit`: rows
+    /// that arrived while verify ran, or forged past the end of the chain.
+    pub async fn late_rows(
+        &self,
+        tails: &BTreeMap<i32, i64>,
+        only_partition: Option<i32>,
+        window: Option<(i64, i64)>,
+        limit: u64,
+    ) -> Result<Vec<(Uuid, i32, i64)>> {
+        if tails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let above: Vec<String> = tails
+            .iter()
+            .map(|(partition, tail)| {
+                format!("(source_partition = {partition} AND source_offset > {tail})")
+            })
+            .collect();
+        let predicate = scoped(
+            vec![format!("({})", above.join(" OR "))],
+            only_partition,
+            window,
+        );
+        #[derive(clickhouse::Row, serde::Deserialize)]
+        struct Position {
+            #[serde(with = "clickhouse::serde::uuid")]
+            id: Uuid,
+            source_partition: i32,
+            source_offset: i64,
+        }
+        let rows: Vec<Position> = self
+            .client
+            .query(&format!(
+                "SELECT id, source_partition, source_offset FROM {} WHERE {predicate} \
+                 ORDER BY source_partition, source_offset LIMIT {limit}",
+                self.table
+            ))
+            .fetch_all()
+            .await
+            .context("reading rows past the newest digest")?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.id, row.source_partition, row.source_offset))
+            .collect())
+    }
+
+    /// The (first, last) offset ranges of a partition's digests that end after `tail`.
+    pub async fn ranges_after(&self, partition: i32, tail: i64) -> Result<Vec<(i64, i64)>> {
+        self.client
+            .query(&format!(
+                "SELECT first_offset, last_offset FROM {DIGESTS_TABLE} \
+                 WHERE topic = {{topic:String}} AND partition = {{partition:Int32}} \
+                   AND last_offset > {{tail:Int64}} ORDER BY first_offset"
+            ))
+            .param("topic", &self.topic)
+            .param("partition", partition)
+            .param("tail", tail)
+            .fetch_all()
+            .await
+            .context("reading the digests recorded during verification")
     }
 
     /// The column names and types of the stored row, for proofs.
@@ -387,6 +449,23 @@ impl Evidence {
         }
         Ok((Vec::new(), None))
     }
+}
+
+/// `conditions` joined, narrowed to one partition and to event times in `[from, to)`.
+fn scoped(
+    mut conditions: Vec<String>,
+    only_partition: Option<i32>,
+    window: Option<(i64, i64)>,
+) -> String {
+    if let Some(partition) = only_partition {
+        conditions.push(format!("source_partition = {partition}"));
+    }
+    if let Some((from, to)) = window {
+        conditions.push(format!(
+            "toUnixTimestamp64Micro(time) >= {from} AND toUnixTimestamp64Micro(time) < {to}"
+        ));
+    }
+    conditions.join(" AND ")
 }
 
 /// The batches from the one after `from` to the one whose digest is `to`, following each

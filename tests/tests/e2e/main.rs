@@ -16,6 +16,7 @@ mod generate;
 mod groups;
 mod http_limits;
 mod ingest;
+mod integrity;
 mod query_cli;
 mod query_oracle;
 mod query_support;

@@ -212,7 +212,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_proof_needs_a_token_and_a_uuid() {
-        let (status, _) = get("/api/v2/audit/0190a1b2-0000-7000-8000-000000000011/proof", None).await;
+        let (status, _) = get(
+            "/api/v2/audit/0190a1b2-0000-7000-8000-000000000011/proof",
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, body) = get("/api/v2/audit/not-a-uuid/proof", Some("ann-secret")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);

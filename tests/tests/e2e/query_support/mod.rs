@@ -130,6 +130,15 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts `auditlog serve` on a free port with these tokens; waits for `/healthz`.
     pub async fn start(database: &str, tokens: &[TestToken]) -> Self {
+        Self::start_with(database, tokens, &[]).await
+    }
+
+    /// [`ApiServer::start`] with more environment (e.g. the Kafka topic a proof names).
+    pub async fn start_with(
+        database: &str,
+        tokens: &[TestToken],
+        extra_env: &[(&'static str, String)],
+    ) -> Self {
         let port = free_port();
         let mut config = String::new();
         for token in tokens {
@@ -153,7 +162,10 @@ impl ApiServer {
             ("AUDITLOG_CLICKHOUSE_DATABASE", database.to_owned()),
             ("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}")),
             ("AUDITLOG_CONFIG", config_path.display().to_string()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra_env.iter().cloned())
+        .collect::<Vec<_>>();
         let mut process = AuditlogProcess::spawn("serve", &["serve".to_owned()], &env, Some(port));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
