@@ -10,6 +10,9 @@
 //! 3. Baselines: the same events, pre-encoded as RowBinary, inserted straight into a fresh
 //!    table with the same batch size and LZ4, no Kafka, no decoding; and a bare rdkafka
 //!    consumer reading the topic, no processing (the broker's delivery rate).
+//! 4. Tamper evidence: the digest work alone on the same rows (its share of the ingester's
+//!    CPU per event), and `auditlog verify` over the ingested data against reading the same
+//!    rows out of ClickHouse.
 //!
 //! Run with `make bench` (or `cargo build --release -p auditlog && cargo bench -p auditlog-e2e
 //! --bench ingest`). Needs the local stack's ClickHouse (`make up`).
@@ -155,6 +158,104 @@ async fn run() {
         cpu_micros_per_event / consume_cpu_micros.max(1e-9)
     );
     println!("  peak RSS:      {peak_rss_mib:>12.1} MiB (target < 256)");
+
+    // What the digests add: the same work the ingester does per batch (a SHA-256 over each
+    // encoded row, its 8-byte prefix, the Merkle tree), timed alone on the same rows.
+    let digest_micros = digest_cpu_micros_per_event(&events, rows_per_batch);
+    let without = (cpu_micros_per_event - digest_micros).max(1e-9);
+    println!(
+        "  digests CPU:   {digest_micros:>12.2} µs/event (leaf SHA-256, prefix, Merkle tree; timed alone)"
+    );
+    println!(
+        "  ingest CPU:    {cpu_micros_per_event:>12.2} µs/event with digests, {without:.2} without: +{:.1} % (target < 10 %)",
+        digest_micros / without * 100.0
+    );
+
+    // verify over what was just ingested, against reading the same rows out of ClickHouse.
+    let (verify_seconds, verify_output) = timed_verify(&target);
+    let read_seconds = read_stored_rows(&target).await;
+    println!(
+        "  verify:        {:>12.0} events/s  ({verify_seconds:.1} s: checkpoints, chains, every row's leaf and every root; target ≥ 200000)",
+        num_events as f64 / verify_seconds
+    );
+    println!(
+        "  read rows:     {:>12.0} events/s  ({read_seconds:.1} s, SELECT the stored columns FORMAT RowBinary; baseline)",
+        num_events as f64 / read_seconds
+    );
+    println!(
+        "  ratio:         {:>12.2}   verify / read rows",
+        read_seconds / verify_seconds
+    );
+    println!(
+        "  verify said:   {}",
+        verify_output.lines().next().unwrap_or_default()
+    );
+}
+
+/// µs per event of the digest work alone, over batches of `rows_per_batch` stored rows.
+fn digest_cpu_micros_per_event(events: &[AuditEvent], rows_per_batch: usize) -> f64 {
+    let mut encoder = RowEncoder::default();
+    let batches: Vec<(Vec<u8>, Vec<usize>)> = events
+        .chunks(rows_per_batch)
+        .map(|chunk| {
+            let mut rows = Vec::new();
+            let mut ends = Vec::new();
+            for (offset, event) in chunk.iter().enumerate() {
+                let source = auditlog_store::Source {
+                    partition: 0,
+                    offset: offset as i64,
+                };
+                encoder.encode_stored(event, source, &mut rows);
+                ends.push(rows.len());
+            }
+            (rows, ends)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut checksum = 0_u8;
+    for (rows, ends) in &batches {
+        let mut leaves = Vec::with_capacity(ends.len());
+        let mut prefixes = Vec::with_capacity(ends.len() * 8);
+        let mut start = 0;
+        for end in ends {
+            let leaf = auditlog_integrity::event_leaf(&rows[start..*end]);
+            prefixes.extend_from_slice(&auditlog_integrity::leaf_prefix(&leaf));
+            leaves.push(leaf);
+            start = *end;
+        }
+        checksum ^= auditlog_integrity::merkle::root(&leaves)[0] ^ prefixes[0];
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    std::hint::black_box(checksum);
+    elapsed * 1e6 / events.len() as f64
+}
+
+/// Runs `auditlog verify` on the target; its wall time and output.
+fn timed_verify(target: &PipelineTarget) -> (f64, String) {
+    let started = Instant::now();
+    let (valid, output) = target.verify(&["--no-progress"]);
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(valid, "the benchmark's data verifies: {output}");
+    (seconds, output)
+}
+
+/// Seconds to read every stored row's bytes (what verify hashes) out of ClickHouse.
+async fn read_stored_rows(target: &PipelineTarget) -> f64 {
+    let client = target.client();
+    let started = Instant::now();
+    let mut cursor = client
+        .query(&format!(
+            "SELECT {} FROM audit_logs",
+            auditlog_store::stored_columns().join(", ")
+        ))
+        .fetch_bytes("RowBinary")
+        .expect("read rows");
+    let mut bytes = 0_usize;
+    while let Some(chunk) = cursor.next().await.expect("read rows") {
+        bytes += chunk.len();
+    }
+    std::hint::black_box(bytes);
+    started.elapsed().as_secs_f64()
 }
 
 /// Seconds for a bare consumer to read `num_events` messages of `topic` from the start.
