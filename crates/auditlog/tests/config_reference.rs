@@ -22,6 +22,7 @@ const TOML_STRUCTS: &[(&str, &str)] = &[
     ("IngestFile", "ingest"),
     ("ProducerFile", "producer"),
     ("RetentionFile", "retention"),
+    ("IntegrityFile", "integrity"),
     ("LogFile", "log"),
 ];
 
@@ -39,6 +40,8 @@ const SUBCOMMANDS: &[(&[&str], &str)] = &[
     (&["dlq", "inspect"], "`auditlog dlq inspect`"),
     (&["dlq", "replay"], "`auditlog dlq replay`"),
     (&["access-ddl"], "`auditlog access-ddl`"),
+    (&["keygen"], "`auditlog keygen`"),
+    (&["verify"], "`auditlog verify`"),
 ];
 const GLOBAL_HEADING: &str = "Global options";
 

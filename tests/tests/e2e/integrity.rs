@@ -348,7 +348,7 @@ async fn checkpoints_signed_by_strangers_changed_or_removed_are_named() {
         &target,
         &["--checkpoints", "clickhouse"],
         &[
-            format!("unknown key: checkpoint signed at"),
+            "unknown key: checkpoint signed at".to_owned(),
             format!("names key {}, which is not trusted", stranger.key_id()),
             format!("bad signature: checkpoint of key {}", checkpoint.key_id),
         ],

@@ -226,9 +226,9 @@ async fn check_late_rows(
         .await?;
     let mut ranges: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
     for (id, partition, offset) in late {
-        if !ranges.contains_key(&partition) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = ranges.entry(partition) {
             let tail = tails.get(&partition).copied().unwrap_or(i64::MAX);
-            ranges.insert(partition, evidence.ranges_after(partition, tail).await?);
+            entry.insert(evidence.ranges_after(partition, tail).await?);
         }
         let covered = ranges[&partition]
             .iter()
