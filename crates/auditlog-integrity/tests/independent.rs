@@ -1,36 +1,16 @@
 //! The proof format checked by an independent implementation (`independent_check.py`:
 //! Python's hashlib and cryptography), as an auditor without our code would check it.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use auditlog_integrity::proof::{EventProof, ProofParts, proof_batch};
 use auditlog_integrity::{
     BatchRange, ChainHead, CheckpointSigner, batch_digest, event_leaf, merkle,
 };
 use base64::Engine as _;
 
-/// Runs the Python check on `proof` with `public_key_pem`; its verdict and complaint.
-pub fn python_check(proof: &EventProof, public_key_pem: &str) -> (bool, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent_check.py");
+/// The Python check's verdict on `proof` with `public_key_pem`, and its complaint.
+fn python_check(proof: &EventProof, public_key_pem: &str) -> (bool, String) {
     let document = serde_json::json!({ "proof": proof, "public_key_pem": public_key_pem });
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(document.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    auditlog_testkit::independent_proof_check(&document.to_string())
 }
 
 #[test]

@@ -27,6 +27,7 @@
 
 mod clickhouse_server;
 mod http;
+mod independent;
 mod kafka;
 mod kafka_broker;
 mod paths;
@@ -35,6 +36,7 @@ pub use clickhouse_server::{
     PrivateClickHouse, clickhouse_client, clickhouse_scalar, clickhouse_url, fresh_database,
 };
 pub use http::{http_get, percent_encode};
+pub use independent::independent_proof_check;
 pub use kafka::{Record, create_topic, kafka_brokers, read_topic};
 pub use kafka_broker::PrivateBroker;
 pub use paths::{free_port, log_dir, repo_root, tools_dir, unique_name};

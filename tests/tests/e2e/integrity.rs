@@ -7,8 +7,6 @@
 //! other. Untouched data after `kill -9`, rebalances and outages is checked in `ingest` and
 //! `groups`, at the end of those tests.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use auditlog_e2e::pipeline::{PipelineTarget, events, produce_events, produce_payloads};
@@ -73,35 +71,36 @@ async fn copy(name: &str, keep_parts: bool) -> (PipelineTarget, clickhouse::Clie
         .with_setting("mutations_sync", "2")
         .with_setting("insert_deduplicate", "0");
     if keep_parts {
-        client
-            .query("SYSTEM STOP MERGES audit_logs")
-            .execute()
-            .await
-            .expect("stop merges");
+        execute(&client, "SYSTEM STOP MERGES audit_logs").await;
     }
     for partition in 0..3 {
-        client
-            .query(&format!(
+        execute(&client, &format!(
                 "INSERT INTO audit_logs SELECT * FROM {}.audit_logs WHERE source_partition = {partition}",
                 source.database
-            ))
-            .execute()
-            .await
-            .expect("copy rows");
+            )).await;
     }
     for table in ["ingest_digests", "ingest_checkpoints"] {
-        client
-            .query(&format!(
+        execute(
+            &client,
+            &format!(
                 "INSERT INTO {table} SELECT * FROM {}.{table}",
                 source.database
-            ))
-            .execute()
-            .await
-            .expect("copy integrity tables");
+            ),
+        )
+        .await;
     }
     let (valid, output) = copy.verify(&["--no-progress"]);
     assert!(valid, "the untouched copy verifies:\n{output}");
     (copy, client)
+}
+
+/// Runs a statement (mutations wait until done: the client sets `mutations_sync`).
+async fn execute(client: &clickhouse::Client, sql: &str) {
+    client
+        .query(sql)
+        .execute()
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
 async fn scalar<T>(client: &clickhouse::Client, sql: &str) -> T
@@ -138,13 +137,13 @@ async fn a_deleted_event_is_named_by_partition_and_offset() {
         "SELECT source_offset FROM audit_logs WHERE source_partition = 0 ORDER BY source_offset LIMIT 1 OFFSET 100",
     )
     .await;
-    client
-        .query(&format!(
+    execute(
+        &client,
+        &format!(
             "ALTER TABLE audit_logs DELETE WHERE source_partition = 0 AND source_offset = {offset}"
-        ))
-        .execute()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let output = assert_named(
         &target,
         &[],
@@ -175,13 +174,9 @@ async fn an_updated_field_is_named_with_the_events_id() {
             .unwrap();
         (picked.id, picked.source_offset)
     };
-    client
-        .query(&format!(
+    execute(&client, &format!(
             "ALTER TABLE audit_logs UPDATE user_agent = 'curl/8.0 (not what happened)' WHERE id = '{id}'"
-        ))
-        .execute()
-        .await
-        .unwrap();
+        )).await;
     assert_named(
         &target,
         &[],
@@ -202,17 +197,17 @@ async fn inserted_events_are_named_as_forged() {
     .await;
     let (at_existing, past_end) = (Uuid::now_v7(), Uuid::now_v7());
     for (id, offset) in [(at_existing, existing), (past_end, 9_999_999)] {
-        client
-            .query(&format!(
+        execute(
+            &client,
+            &format!(
                 // The filter sits in a subquery: ClickHouse would read the REPLACE aliases
                 // into an outer WHERE.
                 "INSERT INTO audit_logs SELECT * REPLACE ('{id}' AS id, {offset} AS source_offset) \
                  FROM (SELECT * FROM audit_logs WHERE source_partition = 2 \
                        AND source_offset = {existing} LIMIT 1)"
-            ))
-            .execute()
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
     }
     let output = assert_named(
         &target,
@@ -238,11 +233,11 @@ async fn a_dropped_part_is_named_as_deleted_events() {
         &format!("SELECT count() FROM audit_logs WHERE _part = '{part}'"),
     )
     .await;
-    client
-        .query(&format!("ALTER TABLE audit_logs DROP PART '{part}'"))
-        .execute()
-        .await
-        .unwrap();
+    execute(
+        &client,
+        &format!("ALTER TABLE audit_logs DROP PART '{part}'"),
+    )
+    .await;
     let output = assert_named(&target, &[], &["deleted: ".to_owned()]);
     let deleted: u64 = output
         .lines()
@@ -264,13 +259,13 @@ async fn a_deleted_or_rewritten_digest_row_breaks_the_chain() {
         "SELECT first_offset FROM ingest_digests WHERE partition = 0 ORDER BY first_offset LIMIT 1 OFFSET 1",
     )
     .await;
-    client
-        .query(&format!(
+    execute(
+        &client,
+        &format!(
             "ALTER TABLE ingest_digests DELETE WHERE partition = 0 AND first_offset = {first}"
-        ))
-        .execute()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_named(
         &target,
         &[],
@@ -278,14 +273,12 @@ async fn a_deleted_or_rewritten_digest_row_breaks_the_chain() {
     );
 
     let (target, client) = copy("digest_rewrite", false).await;
-    client
-        .query(
-            "ALTER TABLE ingest_digests UPDATE root = toFixedString(unhex(repeat('00', 32)), 32) \
+    execute(
+        &client,
+        "ALTER TABLE ingest_digests UPDATE root = toFixedString(unhex(repeat('00', 32)), 32) \
              WHERE partition = 1 AND first_offset = 0",
-        )
-        .execute()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_named(
         &target,
         &[],
@@ -342,7 +335,7 @@ async fn checkpoints_signed_by_strangers_changed_or_removed_are_named() {
             .bind(signature)
             .execute()
             .await
-            .unwrap();
+            .expect("insert a checkpoint");
     }
     assert_named(
         &target,
@@ -356,14 +349,10 @@ async fn checkpoints_signed_by_strangers_changed_or_removed_are_named() {
 
     // Removed from ClickHouse; the copy in Kafka says it existed.
     let (target, client) = copy("checkpoint_removed", false).await;
-    client
-        .query(&format!(
+    execute(&client, &format!(
             "ALTER TABLE ingest_checkpoints DELETE WHERE signed_at = (SELECT min(signed_at) FROM {}.ingest_checkpoints)",
             target.database
-        ))
-        .execute()
-        .await
-        .unwrap();
+        )).await;
     assert_named(
         &target,
         &[],
@@ -374,28 +363,10 @@ async fn checkpoints_signed_by_strangers_changed_or_removed_are_named() {
     assert!(valid, "{output}");
 }
 
-/// Runs the auditor's independent check (Python's hashlib and cryptography) on a proof.
+/// The auditor's independent check (Python's hashlib and cryptography) of a proof.
 fn python_check(proof: &serde_json::Value, public_key_pem: &str) -> (bool, String) {
-    let script = auditlog_e2e::pipeline::repo_root()
-        .join("crates/auditlog-integrity/tests/independent_check.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
     let document = serde_json::json!({ "proof": proof, "public_key_pem": public_key_pem });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(document.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    auditlog_testkit::independent_proof_check(&document.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -449,14 +420,14 @@ async fn an_events_proof_checks_out_independently_and_fails_once_the_event_chang
 
     // Change the event: the old proof with the row as it is now stored no longer checks,
     // and no new proof can be had.
-    client
-        .query(&format!(
+    execute(
+        &client,
+        &format!(
             "ALTER TABLE audit_logs UPDATE status_code = 200 + status_code WHERE id = '{}'",
             picked.id
-        ))
-        .execute()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let mut bytes = client
         .query(&format!(
             "SELECT {} FROM audit_logs WHERE id = '{}'",
