@@ -42,5 +42,7 @@ pub use migrate::{
     CLUSTER_MIGRATIONS, MIGRATIONS, Migration, MigrationReport, SchemaTarget, apply as migrate,
     lookup_table,
 };
-pub use row::{AuditLogRow, RowEncoder, Source, StoredRow, decode_rows, split_stored_rows};
+pub use row::{
+    AuditLogRow, RowEncoder, Source, StoredRow, decode_rows, split_stored_prefix, split_stored_rows,
+};
 pub use server_error::{ServerFailure, error_code};

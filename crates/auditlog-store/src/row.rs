@@ -140,28 +140,54 @@ pub struct StoredRow<'a> {
 }
 
 /// Splits a RowBinary answer of [`stored_columns`](crate::stored_columns) into rows.
-pub fn split_stored_rows(mut bytes: &[u8]) -> Result<Vec<StoredRow<'_>>, StoreError> {
+pub fn split_stored_rows(bytes: &[u8]) -> Result<Vec<StoredRow<'_>>, StoreError> {
+    let (rows, used) = split_stored_prefix(bytes)?;
+    if used < bytes.len() {
+        return Err(StoreError::Decode {
+            row: rows.len(),
+            reason: "the answer ends inside a row",
+        });
+    }
+    Ok(rows)
+}
+
+/// The whole rows at the start of `bytes` (a streamed answer's chunks so far), and how many
+/// bytes they take: the rest is the start of a row still to come.
+pub fn split_stored_prefix(mut bytes: &[u8]) -> Result<(Vec<StoredRow<'_>>, usize), StoreError> {
+    let total = bytes.len();
     let mut rows = Vec::new();
     while !bytes.is_empty() {
         let row = rows.len();
         let fail = |reason| StoreError::Decode { row, reason };
         let start = bytes;
         let mut reader = Reader { bytes };
-        let decoded = reader.row().map_err(fail)?;
-        let partition = i32::from_le_bytes(reader.array().map_err(fail)?);
-        let offset = i64::from_le_bytes(reader.array().map_err(fail)?);
+        let skimmed = reader
+            .skim_row()
+            .and_then(|(id, time_micros, organization_id)| {
+                let partition = i32::from_le_bytes(reader.array()?);
+                let offset = i64::from_le_bytes(reader.array()?);
+                Ok((id, time_micros, organization_id, partition, offset))
+            });
+        let (id, time_micros, organization_id, partition, offset) = match skimmed {
+            Ok(fields) => fields,
+            Err(TRUNCATED) => break,
+            Err(reason) => return Err(fail(reason)),
+        };
         let length = start.len() - reader.bytes.len();
         bytes = reader.bytes;
         rows.push(StoredRow {
             bytes: &start[..length],
-            id: decoded.id,
-            time_micros: unix_micros_saturating(decoded.time),
-            organization_id: decoded.organization_id,
+            id,
+            time_micros,
+            organization_id,
             source: Source { partition, offset },
         });
     }
-    Ok(rows)
+    Ok((rows, total - bytes.len()))
 }
+
+/// What the reader says when the bytes end inside a row.
+const TRUNCATED: &str = "the answer ends inside a row";
 
 /// ClickHouse's RowBinary UUID: the high and low 64-bit halves, each little-endian.
 fn put_uuid(out: &mut Vec<u8>, id: Uuid) {
@@ -328,9 +354,57 @@ impl Reader<'_> {
         })
     }
 
+    /// Reads past one row of [`COLUMNS`] keeping only its id, time and organization: the
+    /// verifier hashes millions of rows and needs nothing else decoded.
+    fn skim_row(&mut self) -> Result<(Uuid, i64, Uuid), &'static str> {
+        let id = self.uuid()?;
+        let time_micros = i64::from_le_bytes(self.array()?);
+        self.take(16)?; // request_id
+        let organization_id = self.uuid()?;
+        // organization name, display name, icon; then user_id; then username, email, name,
+        // ip, user agent; resource type; resource id; target, icon, action, diff.
+        for _ in 0..3 {
+            self.skip_string()?;
+        }
+        self.take(16)?;
+        for _ in 0..6 {
+            self.skip_string()?;
+        }
+        self.take(16)?;
+        for _ in 0..4 {
+            self.skip_string()?;
+        }
+        self.take(4)?; // status_code
+        self.skip_string()?; // additional_fields
+        self.skip_string()?; // build_reason
+        Ok((id, time_micros, organization_id))
+    }
+
+    fn skip_string(&mut self) -> Result<(), &'static str> {
+        let length = self.string_length()?;
+        self.take(length).map(|_| ())
+    }
+
+    fn string_length(&mut self) -> Result<usize, &'static str> {
+        let mut length = 0_u64;
+        let mut shift = 0;
+        loop {
+            let [byte] = self.array()?;
+            length |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err("a string length longer than 64 bits");
+            }
+        }
+        usize::try_from(length).map_err(|_| "a string longer than memory")
+    }
+
     fn take(&mut self, length: usize) -> Result<&[u8], &'static str> {
         if self.bytes.len() < length {
-            return Err("the answer ends inside a row");
+            return Err(TRUNCATED);
         }
         let (taken, rest) = self.bytes.split_at(length);
         self.bytes = rest;
@@ -356,20 +430,7 @@ impl Reader<'_> {
     }
 
     fn string(&mut self) -> Result<String, &'static str> {
-        let mut length = 0_u64;
-        let mut shift = 0;
-        loop {
-            let [byte] = self.array()?;
-            length |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err("a string length longer than 64 bits");
-            }
-        }
-        let length = usize::try_from(length).map_err(|_| "a string longer than memory")?;
+        let length = self.string_length()?;
         String::from_utf8(self.take(length)?.to_vec()).map_err(|_| "a string that is not UTF-8")
     }
 }
@@ -454,7 +515,10 @@ mod tests {
         assert_eq!((rows[0].id, rows[0].source), (event.id, first));
         assert_eq!(rows[1].source.offset, 42);
         assert_eq!(rows[0].time_micros, unix_micros_saturating(event.time));
+        assert_eq!(rows[0].organization_id, event.organization_id());
         assert!(split_stored_rows(&bytes[..bytes.len() - 3]).is_err());
+        let (whole, used) = split_stored_prefix(&bytes[..bytes.len() - 3]).unwrap();
+        assert_eq!((whole.len(), used), (1, one_row));
     }
 
     #[test]

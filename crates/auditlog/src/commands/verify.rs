@@ -16,15 +16,18 @@ use anyhow::{Context, Result, bail};
 use auditlog_integrity::verify::{self, PartitionChain, Problem, Report};
 use auditlog_integrity::{Envelope, TrustedKeys};
 use auditlog_query::Visibility;
-use auditlog_store::split_stored_rows;
+use auditlog_store::{DigestRow, split_stored_rows};
 use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{CheckpointSource, VerifyArgs, VerifyFormat};
 use crate::config::{FileConfig, Settings, trusted_keys};
 use crate::evidence::{Evidence, ProofOutcome};
 
-/// Leaves read from ClickHouse in one request.
-const CHUNK_LEAVES: u32 = 200_000;
+/// Leaves read from ClickHouse in one request (60 bytes each are kept while it is checked).
+const CHUNK_LEAVES: u32 = 2_000_000;
+
+/// Chunks fetched ahead of the one being checked.
+const PREFETCH_CHUNKS: usize = 2;
 
 /// Uncovered events listed one by one; the rest are counted.
 const MAX_LISTED_UNCOVERED: u64 = 1_000;
@@ -80,6 +83,7 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> R
     // The newest digest read per partition: rows past it are checked at the end, against
     // the digests recorded meanwhile.
     let mut tails = BTreeMap::new();
+    let mut chains = Vec::new();
     for partition in partitions {
         let partition_heads = heads.get(&partition).map_or(&[][..], Vec::as_slice);
         let bounds = match window {
@@ -118,16 +122,17 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> R
         if let Some(tail) = chain.rows.iter().map(|row| row.last_offset).max() {
             tails.insert(partition, tail);
         }
-        check_rows(
-            &evidence,
-            &chain,
-            expired_before,
-            &mut report,
-            &mut progress,
-        )
-        .await?;
         spans.insert(partition, chain.spans());
+        chains.push(chain);
     }
+    check_rows(
+        &evidence,
+        &chains,
+        expired_before,
+        &mut report,
+        &mut progress,
+    )
+    .await?;
 
     let (outside, bytes) = evidence
         .outside_rows(&spans, &tails, args.partition, window, MAX_LISTED_UNCOVERED)
@@ -158,55 +163,68 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> R
     })
 }
 
-/// Reads the chain's batches' rows in chunks and checks each batch against its rows.
+/// Reads the chains' rows in windows of offsets and checks each batch against its rows.
+///
+/// A window spans every partition: the partitions' offsets interleave in the table's
+/// granules, so reading them together reads each granule once. The next windows are
+/// fetched while one is hashed, so ClickHouse and verify work at once. Rows at offsets
+/// between two batches of a chain are outside its spans and found by the final sweep.
 async fn check_rows(
     evidence: &Evidence,
-    chain: &PartitionChain,
+    chains: &[PartitionChain],
     expired_before: Option<i64>,
     report: &mut Report,
     progress: &mut Progress,
 ) -> Result<()> {
-    let batches: Vec<_> = chain.batches().collect();
-    let mut start = 0;
-    while start < batches.len() {
-        let mut end = start + 1;
-        let mut leaves = batches[start].num_messages;
-        while end < batches.len() && leaves + batches[end].num_messages <= CHUNK_LEAVES {
-            leaves += batches[end].num_messages;
-            end += 1;
+    use futures::StreamExt as _;
+
+    let mut batches: Vec<&DigestRow> = chains.iter().flat_map(PartitionChain::batches).collect();
+    batches.sort_by_key(|batch| (batch.first_offset, batch.partition));
+    let mut windows: Vec<Vec<&DigestRow>> = Vec::new();
+    let mut leaves = 0;
+    for batch in batches {
+        match windows.last_mut() {
+            Some(window) if leaves + batch.num_messages <= CHUNK_LEAVES => window.push(batch),
+            _ => {
+                leaves = 0;
+                windows.push(vec![batch]);
+            }
         }
-        let chunk = &batches[start..end];
-        let (first, last) = (
-            chunk[0].first_offset,
-            chunk
-                .iter()
-                .map(|batch| batch.last_offset)
-                .max()
-                .unwrap_or(0),
-        );
-        let bytes = evidence.stored_rows(chain.partition, first, last).await?;
-        let mut rows = split_stored_rows(&bytes)?;
-        rows.sort_by_key(|row| row.source.offset);
-        let mut placed = vec![false; rows.len()];
-        for batch in chunk {
-            let low = rows.partition_point(|row| row.source.offset < batch.first_offset);
-            let high = rows.partition_point(|row| row.source.offset <= batch.last_offset);
-            placed[low..high].iter_mut().for_each(|seen| *seen = true);
+        leaves += batch.num_messages;
+    }
+    let mut fetched = futures::stream::iter(windows.into_iter().map(|mut window| async move {
+        window.sort_by_key(|batch| (batch.partition, batch.first_offset));
+        let mut partitions: Vec<i32> = window.iter().map(|batch| batch.partition).collect();
+        partitions.dedup();
+        let first = window
+            .iter()
+            .map(|batch| batch.first_offset)
+            .min()
+            .unwrap_or(0);
+        let last = window
+            .iter()
+            .map(|batch| batch.last_offset)
+            .max()
+            .unwrap_or(0);
+        let rows = evidence.leaf_rows_of(&partitions, first, last).await;
+        (window, rows)
+    }))
+    .buffered(PREFETCH_CHUNKS);
+    while let Some((window, rows)) = fetched.next().await {
+        let mut rows = rows?;
+        rows.sort_unstable_by_key(|row| (row.partition, row.offset));
+        for batch in &window {
+            let key = |offset| (batch.partition, offset);
+            let low =
+                rows.partition_point(|row| (row.partition, row.offset) < key(batch.first_offset));
+            let high =
+                rows.partition_point(|row| (row.partition, row.offset) <= key(batch.last_offset));
             verify::check_batch(batch, &rows[low..high], expired_before, report);
         }
-        let strays: Vec<_> = rows
-            .iter()
-            .zip(&placed)
-            .filter(|(_, seen)| !**seen)
-            .map(|(row, _)| *row)
-            .collect();
-        verify::uncovered(
-            &strays,
-            "lies between two batches of the chain: no digest records its offset",
+        progress.tick(
             report,
+            window.iter().map(|batch| u64::from(batch.num_events)).sum(),
         );
-        progress.tick(chain.partition, report, rows.len() as u64);
-        start = end;
     }
     Ok(())
 }
@@ -433,7 +451,7 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, partition: i32, report: &Report, rows: u64) {
+    fn tick(&mut self, report: &Report, rows: u64) {
         self.rows += rows;
         if !self.enabled || self.last.elapsed() < Duration::from_secs(2) {
             return;
@@ -442,7 +460,7 @@ impl Progress {
         self.printed = true;
         let rate = self.rows as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
         let line = format!(
-            "verify: partition {partition}: {} batches, {} events checked ({rate:.0} events/s)",
+            "verify: {} batches, {} events checked ({rate:.0} events/s)",
             report.batches.total, self.rows
         );
         if std::io::stderr().is_terminal() {
