@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditlog_integrity::{
-    BatchRange, Hash, batch_digest, dead_letter_leaf_of, event_leaf, leaf_prefix, merkle,
-    payload_hash,
+    BatchRange, Hash, LEAF_PREFIX_BYTES, batch_digest, dead_letter_leaf_of, event_leaf,
+    leaf_prefix, merkle, payload_hash,
 };
 use auditlog_store::DigestRow;
 
@@ -339,7 +339,7 @@ impl PartitionBatcher {
             skipped_offsets.extend(expected..offset);
             expected = offset + 1;
         }
-        let mut leaf_prefixes = Vec::with_capacity(open.leaves.len() * 8);
+        let mut leaf_prefixes = Vec::with_capacity(open.leaves.len() * LEAF_PREFIX_BYTES);
         for leaf in &open.leaves {
             leaf_prefixes.extend_from_slice(&leaf_prefix(leaf));
         }

@@ -163,7 +163,7 @@ impl CheckpointPublisher {
     /// Signs `heads` now and writes the checkpoint to both places.
     pub(crate) async fn publish(&self, heads: Vec<ChainHead>) -> Result<(), IngestError> {
         let now = time::OffsetDateTime::now_utc();
-        let signed_at = i64::try_from(now.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+        let signed_at = auditlog_event::unix_micros_saturating(now);
         let signed = self.signer.sign(signed_at, heads);
         let envelope = signed.envelope();
         let row = CheckpointRow {

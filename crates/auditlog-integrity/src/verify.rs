@@ -273,36 +273,16 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Microseconds since the epoch as RFC 3339, for messages.
+/// Microseconds since the epoch as RFC 3339, for messages (the number itself when it is
+/// outside the dates `time` represents).
 pub fn format_micros(micros: i64) -> String {
-    let seconds = micros.div_euclid(1_000_000);
-    let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
-    // A date outside chrono-free formatting's reach falls back to the number.
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        nanos / 1_000
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
-/// well-known algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .ok()
+        .and_then(|time| {
+            time.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{micros} µs"))
 }
 
 /// Valid out of total.
@@ -383,14 +363,9 @@ pub fn check_checkpoints(
     topic: &str,
     report: &mut Report,
 ) -> BTreeMap<i32, Vec<SignedHead>> {
-    let mut copies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut envelopes: BTreeMap<&str, Vec<(&str, &Envelope)>> = BTreeMap::new();
     for (source, list) in sources {
         for envelope in list {
-            copies
-                .entry(envelope.body.as_str())
-                .or_default()
-                .push(source.as_str());
             envelopes
                 .entry(envelope.body.as_str())
                 .or_default()
@@ -398,7 +373,7 @@ pub fn check_checkpoints(
         }
     }
     let mut heads: BTreeMap<i32, Vec<SignedHead>> = BTreeMap::new();
-    for (body, list) in &envelopes {
+    for list in envelopes.values() {
         let mut valid = true;
         let mut opened = None;
         let mut seen_signatures = HashSet::new();
@@ -441,7 +416,7 @@ pub fn check_checkpoints(
                 }
             }
         }
-        let present: BTreeSet<&str> = copies[body].iter().copied().collect();
+        let present: BTreeSet<&str> = list.iter().map(|(source, _)| *source).collect();
         if let Some(signed) = &opened {
             for (source, _) in sources {
                 if !present.contains(source.as_str()) {

@@ -150,27 +150,6 @@ impl Evidence {
             .with_context(|| format!("reading the digests of partition {partition}"))
     }
 
-    /// The stored rows (RowBinary of the stored columns) from a partition's offsets
-    /// `[first, last]`, in any order.
-    pub async fn stored_rows(&self, partition: i32, first: i64, last: i64) -> Result<bytes::Bytes> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE source_partition = {{partition:Int32}} \
-             AND source_offset BETWEEN {{first:Int64}} AND {{last:Int64}}",
-            self.columns, self.table
-        );
-        let mut cursor = self
-            .client
-            .query(&sql)
-            .param("partition", partition)
-            .param("first", first)
-            .param("last", last)
-            .fetch_bytes("RowBinary")?;
-        cursor
-            .collect()
-            .await
-            .with_context(|| format!("reading the rows of partition {partition}"))
-    }
-
     /// The rows of `partitions` at offsets `[first, last]`, hashed into leaves as the
     /// answer streams in (only 60 bytes a row are kept), in any order. One read serves
     /// several partitions, since their offsets interleave in the table's granules.
@@ -397,13 +376,11 @@ impl Evidence {
                 "no batch digest covers partition {partition} offset {offset}"
             )));
         };
-        let batch_bytes = self
-            .stored_rows(partition, batch.first_offset, batch.last_offset)
+        let batch_rows = self
+            .leaf_rows_of(&[partition], batch.first_offset, batch.last_offset)
             .await?;
-        let batch_rows = split_stored_rows(&batch_bytes)?;
         let mut scratch = Report::default();
-        let check =
-            verify::check_batch(&batch, &verify::leaf_rows(&batch_rows), None, &mut scratch);
+        let check = verify::check_batch(&batch, &batch_rows, None, &mut scratch);
         let Some(leaves) = check.leaves else {
             let problems: Vec<String> = scratch.problems.iter().map(ToString::to_string).collect();
             return Ok(ProofOutcome::Unprovable(format!(

@@ -63,8 +63,10 @@ pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> R
         .retention_days
         .or(file.retention.days)
         .filter(|days| *days > 0);
-    let expired_before = retention_days
-        .map(|days| now_micros().saturating_sub(i64::from(days) * 86_400 * 1_000_000));
+    let expired_before = retention_days.map(|days| {
+        auditlog_event::unix_micros_saturating(time::OffsetDateTime::now_utc())
+            .saturating_sub(i64::from(days) * 86_400 * 1_000_000)
+    });
 
     let heads = verify::check_checkpoints(&copies, &trusted, evidence.topic(), &mut report);
 
@@ -422,12 +424,7 @@ fn parse_time(text: &str) -> Result<i64> {
             .map(|date| date.midnight().assume_utc())
         })
         .with_context(|| format!("{text:?} is neither RFC 3339 nor a date (YYYY-MM-DD)"))?;
-    Ok(i64::try_from(time.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX))
-}
-
-fn now_micros() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000)
-        .unwrap_or(i64::MAX)
+    Ok(auditlog_event::unix_micros_saturating(time))
 }
 
 /// Progress on stderr every two seconds, for runs long enough to need it.
