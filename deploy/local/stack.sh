@@ -32,22 +32,31 @@ clickhouse_port=${AUDITLOG_CLICKHOUSE_PORT:-8123}
 kafka_sh=$repo/deploy/local/kafka/kafka.sh
 chdb_venv=$tools/chdb-venv
 chdb_requirements=$repo/deploy/local/clickhouse/requirements.txt
+# The tests' independent proof check (crates/auditlog-integrity/tests/independent_check.py).
+auditor_venv=$tools/auditor-venv
+auditor_requirements=$repo/crates/auditlog-integrity/tests/requirements.txt
 export AUDITLOG_TOOLS_DIR=$tools
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 
-install_chdb() {
-    local stamp=$chdb_venv/.requirements.sha256
+# Makes the Python environment VENV from REQUIREMENTS, unless it is there with those pins.
+install_venv() {
+    local venv=$1 requirements=$2 what=$3
+    local stamp=$venv/.requirements.sha256
     local wanted
-    wanted=$(sha256sum "$chdb_requirements" | cut -d' ' -f1)
-    if [[ -x $chdb_venv/bin/python && -f $stamp && $(cat "$stamp") == "$wanted" ]]; then
+    wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [[ -x $venv/bin/python && -f $stamp && $(cat "$stamp") == "$wanted" ]]; then
         return
     fi
-    log "installing the chDB server's Python environment into $chdb_venv"
-    rm -rf "$chdb_venv"
-    python3 -m venv "$chdb_venv"
-    "$chdb_venv/bin/pip" install --quiet --disable-pip-version-check -r "$chdb_requirements"
+    log "installing $what's Python environment into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     echo "$wanted" >"$stamp"
+}
+
+install_chdb() {
+    install_venv "$chdb_venv" "$chdb_requirements" "the chDB server"
 }
 
 install() {
@@ -59,6 +68,8 @@ install() {
         *) log "unknown service $service (kafka, clickhouse)"; exit 2 ;;
         esac
     done
+    # Not a service: what the tests need beside the stack.
+    install_venv "$auditor_venv" "$auditor_requirements" "the independent proof check"
 }
 
 pid_file() { echo "$stack/run/$1.pid"; }

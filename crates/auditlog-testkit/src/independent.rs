@@ -9,7 +9,15 @@ use std::process::{Command, Stdio};
 /// whether the proof holds, and the script's complaint when it does not.
 pub fn independent_proof_check(document: &str) -> (bool, String) {
     let script = crate::repo_root().join("crates/auditlog-integrity/tests/independent_check.py");
-    let mut child = Command::new("python3")
+    // `deploy/local/stack.sh install` makes this environment with the script's one
+    // dependency (Python's cryptography); a bare python3 is the fallback outside `make`.
+    let venv_python = crate::tools_dir().join("auditor-venv/bin/python");
+    let python = if venv_python.exists() {
+        venv_python
+    } else {
+        "python3".into()
+    };
+    let mut child = Command::new(python)
         .arg(script)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
