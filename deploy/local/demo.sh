@@ -17,7 +17,13 @@ clickhouse=${AUDITLOG_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 database=${AUDITLOG_CLICKHOUSE_DATABASE:-audit}
 table=${AUDITLOG_CLICKHOUSE_TABLE:-audit_logs}
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: a log file or a CI console gets no escape codes.
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+    bold=$'\033[1m' plain=$'\033[0m' interactive=1
+else
+    bold='' plain='' interactive=0
+fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 running() { [[ -f $stack/run/$1.pid ]] && kill -0 "$(cat "$stack/run/$1.pid")" 2>/dev/null; }
 
 # Starts `auditlog ARGS...` in the background as NAME unless it already runs.
@@ -36,6 +42,20 @@ start_app() {
 
 count() {
     scalar "SELECT uniqExact(id) FROM $table"
+}
+
+# CPU seconds (user + system) the demo's ingesters have used so far, from /proc/PID/stat.
+ingesters_cpu() {
+    local ticks=0 name pid fields
+    for name in ingester-1 ingester-2; do
+        running "$name" || continue
+        pid=$(cat "$stack/run/$name.pid")
+        # Fields 14 and 15, counted after the command name's closing parenthesis.
+        fields=$(sed 's/.*) //' "/proc/$pid/stat")
+        read -r -a stat <<<"$fields"
+        ticks=$((ticks + stat[11] + stat[12]))
+    done
+    awk -v ticks="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", ticks / hz }'
 }
 
 scalar() {
@@ -75,6 +95,7 @@ start_app ingester-1 ingest --metrics-listen 127.0.0.1:9464
 start_app ingester-2 ingest --metrics-listen 127.0.0.1:9465
 
 existing=$(count)
+cpu_before=$(ingesters_cpu)
 if ((existing >= target_events)); then
     say "events: $existing already ingested, reusing them"
 else
@@ -88,7 +109,11 @@ say "ingesting until every event is queryable"
 started=$(date +%s)
 while true; do
     now=$(count)
-    printf '\r  %s / %s events queryable' "$now" "$target_events"
+    if ((interactive)); then
+        printf '\r  %s / %s events queryable' "$now" "$target_events"
+    elif (((now >= target_events) || ($(date +%s) - started) % 10 == 0)); then
+        printf '  %s / %s events queryable\n' "$now" "$target_events"
+    fi
     ((now >= target_events)) && break
     if (($(date +%s) - started > 900)); then
         echo
@@ -97,7 +122,9 @@ while true; do
     fi
     sleep 1
 done
-echo
+((interactive)) && echo
+cpu_after=$(ingesters_cpu)
+ingested=$((now - existing))
 
 say "the API and the audit page on http://$api"
 wait_for_api() {
@@ -143,9 +170,19 @@ done
 echo "\$ auditlog verify --public-key $key.pub"
 "$bin" verify --no-progress || echo "(verify found problems: see above)"
 
+say "ingester cost"
+if ((ingested > 0)); then
+    # Idle time while the generator warmed up is included: this is the fleet's real bill.
+    awk -v before="$cpu_before" -v after="$cpu_after" -v events="$ingested" 'BEGIN {
+        printf "  %d events ingested by 2 ingesters in %.1f CPU seconds: %.2f us of CPU per event\n",
+            events, after - before, (after - before) * 1e6 / events }'
+else
+    echo "  no new events this run ($existing already stored); the ingesters have used $cpu_after CPU seconds since they started"
+fi
+
 cat <<GUIDE
 
-$(printf '\033[1m== try these\033[0m')
+${bold}== try these${plain}
   The audit page (filter bar with Coder's presets, chart, export, live view):
     http://$api/
     http://$api/?q=resource_type:workspace+action:delete
@@ -171,5 +208,5 @@ $(printf '\033[1m== try these\033[0m')
     $bin dlq inspect
   Logs: $stack/logs/   Stop everything: make down
 
-$(printf '\033[1m== the audit page: http://%s/\033[0m' "$api")
+${bold}== the audit page: http://$api/${plain}
 GUIDE
