@@ -23,6 +23,7 @@ use auditlog_integrity::{
 };
 use auditlog_store::DigestRow;
 
+use crate::dlq::letter::Poison;
 use crate::metrics as names;
 
 /// When a batch is sealed. The limits are checked after each message is added, so a batch
@@ -57,23 +58,6 @@ pub(crate) struct PlannedRange {
     /// The digest recorded with the range; `None` for an intent from before digests
     /// (`ingest_batches`), whose replay records its digest then.
     pub(crate) digest: Option<Hash>,
-}
-
-/// A message that cannot become a row, kept for the dead-letter topic.
-#[derive(Debug, Clone)]
-pub(crate) struct Poison {
-    pub(crate) offset: i64,
-    pub(crate) key: Option<Vec<u8>>,
-    /// `None` for a null value (a tombstone), which the dead letter keeps null.
-    pub(crate) payload: Option<Vec<u8>>,
-    /// Kafka message timestamp in milliseconds, if any.
-    pub(crate) timestamp_millis: Option<i64>,
-    /// Where a replayed message first came from (`auditlog dlq replay`).
-    pub(crate) replay: Option<crate::dlq::ReplayOrigin>,
-    /// Short machine-readable class, e.g. `decode`, `unknown_schema`, `invalid_event`.
-    pub(crate) kind: &'static str,
-    /// The specific reason, for humans.
-    pub(crate) reason: String,
 }
 
 /// A sealed batch: RowBinary rows plus the poison messages of the same offset range.

@@ -225,7 +225,7 @@ pub fn read_checkpoint_topic(
     topic: &str,
 ) -> Result<Vec<Vec<u8>>, IngestError> {
     use rdkafka::Message as _;
-    crate::dlq::read_to_end(kafka, topic, "auditlog-verifier", |message| {
+    crate::dlq::replay::read_to_end(kafka, topic, "auditlog-verifier", |message| {
         message.payload().unwrap_or_default().to_vec()
     })
 }

@@ -54,11 +54,43 @@
 //! # }
 //! ```
 //!
-//! Modules follow the data: `source` (Kafka consumer and its settings), `pipeline` (the
-//! coordinator: decode, batch, commit), `batch` and `offsets` (its bookkeeping, including each
-//! batch's digest), `writer` with `intent`, `dlq` and `sink` (where a batch goes),
-//! `checkpoints` (signing the chain heads), `retry` and `stop` (the one retry policy and the
-//! one shutdown signal every task watches).
+//! Operators read the dead-letter topic back and replay it with the same crate (the binary's
+//! `auditlog dlq inspect|replay`). A letter's fields come from its Kafka headers, whose names
+//! are in [`headers`]:
+//!
+//! ```no_run
+//! use auditlog_ingester::{DeadLetterFilter, select_dead_letters};
+//! use rdkafka::ClientConfig;
+//!
+//! # fn example() -> Result<(), auditlog_ingester::IngestError> {
+//! let mut kafka = ClientConfig::new();
+//! kafka.set("bootstrap.servers", "127.0.0.1:9092");
+//! let filter = DeadLetterFilter {
+//!     kind: Some("unknown_schema".into()),
+//!     ..DeadLetterFilter::default()
+//! };
+//! // One letter per source position: copies from a crash or a failed replay collapse.
+//! let selection = select_dead_letters(&kafka, "audit-events-dlq", &filter)?;
+//! for letter in &selection.letters {
+//!     println!("{}/{}: {}", letter.source_partition, letter.source_offset, letter.reason);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Where things live (modules follow the data; none imports another in a circle):
+//! - `pipeline`: the coordinator (decode, batch, commit) and [`run`]; its tests are in
+//!   `pipeline/tests.rs`.
+//! - `source`: the Kafka consumer and its settings, on its own thread.
+//! - `batch` and `offsets`: the coordinator's bookkeeping, including each batch's digest.
+//! - `writer`, with `intent`, `dlq` and `sink`: where a sealed batch goes.
+//! - `dlq`: the dead-letter topic, in three parts: `dlq/letter.rs`, the dead letter itself
+//!   (the poison message, the letter read back, its [`headers`]); `dlq/producer.rs`, the
+//!   producer the write tasks use; `dlq/replay.rs`, the operators' read, select and replay.
+//! - `checkpoints`: signing the chain heads; `topics`: creating the topics.
+//! - `retry` and `stop`: the one retry policy and the one shutdown signal every task watches.
+//! - `config`, `error`, `health` and [`metrics`]: what a run is given, how it fails, what it
+//!   reports.
 //!
 //! The guarantee, in short (the full argument is in `docs/delivery.md`):
 //! - an offset is committed only after every message before it is in ClickHouse or in the
@@ -90,14 +122,10 @@ mod writer;
 pub use batch::BatchLimits;
 pub use checkpoints::{CheckpointConfig, DEFAULT_CHECKPOINT_INTERVAL, read_checkpoint_topic};
 pub use config::{IngesterConfig, PoisonPolicy};
-pub use dlq::{
-    DeadLetter, DeadLetterFilter, DeadLetterSelection, HEADER_DEAD_LETTERED_AT, HEADER_KIND,
-    HEADER_REASON, HEADER_REPLAY_LETTER_OFFSET, HEADER_REPLAY_LETTER_PARTITION,
-    HEADER_REPLAY_ORIGIN_OFFSET, HEADER_REPLAY_ORIGIN_PARTITION, HEADER_REPLAY_ORIGIN_TIMESTAMP,
-    HEADER_REPLAY_ORIGIN_TOPIC, HEADER_REPLAY_REASON, HEADER_REPLAYED_OFFSET,
-    HEADER_REPLAYED_PARTITION, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION,
-    HEADER_SOURCE_TIMESTAMP, HEADER_SOURCE_TOPIC, SkipReason, read_dead_letters,
-    replay_dead_letters, select_dead_letters,
+pub use dlq::letter::{DeadLetter, headers};
+pub use dlq::replay::{
+    DeadLetterFilter, DeadLetterSelection, SkipReason, read_dead_letters, replay_dead_letters,
+    select_dead_letters,
 };
 pub use error::IngestError;
 pub use health::{Health, HealthSnapshot};

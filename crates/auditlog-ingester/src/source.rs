@@ -37,6 +37,7 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::dlq::letter::ReplayOrigin;
 use crate::{IngestError, IngesterConfig};
 
 /// How long the pipeline may refuse messages before the partitions are paused. Shorter
@@ -53,7 +54,7 @@ pub(crate) struct RawMessage {
     /// `None` for a null value (a tombstone).
     pub(crate) payload: Option<Vec<u8>>,
     pub(crate) timestamp_millis: Option<i64>,
-    pub(crate) replay: Option<crate::dlq::ReplayOrigin>,
+    pub(crate) replay: Option<ReplayOrigin>,
 }
 
 /// What the source tells the coordinator, in consumption order.
@@ -354,7 +355,7 @@ pub(crate) fn poll_loop(
                     key: message.key().map(<[u8]>::to_vec),
                     payload: message.payload().map(<[u8]>::to_vec),
                     timestamp_millis: message.timestamp().to_millis(),
-                    replay: crate::dlq::ReplayOrigin::from_headers(message.headers()),
+                    replay: ReplayOrigin::from_headers(message.headers()),
                 };
                 context.backlog().push_back(SourceEvent::Message(raw));
             }

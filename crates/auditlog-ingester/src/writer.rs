@@ -15,7 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::batch::Batch;
-use crate::dlq::DeadLetterProducer;
+use crate::dlq::producer::DeadLetterProducer;
 use crate::intent::{IntentStore, ResumePoint};
 use crate::retry::{Retrier, Stage};
 use crate::sink::ClickHouseSink;
