@@ -16,10 +16,10 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use time::OffsetDateTime;
+use serde_json::Value;
 use uuid::Uuid;
 
+use crate::micros::{from_unix_micros, unix_micros};
 use crate::{Action, Actor, AuditEvent, BuildReason, Diff, DiffEntry, EventError};
 use crate::{Organization, ResourceType};
 
@@ -35,9 +35,6 @@ const MAX_VARINT_BYTES: usize = 10;
 
 /// Lengths up to this fit a one-byte varint prefix (zig-zag doubles them).
 const MAX_ONE_BYTE_LEN: usize = 63;
-
-const MICROS_PER_SECOND: i64 = 1_000_000;
-const NANOS_PER_MICRO: i64 = 1_000;
 
 /// Appends the Avro datum of `event` to `out`.
 ///
@@ -183,97 +180,6 @@ pub(crate) fn decode_datum(datum: &[u8]) -> Result<AuditEvent, EventError> {
         additional_fields,
         build_reason,
     })
-}
-
-/// Microseconds since the Unix epoch, floored, as `timestamp-micros` stores them.
-pub(crate) fn unix_micros(time: OffsetDateTime) -> Result<i64, EventError> {
-    // Seconds (floored) and the sub-second part avoid the slow 128-bit nanosecond path.
-    time.unix_timestamp()
-        .checked_mul(MICROS_PER_SECOND)
-        .and_then(|micros| micros.checked_add(i64::from(time.nanosecond()) / NANOS_PER_MICRO))
-        .ok_or(EventError::TimeOutOfRange {
-            micros: crate::validate::unix_micros_saturating(time),
-        })
-}
-
-/// The UTC time `micros` after the Unix epoch.
-pub(crate) fn from_unix_micros(micros: i64) -> Result<OffsetDateTime, EventError> {
-    let seconds = micros.div_euclid(MICROS_PER_SECOND);
-    let sub_second_nanos = micros.rem_euclid(MICROS_PER_SECOND) * NANOS_PER_MICRO;
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .and_then(|time| time.replace_nanosecond(sub_second_nanos as u32))
-        .map_err(|_| EventError::TimeOutOfRange { micros })
-}
-
-/// Length of the JSON text of `value`, without building the text.
-pub(crate) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
-    let mut counter = ByteCounter(0);
-    // Serializing JSON values cannot fail (keys are strings, numbers finite) and the
-    // counter never does, so a failure can only be a bug; count it as too long.
-    match serde_json::to_writer(&mut counter, value) {
-        Ok(()) => counter.0,
-        Err(_) => usize::MAX,
-    }
-}
-
-/// An upper bound of [`json_len`], computed without formatting anything.
-///
-/// Validation compares this with the limits first and counts exactly only when the bound
-/// exceeds them, so typical events never pay for serializing their JSON twice.
-pub(crate) fn json_len_bound(value: &Value) -> usize {
-    // The longest numbers serde_json writes: "-9223372036854775808", "-1.7976931348623157e308".
-    const MAX_NUMBER_LEN: usize = 24;
-    match value {
-        Value::Null | Value::Bool(_) => "false".len(),
-        Value::Number(_) => MAX_NUMBER_LEN,
-        Value::String(text) => json_string_len_bound(text),
-        Value::Array(items) => {
-            2 + items
-                .iter()
-                .map(|item| json_len_bound(item) + 1)
-                .sum::<usize>()
-        }
-        Value::Object(object) => json_object_len_bound(object),
-    }
-}
-
-/// An upper bound of the JSON text length of an object; see [`json_len_bound`].
-pub(crate) fn json_object_len_bound(object: &Map<String, Value>) -> usize {
-    // Each member adds a colon and a comma besides its key and value.
-    2 + object
-        .iter()
-        .map(|(key, value)| json_string_len_bound(key) + 2 + json_len_bound(value))
-        .sum::<usize>()
-}
-
-fn json_string_len_bound(text: &str) -> usize {
-    // "\u001f" is the longest escape of one byte.
-    const MAX_ESCAPED_BYTE_LEN: usize = 6;
-    2 + MAX_ESCAPED_BYTE_LEN * text.len()
-}
-
-/// Bytes of the zig-zag varint of a length.
-pub(crate) fn varint_len(len: usize) -> usize {
-    let mut zigzagged = (len as u64) << 1;
-    let mut bytes = 1;
-    while zigzagged >= 0x80 {
-        zigzagged >>= 7;
-        bytes += 1;
-    }
-    bytes
-}
-
-struct ByteCounter(usize);
-
-impl Write for ByteCounter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// A guess at the encoded size, so that `out` grows at most once per event.
@@ -513,6 +419,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoded_len::varint_len;
     use crate::testing::sample_event;
 
     fn long_bytes(value: i64) -> Vec<u8> {
@@ -589,79 +496,6 @@ mod tests {
             assert!(reader.rest.is_empty());
             assert_eq!(out.len(), 1 + varint_len(len + 2) + len + 2);
         }
-    }
-
-    #[test]
-    fn json_len_bound_is_never_below_the_length() {
-        let values = [
-            serde_json::json!(null),
-            serde_json::json!(i64::MIN),
-            serde_json::json!(u64::MAX),
-            serde_json::json!(-f64::MAX),
-            serde_json::json!(f64::MIN_POSITIVE),
-            serde_json::json!("\u{1f}\"\\é\u{10ffff}"),
-            serde_json::json!({"a": [1, {"b": "\u{0}"}], "": []}),
-        ];
-        for value in values {
-            assert!(json_len_bound(&value) >= json_len(&value), "{value}");
-            if let Value::Object(object) = &value {
-                assert!(json_object_len_bound(object) >= json_len(object));
-            }
-        }
-    }
-
-    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            any::<String>().prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::btree_map(any::<String>(), inner, 0..4)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn json_len_bound_holds_for_random_values(value in any_json()) {
-            proptest::prop_assert!(json_len_bound(&value) >= json_len(&value));
-            proptest::prop_assert_eq!(json_len(&value), serde_json::to_vec(&value).unwrap().len());
-        }
-    }
-
-    #[test]
-    fn json_len_is_the_serialized_length() {
-        let event = sample_event();
-        assert_eq!(
-            json_len(&event.additional_fields),
-            serde_json::to_vec(&event.additional_fields).unwrap().len()
-        );
-    }
-
-    #[test]
-    fn times_round_trip_through_micros_including_before_1970() {
-        for micros in [
-            0,
-            1,
-            -1,
-            -1_000_001,
-            1_748_781_296_789_012,
-            253_402_300_799_999_999,
-        ] {
-            let time = from_unix_micros(micros).unwrap();
-            assert_eq!(unix_micros(time).unwrap(), micros);
-        }
-        assert!(matches!(
-            from_unix_micros(i64::MAX),
-            Err(EventError::TimeOutOfRange { micros: i64::MAX })
-        ));
     }
 
     #[test]

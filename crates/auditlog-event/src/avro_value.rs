@@ -8,7 +8,7 @@ use apache_avro::types::Value as AvroValue;
 use serde_json::Value as JsonValue;
 use uuid::Uuid;
 
-use crate::avro::{from_unix_micros, unix_micros};
+use crate::micros::{from_unix_micros, unix_micros};
 use crate::schema::SchemaVersion;
 use crate::{
     Action, Actor, AuditEvent, BuildReason, Diff, DiffEntry, EventError, Organization,

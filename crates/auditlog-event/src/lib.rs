@@ -8,9 +8,12 @@
 //! with [`AuditEvent::validate`]), Coder's vocabularies ([`ResourceType`], [`Action`],
 //! [`BuildReason`]), the field-by-field [`Diff`] with the [`auditable!`] macro, and the Avro
 //! binding: the committed schemas under `schemas/` and [`EventCodec`], which frames events
-//! for Kafka. The event's modules are `event` (the model), `builder` and `validate`;
-//! Coder's UI wording for an event (its `description`) belongs to the read side, in
-//! `auditlog-query`.
+//! for Kafka. The event's modules are `event` (the model), `builder` and `validate`; the
+//! binding's are `avro` (the hand-rolled fast path), `avro_value` (apache-avro's generic
+//! path) and `codec`. Both sides share `encoded_len` (the lengths of encoded JSON and Avro
+//! varints, computed without encoding) and `micros` (times as microseconds since the epoch,
+//! the one unit of Avro, ClickHouse and cursors), which import neither. Coder's UI wording
+//! for an event (its `description`) belongs to the read side, in `auditlog-query`.
 //!
 //! ```text
 //! service ── AuditEvent::builder() ── build() ── EventCodec::encode ──▶ Kafka
@@ -60,12 +63,14 @@ mod avro_value;
 mod builder;
 mod codec;
 mod diff;
+mod encoded_len;
 mod enums;
 mod error;
 mod event;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod limits;
+mod micros;
 mod schema;
 pub mod testing;
 mod validate;
@@ -78,5 +83,5 @@ pub use diff::{Auditable, Diff, DiffEntry, FieldClass, diff_json_objects};
 pub use enums::{Action, BuildReason, ResourceType};
 pub use error::EventError;
 pub use event::{Actor, AuditEvent, Organization};
+pub use micros::unix_micros_saturating;
 pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
-pub use validate::unix_micros_saturating;

@@ -5,13 +5,13 @@
 //! The size limits are in [`crate::limits`].
 
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use crate::avro::{json_len, json_len_bound, json_object_len_bound, varint_len};
+use crate::encoded_len::{json_len, json_len_bound, json_object_len_bound, varint_len};
 use crate::limits::{
     MAX_ADDITIONAL_FIELDS_BYTES, MAX_DIFF_BYTES, MAX_TEXT_BYTES, MAX_TIME, MAX_USER_AGENT_CHARS,
     MIN_TIME,
 };
+use crate::micros::unix_micros_saturating;
 use crate::{Action, AuditEvent, BuildReason, EventError, ResourceType};
 
 impl AuditEvent {
@@ -234,12 +234,6 @@ fn check_known<T: std::fmt::Display>(
         kind,
         value: value.to_string(),
     })
-}
-
-/// Microseconds since the Unix epoch, floored, saturating at the ends of `i64`.
-pub fn unix_micros_saturating(time: OffsetDateTime) -> i64 {
-    let micros = time.unix_timestamp_nanos().div_euclid(1000);
-    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
 }
 
 #[cfg(test)]
