@@ -39,6 +39,16 @@ pub async fn clickhouse_scalar(client: &clickhouse::Client, sql: &str) -> u64 {
         .unwrap_or_else(|error| panic!("{sql}: {error}"))
 }
 
+/// Runs one statement (DDL, an insert from a select, a mutation); panics with the
+/// statement on failure.
+pub async fn clickhouse_execute(client: &clickhouse::Client, sql: &str) {
+    client
+        .query(sql)
+        .execute()
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
 /// A private ClickHouse HTTP server (the project's chDB server) that a test may stop and
 /// start again without disturbing other tests.
 #[derive(Debug)]
@@ -99,9 +109,9 @@ impl PrivateClickHouse {
         self.process = Some(process);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if http_get(self.port, "/ping")
+            if http_get(self.port, "/ping", None)
                 .await
-                .is_some_and(|text| text.ends_with("Ok.\n"))
+                .is_ok_and(|response| response.text() == "Ok.\n")
             {
                 return;
             }

@@ -7,7 +7,8 @@
 //!
 //! ```text
 //!  test ──▶ unique_name ──▶ create_topic / fresh_database ──▶ shared stack (:9092, :8123)
-//!       └─▶ PrivateBroker / PrivateClickHouse ──▶ a server of its own (free ports, temp dirs)
+//!       ├─▶ PrivateBroker / PrivateClickHouse ──▶ a server of its own (free ports, temp dirs)
+//!       └─▶ AuditlogCommand ──▶ AuditlogProcess (log file, ops port) ◀── http_get / HttpClient
 //! ```
 //!
 //! ```no_run
@@ -26,17 +27,22 @@
 //! This crate depends on no auditlog crate, so every crate's tests may use it.
 
 mod clickhouse_server;
+mod error;
 mod http;
 mod independent;
 mod kafka;
 mod kafka_broker;
 mod paths;
+mod process;
 
 pub use clickhouse_server::{
-    PrivateClickHouse, clickhouse_client, clickhouse_scalar, clickhouse_url, fresh_database,
+    PrivateClickHouse, clickhouse_client, clickhouse_execute, clickhouse_scalar, clickhouse_url,
+    fresh_database,
 };
-pub use http::{http_get, percent_encode};
+pub use error::Error;
+pub use http::{HttpClient, HttpResponse, http_get, percent_encode};
 pub use independent::independent_proof_check;
 pub use kafka::{Record, create_topic, kafka_brokers, read_topic};
 pub use kafka_broker::PrivateBroker;
-pub use paths::{free_port, log_dir, repo_root, tools_dir, unique_name};
+pub use paths::{auditlog_binary, free_port, log_dir, repo_root, tools_dir, unique_name};
+pub use process::{AuditlogCommand, AuditlogProcess, metric_sum};

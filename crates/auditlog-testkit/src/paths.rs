@@ -56,3 +56,21 @@ pub fn free_port() -> u16 {
         .map(|address| address.port())
         .expect("free port")
 }
+
+/// The `auditlog` binary of the build this test or bench belongs to: cargo puts it next to
+/// their `deps` directory (`cargo test --workspace` builds it; the binary crate's own
+/// targets have `env!("CARGO_BIN_EXE_auditlog")` instead).
+pub fn auditlog_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("auditlog");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p auditlog` (cargo test --workspace builds it)",
+        binary.display()
+    );
+    binary
+}
