@@ -20,7 +20,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, free_port};
+use auditlog_e2e::pipeline::{
+    AuditlogCommand, PipelineTarget, auditlog_binary, free_port, metric_sum,
+};
 use auditlog_e2e::{PrivateBroker, unique_name};
 use auditlog_event::{AuditEvent, EventCodec, Framing};
 use auditlog_producer::Producer;
@@ -93,13 +95,14 @@ async fn run() {
     target.migrate();
     let env = target.env();
     let metrics_port = free_port();
-    let args = vec![
-        "ingest".to_owned(),
-        "--metrics-listen".to_owned(),
-        format!("127.0.0.1:{metrics_port}"),
-    ];
+    let command = AuditlogCommand::new(auditlog_binary(), "bench_ingest")
+        .arg("ingest")
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .envs(env)
+        .ops_port(metrics_port);
     let started = Instant::now();
-    let mut ingester = AuditlogProcess::spawn("bench_ingest", &args, &env, Some(metrics_port));
+    let mut ingester = command.spawn();
     let counts = target
         .wait_for_rows(num_events as u64, Duration::from_secs(1800))
         .await;
@@ -110,11 +113,20 @@ async fn run() {
         "every event ingested: {}",
         ingester.log()
     );
-    let pid = ingester.child.id();
-    let cpu_seconds = process_cpu_seconds(pid);
-    let peak_rss_mib = process_peak_rss_kib(pid) as f64 / 1024.0;
-    let metrics = ingester.metrics().await.unwrap_or_default();
-    let num_batches = metric_value(&metrics, "auditlog_ingest_batches_total").max(1.0);
+    let cpu_seconds = process_cpu_seconds(ingester.id());
+    let peak_rss_mib = ingester.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
+    // Rows are visible before the ingester has its insert's answer and counts the batch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let metrics = loop {
+        let metrics = ingester.metrics().await.unwrap_or_default();
+        if metric_sum(&metrics, "auditlog_ingest_inserted_rows_total") >= num_events as f64
+            || Instant::now() >= deadline
+        {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let num_batches = metric_sum(&metrics, "auditlog_ingest_batches_total").max(1.0);
     let _ = ingester.terminate(Duration::from_secs(30));
     let rows_per_batch = (num_events as f64 / num_batches).round().max(1.0) as usize;
 
@@ -411,21 +423,4 @@ fn process_cpu_seconds(pid: u32) -> f64 {
         })
         .unwrap_or(100.0);
     ticks / ticks_per_second
-}
-
-fn process_peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-fn metric_value(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }

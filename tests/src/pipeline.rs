@@ -1,12 +1,15 @@
 //! Fixtures for tests that run the real pipeline: topics, encoded events, `auditlog`
 //! processes (killed for real).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use auditlog_event::{AuditEvent, EventCodec, Framing};
-pub use auditlog_testkit::{free_port, http_get, log_dir, repo_root, tools_dir};
+pub use auditlog_testkit::{
+    AuditlogCommand, AuditlogProcess, auditlog_binary, free_port, log_dir, metric_sum, repo_root,
+    tools_dir,
+};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use uuid::Uuid;
@@ -28,22 +31,6 @@ pub fn producer() -> FutureProducer {
         .set("compression.type", "lz4")
         .create()
         .expect("producer")
-}
-
-/// The `auditlog` binary built alongside this test (`cargo test --workspace` builds it).
-pub fn auditlog_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join("auditlog");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build -p auditlog` (cargo test --workspace builds it)",
-        binary.display()
-    );
-    binary
 }
 
 /// `count` distinct, valid events derived from the sample events: ids and resource ids
@@ -185,7 +172,9 @@ impl PipelineTarget {
                 "AUDITLOG_SIGNING_KEY_FILE",
                 self.signing_key.display().to_string(),
             ),
-            // A checkpoint a second: tests verify soon after the last event.
+            // A checkpoint a second, so runs sign often. No test may count on a tick (a
+            // loaded machine ingests a whole run between two): only a clean stop signs for
+            // certain, and only the heads its own ingester moved.
             ("AUDITLOG_CHECKPOINT_INTERVAL_SECS", "1".to_owned()),
             (
                 "AUDITLOG_PUBLIC_KEYS",
@@ -268,16 +257,16 @@ impl PipelineTarget {
         extra_args: &[&str],
     ) -> AuditlogProcess {
         let metrics_port = free_port();
-        let mut args = vec![
-            "ingest".to_owned(),
-            "--metrics-listen".to_owned(),
-            format!("127.0.0.1:{metrics_port}"),
+        AuditlogCommand::new(auditlog_binary(), name)
+            .arg("ingest")
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{metrics_port}"))
             // Small, frequent batches: more batch boundaries to get wrong under faults.
-            "--batch-max-age-ms".to_owned(),
-            "200".to_owned(),
-        ];
-        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
-        AuditlogProcess::spawn(name, &args, env, Some(metrics_port))
+            .args(["--batch-max-age-ms", "200"])
+            .args(extra_args.iter().copied())
+            .envs(env.iter().cloned())
+            .ops_port(metrics_port)
+            .spawn()
     }
 
     /// A client for this target's database.
@@ -329,101 +318,5 @@ impl PipelineTarget {
             eprintln!("last error while counting rows: {error}");
         }
         last
-    }
-}
-
-/// A running `auditlog` child process with its log file.
-#[derive(Debug)]
-pub struct AuditlogProcess {
-    pub name: String,
-    pub child: Child,
-    pub log_path: PathBuf,
-    pub metrics_port: Option<u16>,
-}
-
-impl AuditlogProcess {
-    /// Starts `auditlog <args>` with `env`, logging to `target/e2e-logs/<name>-<pid>.log`.
-    pub fn spawn(
-        name: &str,
-        args: &[String],
-        env: &[(&'static str, String)],
-        metrics_port: Option<u16>,
-    ) -> Self {
-        let log_path = log_dir().join(format!("{}.log", unique_name(name)));
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(auditlog_binary())
-            .args(args)
-            .envs(env.iter().map(|(key, value)| (*key, value.as_str())))
-            .env("AUDITLOG_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn auditlog");
-        Self {
-            name: name.to_owned(),
-            child,
-            log_path,
-            metrics_port,
-        }
-    }
-
-    /// SIGKILL: no flush, no commit, no goodbye.
-    pub fn kill_dash_nine(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits up to `timeout` for the exit status.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        self.send_sigterm();
-        self.wait_for_exit(timeout)
-    }
-
-    /// Sends SIGTERM and returns at once.
-    pub fn send_sigterm(&self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-    }
-
-    /// Waits up to `timeout` for the exit status.
-    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// The process's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    /// The text of its `/metrics` endpoint.
-    pub async fn metrics(&self) -> Option<String> {
-        self.ops_get("/metrics").await
-    }
-
-    /// The whole response of one of its operational endpoints, `None` if it does not answer.
-    pub async fn ops_get(&self, path: &str) -> Option<String> {
-        http_get(self.metrics_port?, path).await
-    }
-}
-
-impl Drop for AuditlogProcess {
-    fn drop(&mut self) {
-        if self.is_running() {
-            self.kill_dash_nine();
-        }
     }
 }

@@ -7,6 +7,7 @@
 //! - the cluster variant and the DDL of `auditlog access-ddl` parse in ClickHouse's own
 //!   parser (the local engine has neither a cluster nor access control to run them on).
 
+use auditlog_e2e::clickhouse_execute;
 use auditlog_store::{CLUSTER_MIGRATIONS, SchemaTarget};
 
 use crate::dataset::dataset;
@@ -73,14 +74,6 @@ async fn text(client: &clickhouse::Client, sql: &str) -> String {
     String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
-async fn execute(client: &clickhouse::Client, sql: &str) {
-    client
-        .query(sql)
-        .execute()
-        .await
-        .unwrap_or_else(|error| panic!("{sql}: {error}"));
-}
-
 async fn assert_rollups_agree(client: &clickhouse::Client, stage: &str) {
     for (name, rollup, reference) in ROLLUP_CHECKS {
         let from_rollup = text(client, rollup).await;
@@ -113,7 +106,7 @@ async fn migrate(database: &str) {
 
 /// Makes `migrate` treat 0004 as new again.
 async fn forget_analysts_migration(client: &clickhouse::Client) {
-    execute(
+    clickhouse_execute(
         client,
         &format!("DELETE FROM auditlog_migrations WHERE version = {ANALYSTS_VERSION}"),
     )
@@ -146,7 +139,7 @@ async fn rollups_agree_with_the_base_table_deduplicated_by_id() {
 
     // The backfill path: the rollups rebuilt from rows already in the table.
     for object in ANALYSTS_OBJECTS {
-        execute(&client, &format!("DROP TABLE IF EXISTS {object}")).await;
+        clickhouse_execute(&client, &format!("DROP TABLE IF EXISTS {object}")).await;
     }
     forget_analysts_migration(&client).await;
     migrate(&database).await;

@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 
-use auditlog_e2e::clickhouse_scalar;
 use auditlog_e2e::percent_encode as encode;
+use auditlog_e2e::{clickhouse_execute, clickhouse_scalar};
 use auditlog_event::AuditEvent;
 use auditlog_query::Resolver;
 use auditlog_traffic::TrafficGenerator;
@@ -62,11 +62,7 @@ async fn duplicates_across_parts_and_partitions_show_and_count_once() {
     let (client, database) = migrated_database("dedup").await;
     // Merges would remove the copies and let the test pass without the readers' work.
     for table in ["audit_logs", "audit_logs_lookup"] {
-        client
-            .query(&format!("SYSTEM STOP MERGES {table}"))
-            .execute()
-            .await
-            .expect("stop merges");
+        clickhouse_execute(&client, &format!("SYSTEM STOP MERGES {table}")).await;
     }
     load_events(&client, &events).await;
     // Identical blocks would be dropped by insert deduplication; these are all distinct, but

@@ -5,10 +5,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget, events, produce_payloads, producer};
+use auditlog_e2e::pipeline::{
+    AuditlogProcess, PipelineTarget, events, metric_sum, produce_payloads, producer,
+};
 use auditlog_e2e::{Record, read_topic};
 use auditlog_event::{EventCodec, Framing};
-use auditlog_ingester::{
+use auditlog_ingester::headers::{
     HEADER_REPLAY_LETTER_OFFSET, HEADER_REPLAY_LETTER_PARTITION, HEADER_REPLAY_ORIGIN_OFFSET,
     HEADER_REPLAY_ORIGIN_PARTITION, HEADER_REPLAY_ORIGIN_TOPIC, HEADER_REPLAY_REASON,
     HEADER_REPLAYED_OFFSET, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TOPIC,
@@ -24,18 +26,10 @@ const NUM_LETTERS: usize = NUM_POISON + NUM_TOMBSTONES;
 /// Below the live poison count plus one replay of it: counting replays would trip it.
 const POISON_MAX: usize = NUM_LETTERS + 10;
 
-/// Every message in `topic` (one partition), however many.
+/// Every message in `topic` (one partition), however many: read until `at_least` have come
+/// (and a second more), or for at most [`TIMEOUT`] while fewer are there.
 async fn whole_topic(target: &PipelineTarget, topic: &str, at_least: usize) -> Vec<Record> {
-    read_topic(&target.brokers, topic, 1, at_least, Duration::from_secs(30)).await
-}
-
-/// The sum of a counter over its labels in a Prometheus text page.
-fn counter_sum(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    read_topic(&target.brokers, topic, 1, at_least, TIMEOUT).await
 }
 
 /// Waits until the ingester's counter `name` reaches `expected`.
@@ -43,7 +37,7 @@ async fn wait_for_counter(ingester: &AuditlogProcess, name: &str, expected: f64)
     let deadline = Instant::now() + TIMEOUT;
     let mut last = 0.0;
     while Instant::now() < deadline {
-        last = counter_sum(&ingester.metrics().await.unwrap_or_default(), name);
+        last = metric_sum(&ingester.metrics().await.unwrap_or_default(), name);
         if last >= expected {
             break;
         }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{
-    AuditlogProcess, PipelineTarget, assert_exact, events, produce_events,
+    AuditlogProcess, PipelineTarget, assert_exact, events, metric_sum, produce_events,
 };
 
 const INGEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -14,14 +14,10 @@ const PARTITIONS: i32 = 4;
 
 /// The value of the ingester's `auditlog_ingest_assigned_partitions` gauge.
 async fn assigned_partitions(ingester: &AuditlogProcess) -> f64 {
-    ingester
-        .metrics()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .find(|line| line.starts_with("auditlog_ingest_assigned_partitions "))
-        .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
+    metric_sum(
+        &ingester.metrics().await.unwrap_or_default(),
+        "auditlog_ingest_assigned_partitions",
+    )
 }
 
 /// The target's environment with the librdkafka pass-through properties replaced.

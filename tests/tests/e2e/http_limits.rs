@@ -7,16 +7,14 @@
 //! `accept`, close the attacking connections by its timeouts, and then serve an auditor's
 //! page again.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{AuditlogProcess, auditlog_binary, events, free_port, log_dir};
-use auditlog_e2e::{clickhouse_url, unique_name};
-use sha2::{Digest, Sha256};
+use auditlog_e2e::http_get;
+use auditlog_e2e::pipeline::{events, free_port, metric_sum};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::query_support::{load_events, migrated_database};
+use crate::query_support::{ApiServer, TestToken, load_events, migrated_database};
 
 const AUDITOR: &str = "ann-secret";
 
@@ -29,46 +27,6 @@ const ATTACKERS: usize = 400;
 /// Events in the database, so "gets its page" can be checked row for row.
 const EVENTS: usize = 40;
 
-/// `auditlog serve` under `ulimit -n OPEN_FILES`, with short timeouts so the test is quick.
-fn spawn_server(database: &str, port: u16, ops_port: u16) -> AuditlogProcess {
-    let config_path = log_dir().join(format!("{}.toml", unique_name("http_limits_config")));
-    std::fs::write(
-        &config_path,
-        format!(
-            "[[api.tokens]]\nname = \"ann\"\nsha256 = \"{}\"\nrole = \"auditor\"\n",
-            hex::encode(Sha256::digest(AUDITOR.as_bytes()))
-        ),
-    )
-    .expect("write config");
-    let log_path = log_dir().join(format!("{}.log", unique_name("http_limits_serve")));
-    let log = std::fs::File::create(&log_path).expect("log file");
-    // The limits come as environment variables: a server that does not know them still
-    // starts, and then shows what the attack does to it.
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -n {OPEN_FILES} && exec \"$0\" serve"))
-        .arg(auditlog_binary())
-        .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
-        .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
-        .env("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}"))
-        .env("AUDITLOG_API_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
-        .env("AUDITLOG_API_HEADER_READ_TIMEOUT_SECS", "3")
-        .env("AUDITLOG_API_IDLE_TIMEOUT_SECS", "5")
-        .env("AUDITLOG_CONFIG", &config_path)
-        .env("AUDITLOG_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn auditlog serve");
-    AuditlogProcess {
-        name: "http_limits_serve".to_owned(),
-        child,
-        log_path,
-        metrics_port: Some(ops_port),
-    }
-}
-
 /// One `GET` on a fresh connection: status and body, or `None` if no answer came within
 /// `patience` (refused, reset, or never accepted).
 async fn get(
@@ -77,26 +35,11 @@ async fn get(
     token: Option<&str>,
     patience: Duration,
 ) -> Option<(u16, String)> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let authorization = token
-            .map(|token| format!("authorization: Bearer {token}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{authorization}connection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await.ok()?;
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        let status = answer.get(9..12)?.parse().ok()?;
-        let body = answer.split_once("\r\n\r\n")?.1.to_owned();
-        Some((status, body))
-    };
-    tokio::time::timeout(patience, exchange)
+    let response = tokio::time::timeout(patience, http_get(port, path, token))
         .await
-        .ok()
-        .flatten()
+        .ok()?
+        .ok()?;
+    Some((response.status.as_u16(), response.text()))
 }
 
 /// Retries `get` until it answers `200` or `within` has passed; returns the last answer.
@@ -116,26 +59,27 @@ async fn get_200(
     }
 }
 
-/// The value of an unlabelled-enough metric line, e.g. `name{listener="api",outcome="shed"}`.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_and_idle_connections_do_not_starve_probes_or_auditors() {
     let (client, database) = migrated_database("http_limits").await;
     load_events(&client, &events(12, EVENTS)).await;
-    let (port, ops_port) = (free_port(), free_port());
-    let mut server = spawn_server(&database, port, ops_port);
-    assert!(
-        get_200(port, "/healthz", None, Duration::from_secs(30))
-            .await
-            .is_some(),
-        "auditlog serve did not come up; log:\n{}",
-        server.log()
-    );
+    let ops_port = free_port();
+    // The limits come as environment variables: a server that does not know them still
+    // starts, and then shows what the attack does to it.
+    let mut api = ApiServer::start_command(
+        &database,
+        &[TestToken::new("ann", AUDITOR, "auditor")],
+        |command| {
+            command
+                .env("AUDITLOG_API_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
+                .env("AUDITLOG_API_HEADER_READ_TIMEOUT_SECS", "3")
+                .env("AUDITLOG_API_IDLE_TIMEOUT_SECS", "5")
+                .open_files_limit(OPEN_FILES)
+                .ops_port(ops_port)
+        },
+    )
+    .await;
+    let (port, server) = (api.port, &mut api.process);
 
     // The attack: more connections than the server has descriptors, none of them ever
     // completing a request. A server that stops accepting lets the kernel's queue fill,
@@ -206,19 +150,19 @@ async fn slow_and_idle_connections_do_not_starve_probes_or_auditors() {
         .await
         .expect("metrics")
         .1;
-    let shed = metric(
+    let shed = metric_sum(
         &metrics,
         r#"auditlog_http_connections_total{listener="api",outcome="shed"}"#,
     );
-    let header_timeouts = metric(
+    let header_timeouts = metric_sum(
         &metrics,
         r#"auditlog_http_timeouts_total{listener="api",reason="header_read"}"#,
     );
-    let idle_timeouts = metric(
+    let idle_timeouts = metric_sum(
         &metrics,
         r#"auditlog_http_timeouts_total{listener="api",reason="idle"}"#,
     );
-    let accept_errors = metric(
+    let accept_errors = metric_sum(
         &metrics,
         r#"auditlog_http_accept_errors_total{listener="api"}"#,
     );

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use auditlog_e2e::pipeline::{PipelineTarget, events, produce_events, produce_payloads};
-use auditlog_e2e::unique_name;
+use auditlog_e2e::{clickhouse_execute, unique_name};
 use auditlog_integrity::{Checkpoint, CheckpointSigner};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -41,11 +41,8 @@ async fn dataset() -> &'static PipelineTarget {
                 .map(|index| (format!("poison-{index}"), vec![0xde, 0xad, index as u8]))
                 .collect();
             log.push_str(&ingest_run(&target, second, poison, NUM_EVENTS).await);
-            let checkpoints: u64 = scalar(
-                &target.client(),
-                "SELECT count() FROM ingest_checkpoints",
-            )
-            .await;
+            let checkpoints: u64 =
+                scalar(&target.client(), "SELECT count() FROM ingest_checkpoints").await;
             assert!(
                 checkpoints >= 2,
                 "each clean stop signs a checkpoint, found {checkpoints}:\n{log}"
@@ -101,16 +98,16 @@ async fn copy(name: &str, keep_parts: bool) -> (PipelineTarget, clickhouse::Clie
         .with_setting("mutations_sync", "2")
         .with_setting("insert_deduplicate", "0");
     if keep_parts {
-        execute(&client, "SYSTEM STOP MERGES audit_logs").await;
+        clickhouse_execute(&client, "SYSTEM STOP MERGES audit_logs").await;
     }
     for partition in 0..3 {
-        execute(&client, &format!(
+        clickhouse_execute(&client, &format!(
                 "INSERT INTO audit_logs SELECT * FROM {}.audit_logs WHERE source_partition = {partition}",
                 source.database
             )).await;
     }
     for table in ["ingest_digests", "ingest_checkpoints"] {
-        execute(
+        clickhouse_execute(
             &client,
             &format!(
                 "INSERT INTO {table} SELECT * FROM {}.{table}",
@@ -122,15 +119,6 @@ async fn copy(name: &str, keep_parts: bool) -> (PipelineTarget, clickhouse::Clie
     let (valid, output) = copy.verify(&["--no-progress"]);
     assert!(valid, "the untouched copy verifies:\n{output}");
     (copy, client)
-}
-
-/// Runs a statement (mutations wait until done: the client sets `mutations_sync`).
-async fn execute(client: &clickhouse::Client, sql: &str) {
-    client
-        .query(sql)
-        .execute()
-        .await
-        .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
 async fn scalar<T>(client: &clickhouse::Client, sql: &str) -> T
@@ -167,7 +155,7 @@ async fn a_deleted_event_is_named_by_partition_and_offset() {
         "SELECT source_offset FROM audit_logs WHERE source_partition = 0 ORDER BY source_offset LIMIT 1 OFFSET 100",
     )
     .await;
-    execute(
+    clickhouse_execute(
         &client,
         &format!(
             "ALTER TABLE audit_logs DELETE WHERE source_partition = 0 AND source_offset = {offset}"
@@ -204,7 +192,7 @@ async fn an_updated_field_is_named_with_the_events_id() {
             .unwrap();
         (picked.id, picked.source_offset)
     };
-    execute(&client, &format!(
+    clickhouse_execute(&client, &format!(
             "ALTER TABLE audit_logs UPDATE user_agent = 'curl/8.0 (not what happened)' WHERE id = '{id}'"
         )).await;
     assert_named(
@@ -227,7 +215,7 @@ async fn inserted_events_are_named_as_forged() {
     .await;
     let (at_existing, past_end) = (Uuid::now_v7(), Uuid::now_v7());
     for (id, offset) in [(at_existing, existing), (past_end, 9_999_999)] {
-        execute(
+        clickhouse_execute(
             &client,
             &format!(
                 // The filter sits in a subquery: ClickHouse would read the REPLACE aliases
@@ -241,7 +229,7 @@ async fn inserted_events_are_named_as_forged() {
     }
     // An identical copy of a stored row (what a replayed batch leaves before a merge) is no
     // tampering: it must not be among the problems.
-    execute(
+    clickhouse_execute(
         &client,
         &format!(
             "INSERT INTO audit_logs SELECT * FROM (SELECT * FROM audit_logs \
@@ -270,7 +258,7 @@ async fn events_dropped_by_retention_are_expired_not_deleted() {
         "SELECT count() FROM audit_logs WHERE source_partition = 1",
     )
     .await;
-    execute(
+    clickhouse_execute(
         &client,
         "ALTER TABLE audit_logs DELETE WHERE source_partition = 1",
     )
@@ -298,7 +286,7 @@ async fn a_dropped_part_is_named_as_deleted_events() {
         &format!("SELECT count() FROM audit_logs WHERE _part = '{part}'"),
     )
     .await;
-    execute(
+    clickhouse_execute(
         &client,
         &format!("ALTER TABLE audit_logs DROP PART '{part}'"),
     )
@@ -324,7 +312,7 @@ async fn a_deleted_or_rewritten_digest_row_breaks_the_chain() {
         "SELECT first_offset FROM ingest_digests WHERE partition = 0 ORDER BY first_offset LIMIT 1 OFFSET 1",
     )
     .await;
-    execute(
+    clickhouse_execute(
         &client,
         &format!(
             "ALTER TABLE ingest_digests DELETE WHERE partition = 0 AND first_offset = {first}"
@@ -338,7 +326,7 @@ async fn a_deleted_or_rewritten_digest_row_breaks_the_chain() {
     );
 
     let (target, client) = copy("digest_rewrite", false).await;
-    execute(
+    clickhouse_execute(
         &client,
         "ALTER TABLE ingest_digests UPDATE root = toFixedString(unhex(repeat('00', 32)), 32) \
              WHERE partition = 1 AND first_offset = 0",
@@ -414,7 +402,7 @@ async fn checkpoints_signed_by_strangers_changed_or_removed_are_named() {
 
     // Removed from ClickHouse; the copy in Kafka says it existed.
     let (target, client) = copy("checkpoint_removed", false).await;
-    execute(&client, &format!(
+    clickhouse_execute(&client, &format!(
             "ALTER TABLE ingest_checkpoints DELETE WHERE signed_at = (SELECT min(signed_at) FROM {}.ingest_checkpoints)",
             target.database
         )).await;
@@ -485,7 +473,7 @@ async fn an_events_proof_checks_out_independently_and_fails_once_the_event_chang
 
     // Change the event: the old proof with the row as it is now stored no longer checks,
     // and no new proof can be had.
-    execute(
+    clickhouse_execute(
         &client,
         &format!(
             "ALTER TABLE audit_logs UPDATE status_code = 200 + status_code WHERE id = '{}'",

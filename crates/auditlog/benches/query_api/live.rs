@@ -12,11 +12,12 @@
 //! partitions of their own: [`remove_live_rows`] drops them again, and a next run starts from
 //! the cached load as it was.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditlog_producer::Producer;
-use auditlog_testkit::{create_topic, free_port, kafka_brokers, unique_name};
+use auditlog_testkit::{
+    AuditlogCommand, AuditlogProcess, create_topic, free_port, kafka_brokers, unique_name,
+};
 use auditlog_traffic::TrafficGenerator;
 use bytes::Bytes;
 use futures::SinkExt as _;
@@ -51,7 +52,7 @@ pub struct Paced {
 
 /// The running live traffic; [`LiveTraffic::stop`] ends it.
 pub struct LiveTraffic {
-    ingester: Child,
+    ingester: AuditlogProcess,
     topics: Vec<String>,
     stop_tx: watch::Sender<bool>,
     probe_tx: mpsc::Sender<ProbeReply>,
@@ -73,7 +74,8 @@ impl LiveTraffic {
         let dlq_topic = format!("{topic}-dlq");
         create_topic(&brokers, &topic, 6).await;
         create_topic(&brokers, &dlq_topic, 1).await;
-        let ingester = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        let metrics_port = free_port();
+        let ingester = AuditlogCommand::new(env!("CARGO_BIN_EXE_auditlog"), "bench_live_ingest")
             .arg("ingest")
             .env("AUDITLOG_KAFKA_BROKERS", &brokers)
             .env("AUDITLOG_KAFKA_TOPIC", &topic)
@@ -83,13 +85,11 @@ impl LiveTraffic {
             .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
             .env(
                 "AUDITLOG_INGEST_METRICS_LISTEN",
-                format!("127.0.0.1:{}", free_port()),
+                format!("127.0.0.1:{metrics_port}"),
             )
-            .env("AUDITLOG_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("spawn auditlog ingest: {error}"))?;
+            .log_level("warn")
+            .ops_port(metrics_port)
+            .spawn();
         let producer = Producer::builder(&brokers, &topic)
             .build()
             .map_err(|error| format!("producer: {error}"))?;
@@ -176,9 +176,8 @@ impl LiveTraffic {
         };
         // An ingester that died mid-round (killed from outside, or an error on its stderr)
         // would make the round's figures those of a table without ingest.
-        let early_exit = self.ingester.try_wait().ok().flatten();
-        let _ = self.ingester.kill();
-        let _ = self.ingester.wait();
+        let early_exit = self.ingester.exit_status();
+        self.ingester.kill_dash_nine();
         // The topics are the bench's own; leave nothing behind on the shared broker, even
         // when the round failed.
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -192,7 +191,8 @@ impl LiveTraffic {
             .map_err(|error| format!("delete the bench topics: {error}"))?;
         if let Some(status) = early_exit {
             return Err(format!(
-                "auditlog ingest exited during the live round ({status}): its figures are not under ingest"
+                "auditlog ingest exited during the live round ({status}): its figures are not under ingest; log:\n{}",
+                self.ingester.log()
             ));
         }
         Ok((paced?, coder_rows?))
@@ -202,8 +202,7 @@ impl LiveTraffic {
 impl Drop for LiveTraffic {
     fn drop(&mut self) {
         self.pacer.abort();
-        let _ = self.ingester.kill();
-        let _ = self.ingester.wait();
+        self.ingester.kill_dash_nine();
     }
 }
 

@@ -32,18 +32,16 @@ mod coder;
 mod live;
 
 use std::io::Write as _;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditlog_store::{COLUMNS, RowEncoder, SchemaTarget};
-use auditlog_testkit::{percent_encode, repo_root};
+use auditlog_testkit::{
+    AuditlogCommand, AuditlogProcess, HttpClient, HttpResponse, free_port, percent_encode,
+    repo_root,
+};
 use auditlog_traffic::TrafficGenerator;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use time::macros::{date, datetime};
 use time::{Date, OffsetDateTime};
@@ -74,8 +72,6 @@ const TARGET_P95_AT_100M: Duration = Duration::from_millis(100);
 const SCAN_BOUND_SPEEDUP: f64 = 10.0;
 const TOKEN: &str = "bench-token";
 const TABLE: &str = "audit_logs";
-
-type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -140,9 +136,8 @@ async fn run() -> Result<(), String> {
         None => None,
     };
 
-    let server = Server::start(&url, &database)?;
-    let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    server.wait_ready(&http).await?;
+    let server = Server::start(&url, &database).await?;
+    let http = HttpClient::new();
 
     let cases = cases(&client, &http, &server).await?;
     let clickhouse_ping = measure(iterations, || async {
@@ -153,7 +148,7 @@ async fn run() -> Result<(), String> {
             .map_err(|error| error.to_string())
     })
     .await?;
-    let healthz = measure(iterations, || get(&http, &server, "/healthz")).await?;
+    let healthz = measure(iterations, || get(&http, server.port, "/healthz")).await?;
     println!(
         "baselines: SELECT 1 to ClickHouse p50 {:.1} ms; GET /healthz p50 {:.1} ms",
         millis(clickhouse_ping.p50),
@@ -195,7 +190,7 @@ async fn run() -> Result<(), String> {
         for case in &cases {
             let ours = concurrently(&case.label, "auditlog", num_clients, |_| {
                 let (http, path, port) = (http.clone(), case.path.clone(), server.port);
-                async move { get_port(&http, port, &path).await }
+                async move { get(&http, port, &path).await }
             })
             .await?;
             let theirs = match &coder_clients {
@@ -287,7 +282,7 @@ async fn one_client_round(
     let mut rows = Vec::new();
     for case in cases {
         // Once unmeasured on each side: caches (the organization directory, page caches).
-        get(http, server, &case.path).await?;
+        get(http, server.port, &case.path).await?;
         if let Some(coder) = coder {
             coder.page_and_count(&case.coder, PAGE_LIMIT as i32).await?;
         }
@@ -301,7 +296,7 @@ async fn one_client_round(
                 note_failure(&case.label, "Coder", outcome.map(|_| ()));
             }
             let started = Instant::now();
-            let outcome = get(http, server, &case.path).await;
+            let outcome = get(http, server.port, &case.path).await;
             ours.push(started.elapsed());
             note_failure(&case.label, "auditlog", outcome);
         }
@@ -329,7 +324,7 @@ async fn visible(http: &HttpClient, port: u16, request_id: Uuid) -> Result<bool,
         "/api/v2/audit?limit=1&q={}",
         percent_encode(&format!("request_id:{request_id}"))
     );
-    let (_, body) = fetch_port(http, port, &path).await?;
+    let body = fetch(http, port, &path).await?.body;
     let page: serde_json::Value =
         serde_json::from_slice(&body).map_err(|error| format!("GET {path}: {error}"))?;
     Ok(page["count"].as_u64().unwrap_or(0) > 0)
@@ -645,9 +640,12 @@ async fn cases(
         "/api/v2/audit?limit={PAGE_LIMIT}&offset={}",
         deep_offset - PAGE_LIMIT
     );
-    let cursor = fetch(http, server, &previous)
+    let cursor = fetch(http, server.port, &previous)
         .await?
-        .0
+        .headers
+        .get("x-audit-next-cursor")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
         .ok_or("page 199 came without a cursor")?;
     let mut by_cursor = filter_case(
         &format!("page {DEEP_PAGE} by cursor (Coder: offset)"),
@@ -669,12 +667,8 @@ async fn export_report(http: &HttpClient, server: &Server) -> Result<(), String>
         "/api/v2/audit/export?q={}",
         percent_encode("date_from:2025-02-01 date_to:2025-02-07")
     );
-    let request = hyper::Request::get(format!("http://127.0.0.1:{}{path}", server.port))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| error.to_string())?;
     let response = http
-        .request(request)
+        .send(server.port, &path, Some(TOKEN), &[])
         .await
         .map_err(|error| error.to_string())?;
     let mut body = response.into_body();
@@ -842,70 +836,37 @@ fn print_table(rows: &[Row], target: Duration) {
     }
 }
 
-async fn get(http: &HttpClient, server: &Server, path: &str) -> Result<(), String> {
-    get_port(http, server.port, path).await
+async fn get(http: &HttpClient, port: u16, path: &str) -> Result<(), String> {
+    fetch(http, port, path).await.map(|_| ())
 }
 
-async fn get_port(http: &HttpClient, port: u16, path: &str) -> Result<(), String> {
-    fetch_port(http, port, path).await.map(|_| ())
-}
-
-async fn fetch(
-    http: &HttpClient,
-    server: &Server,
-    path: &str,
-) -> Result<(Option<String>, Bytes), String> {
-    fetch_port(http, server.port, path).await
-}
-
-/// GET with the bench token; returns the next-page cursor header.
-async fn fetch_port(
-    http: &HttpClient,
-    port: u16,
-    path: &str,
-) -> Result<(Option<String>, Bytes), String> {
-    let request = hyper::Request::get(format!("http://127.0.0.1:{port}{path}"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| error.to_string())?;
+/// GET with the bench token; an answer other than 2xx is an error too.
+async fn fetch(http: &HttpClient, port: u16, path: &str) -> Result<HttpResponse, String> {
     let response = http
-        .request(request)
+        .get(port, path, Some(TOKEN))
         .await
-        .map_err(|error| format!("GET {path}: {error}"))?;
-    let status = response.status();
-    let cursor = response
-        .headers()
-        .get("x-audit-next-cursor")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|error| error.to_string())?
-        .to_bytes();
-    if !status.is_success() {
+        .map_err(|error| error.to_string())?;
+    if !response.status.is_success() {
         return Err(format!(
-            "GET {path}: {status}: {}",
-            String::from_utf8_lossy(&body)
+            "GET {path}: {}: {}",
+            response.status,
+            response.text()
         ));
     }
-    Ok((cursor, body))
+    Ok(response)
 }
 
 /// The `auditlog serve` child process.
 struct Server {
     port: u16,
-    child: Child,
+    process: AuditlogProcess,
     config_path: std::path::PathBuf,
 }
 
 impl Server {
-    fn start(url: &str, database: &str) -> Result<Self, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| error.to_string())?
-            .port();
+    /// Starts it with the bench token; waits until it answers `/healthz`.
+    async fn start(url: &str, database: &str) -> Result<Self, String> {
+        let port = free_port();
         let config_path =
             std::env::temp_dir().join(format!("auditlog-bench-{}.toml", std::process::id()));
         std::fs::write(
@@ -916,49 +877,34 @@ impl Server {
             ),
         )
         .map_err(|error| error.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        let mut process = AuditlogCommand::new(env!("CARGO_BIN_EXE_auditlog"), "bench_serve")
             .arg("serve")
-            .env("AUDITLOG_CONFIG", &config_path)
+            .env("AUDITLOG_CONFIG", config_path.display().to_string())
             .env("AUDITLOG_CLICKHOUSE_URL", url)
             .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
             .env("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}"))
-            .env("AUDITLOG_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("spawn auditlog serve: {error}"))?;
+            .log_level("warn")
+            .ops_port(port)
+            .spawn();
+        process
+            .wait_until_ok("/healthz", Duration::from_secs(30))
+            .await
+            .map_err(|error| error.to_string())?;
         Ok(Self {
             port,
-            child,
+            process,
             config_path,
         })
     }
 
-    async fn wait_ready(&self, http: &HttpClient) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if fetch(http, self, "/healthz").await.is_ok() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err("auditlog serve did not start".to_owned())
-    }
-
     /// The server's peak resident memory (Linux `VmHWM`).
     fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        self.process.peak_rss_kib()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.config_path);
     }
 }

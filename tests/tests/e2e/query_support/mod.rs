@@ -1,25 +1,25 @@
 //! Shared fixtures of the query-side whole-system tests (`query_oracle`, `api`,
 //! `query_cli`): a migrated database per test, events loaded directly as RowBinary, a real
-//! `auditlog serve` child process, a small HTTP client, and the plain-Rust oracle.
+//! `auditlog serve` child process (GETs through the test kit's client), and the plain-Rust
+//! oracle.
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use std::cmp::Reverse;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use auditlog_e2e::pipeline::{AuditlogProcess, auditlog_binary, free_port, log_dir};
-use auditlog_e2e::{clickhouse_url, fresh_database, unique_name};
+use auditlog_e2e::pipeline::{
+    AuditlogCommand, AuditlogProcess, auditlog_binary, free_port, log_dir,
+};
+use auditlog_e2e::{
+    HttpClient, HttpResponse, clickhouse_url, fresh_database, http_get, unique_name,
+};
 use auditlog_event::{Action, AuditEvent, ResourceType};
 use auditlog_query::{Actor, ResolvedFilter};
 use auditlog_store::{COLUMNS, RowEncoder, SchemaTarget};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::StatusCode;
-use hyper::header::HeaderMap;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 
 /// Rows per RowBinary insert when loading.
@@ -139,6 +139,19 @@ impl ApiServer {
         tokens: &[TestToken],
         extra_env: &[(&'static str, String)],
     ) -> Self {
+        Self::start_command(database, tokens, |command| {
+            command.envs(extra_env.iter().cloned())
+        })
+        .await
+    }
+
+    /// [`ApiServer::start`] with the command changed by `customize` (more environment, a
+    /// separate ops port, a file limit); waits for `/healthz` on its ops port.
+    pub async fn start_command(
+        database: &str,
+        tokens: &[TestToken],
+        customize: impl FnOnce(AuditlogCommand) -> AuditlogCommand,
+    ) -> Self {
         let port = free_port();
         let mut config = String::new();
         for token in tokens {
@@ -157,29 +170,19 @@ impl ApiServer {
         }
         let config_path = log_dir().join(format!("{}.toml", unique_name("serve_config")));
         std::fs::write(&config_path, config).expect("write config");
-        let env = vec![
-            ("AUDITLOG_CLICKHOUSE_URL", clickhouse_url()),
-            ("AUDITLOG_CLICKHOUSE_DATABASE", database.to_owned()),
-            ("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}")),
-            ("AUDITLOG_CONFIG", config_path.display().to_string()),
-        ]
-        .into_iter()
-        .chain(extra_env.iter().cloned())
-        .collect::<Vec<_>>();
-        let mut process = AuditlogProcess::spawn("serve", &["serve".to_owned()], &env, Some(port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok((status, _, _)) = get(port, "/healthz", &[]).await
-                && status == StatusCode::OK
-            {
-                break;
-            }
-            assert!(
-                process.is_running() && Instant::now() < deadline,
-                "auditlog serve did not come up; log:\n{}",
-                process.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let command = AuditlogCommand::new(auditlog_binary(), "serve")
+            .arg("serve")
+            .env("AUDITLOG_CLICKHOUSE_URL", clickhouse_url())
+            .env("AUDITLOG_CLICKHOUSE_DATABASE", database)
+            .env("AUDITLOG_API_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AUDITLOG_CONFIG", config_path.display().to_string())
+            .ops_port(port);
+        let mut process = customize(command).spawn();
+        if let Err(error) = process
+            .wait_until_ok("/healthz", Duration::from_secs(60))
+            .await
+        {
+            panic!("auditlog serve did not come up: {error}");
         }
         Self {
             port,
@@ -189,13 +192,11 @@ impl ApiServer {
     }
 
     /// GET `path_and_query` with a bearer token; panics on a transport error.
-    pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> Response {
-        let authorization = token.map(|token| format!("Bearer {token}"));
-        let headers: Vec<(&str, &str)> = authorization
-            .iter()
-            .map(|value| ("authorization", value.as_str()))
-            .collect();
-        self.get_with_headers(path_and_query, &headers).await
+    pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> HttpResponse {
+        self.answer(
+            path_and_query,
+            http_get(self.port, path_and_query, token).await,
+        )
     }
 
     /// GET `path_and_query` with these request headers; panics on a transport error.
@@ -203,20 +204,24 @@ impl ApiServer {
         &self,
         path_and_query: &str,
         headers: &[(&str, &str)],
-    ) -> Response {
-        let (status, headers, body) = get(self.port, path_and_query, headers)
-            .await
-            .unwrap_or_else(|error| {
-                panic!(
-                    "GET {path_and_query}: {error}; server log:\n{}",
-                    self.process.log()
-                )
-            });
-        Response {
-            status,
-            headers,
-            body,
-        }
+    ) -> HttpResponse {
+        let response = HttpClient::new()
+            .get_with_headers(self.port, path_and_query, headers)
+            .await;
+        self.answer(path_and_query, response)
+    }
+
+    fn answer(
+        &self,
+        path_and_query: &str,
+        response: Result<HttpResponse, auditlog_testkit::Error>,
+    ) -> HttpResponse {
+        response.unwrap_or_else(|error| {
+            panic!(
+                "GET {path_and_query}: {error}; server log:\n{}",
+                self.process.log()
+            )
+        })
     }
 }
 
@@ -224,59 +229,6 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.config_path);
     }
-}
-
-/// An HTTP response, body read whole.
-#[derive(Debug)]
-pub struct Response {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Response {
-    /// The body as JSON; panics with the body when it is not.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "not json ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// The body as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn get(
-    port: u16,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let mut request = hyper::Request::get(format!("http://127.0.0.1:{port}{path_and_query}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| error.to_string())?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|error| error.to_string())?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|error| error.to_string())?
-        .to_bytes();
-    Ok((status, headers, body))
 }
 
 fn midnight_micros(date: time::Date) -> i128 {
