@@ -5,10 +5,10 @@
 //! restart in the middle of a run loses nothing and duplicates nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::{auditlog_binary, create_topic, free_port, log_dir};
+use auditlog_e2e::pipeline::{AuditlogCommand, auditlog_binary, create_topic, free_port};
 use auditlog_e2e::{PrivateBroker, kafka_brokers, read_topic, unique_name};
 use auditlog_event::{EventCodec, Framing};
 use auditlog_traffic::TrafficGenerator;
@@ -96,27 +96,36 @@ async fn a_broker_restart_during_generate_loses_nothing_and_duplicates_nothing()
     // shutdown, then a JVM start) takes seconds to tens of seconds on a busy machine.
     const RATE: &str = "5000";
     const DELIVERY_TIMEOUT_MS: &str = "90000";
+    /// Events in the topic before the restart: a tenth of the run.
+    const STARTED_AFTER: usize = 5_000;
     let mut broker = PrivateBroker::start();
     let topic = unique_name("generate_restart");
     auditlog_testkit::create_topic(&broker.brokers(), &topic, PARTITIONS).await;
 
-    let log_path = log_dir().join(format!("{topic}.log"));
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut generate = Command::new(auditlog_binary())
+    let mut generate = AuditlogCommand::new(auditlog_binary(), "generate_restart")
         .args(["generate", "--no-progress", "--count"])
         .arg(NUM_EVENTS.to_string())
         .args(["--seed", &SEED.to_string(), "--rate", RATE])
         .args(["--delivery-timeout-ms", DELIVERY_TIMEOUT_MS])
         .env("AUDITLOG_KAFKA_BROKERS", broker.brokers())
         .env("AUDITLOG_KAFKA_TOPIC", &topic)
-        .env("AUDITLOG_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("run auditlog generate");
+        .spawn();
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The restart must fall into the run: once some events are in, not after a fixed
+    // time that a slow start could use up.
+    let sent = read_topic(
+        &broker.brokers(),
+        &topic,
+        PARTITIONS,
+        STARTED_AFTER,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(
+        sent.len() >= STARTED_AFTER,
+        "generate did not start sending:\n{}",
+        generate.log()
+    );
     let stopping = Instant::now();
     tokio::task::block_in_place(|| {
         broker.stop();
@@ -124,8 +133,10 @@ async fn a_broker_restart_during_generate_loses_nothing_and_duplicates_nothing()
     });
     eprintln!("broker restarted in {:?}", stopping.elapsed());
 
-    let status = tokio::task::block_in_place(|| generate.wait()).expect("generate exits");
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    // The rest at the rate, plus the delivery timeout of what the restart held up.
+    let status = tokio::task::block_in_place(|| generate.wait_for_exit(Duration::from_secs(600)))
+        .unwrap_or_else(|| panic!("generate did not exit:\n{}", generate.log()));
+    let output = generate.log();
     // Every event that was not confirmed is named, by id, in a warning of its own.
     let failed: HashSet<Uuid> = output
         .lines()
