@@ -12,7 +12,8 @@
 //! Hashing is RFC 6962's (leaf `SHA-256(0x00 ‖ data)`, node `SHA-256(0x01 ‖ l ‖ r)`), keys
 //! are Ed25519 in PKCS#8 / SPKI PEM, so any SHA-256 and Ed25519 tool can check the formats.
 //! This crate is the arithmetic and the verifier's judgement, without I/O: the ingester
-//! writes digests and checkpoints, and `auditlog verify` reads what `verify` judges.
+//! writes digests and checkpoints, and the `auditlog-verify` crate (behind `auditlog verify`
+//! and the proof route) reads what [`verify`] judges.
 //!
 //! ```
 //! use auditlog_integrity::{BatchRange, CheckpointSigner, ChainHead, GENESIS, TrustedKeys};
