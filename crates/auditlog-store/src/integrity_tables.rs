@@ -1,13 +1,9 @@
 //! The rows of the integrity tables (migration 0005): one per batch in `ingest_digests`,
 //! one per signed checkpoint in `ingest_checkpoints`. The ingester writes them, the
-//! verifier and the proof endpoint read them, both through these types.
+//! verifier and the proof endpoint read them, both through these types; the tables' names
+//! are in [`crate::tables`].
 
 use serde::{Deserialize, Serialize};
-
-/// The digest table's name (in the audit database).
-pub const DIGESTS_TABLE: &str = "ingest_digests";
-/// The checkpoint table's name (in the audit database).
-pub const CHECKPOINTS_TABLE: &str = "ingest_checkpoints";
 
 /// One batch: its offset range (recorded before its insert, so that a replay cuts it the
 /// same way) and its digest, chained per partition.

@@ -11,6 +11,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::tables::{MIGRATIONS_TABLE, lookup_table};
 use crate::{StoreError, check_identifier};
 
 /// One schema migration.
@@ -238,7 +239,7 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
     let bootstrap = [
         format!("CREATE DATABASE IF NOT EXISTS {database}{on_cluster}"),
         format!(
-            "CREATE TABLE IF NOT EXISTS {database}.auditlog_migrations{on_cluster} \
+            "CREATE TABLE IF NOT EXISTS {database}.{MIGRATIONS_TABLE}{on_cluster} \
              (version UInt32, name String, checksum String, \
               applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) \
              ENGINE = MergeTree ORDER BY version"
@@ -251,7 +252,7 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
     }
     let applied: BTreeMap<u32, String> = client
         .query(&format!(
-            "SELECT version, any(checksum) AS checksum FROM {database}.auditlog_migrations \
+            "SELECT version, any(checksum) AS checksum FROM {database}.{MIGRATIONS_TABLE} \
              GROUP BY version"
         ))
         .fetch_all::<AppliedRow>()
@@ -292,7 +293,7 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
             .query(&format!(
                 // VALUES rows are read by the input format, which does not substitute
                 // query parameters; a SELECT does.
-                "INSERT INTO {database}.auditlog_migrations (version, name, checksum) \
+                "INSERT INTO {database}.{MIGRATIONS_TABLE} (version, name, checksum) \
                  SELECT {{version:UInt32}}, {{name:String}}, {{checksum:String}}"
             ))
             .param("version", migration.version)
@@ -318,11 +319,6 @@ async fn apply_retention(client: &Client, target: &SchemaTarget) -> Result<(), S
         apply_table_retention(client, target, &table).await?;
     }
     Ok(())
-}
-
-/// The lookup table that serves point filters on `table` (migration 0003).
-pub fn lookup_table(table: &str) -> String {
-    format!("{table}_lookup")
 }
 
 async fn apply_table_retention(
@@ -375,6 +371,9 @@ fn migration_error(version: u32, name: &str, message: String) -> StoreError {
         message,
     }
 }
+
+#[cfg(test)]
+pub(crate) mod twins;
 
 #[cfg(test)]
 mod tests {
