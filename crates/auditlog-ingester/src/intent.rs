@@ -8,6 +8,7 @@
 //! (`ingest_batches`) are still replayed, and their digests recorded then.
 
 use auditlog_integrity::{GENESIS, Hash};
+use auditlog_store::tables::INGEST_BATCHES;
 use auditlog_store::{DIGESTS_TABLE, DigestRow};
 use clickhouse::Client;
 use serde::Deserialize;
@@ -99,12 +100,12 @@ impl IntentStore {
             .await?;
         let legacy: Vec<RangeRow> = self
             .client
-            .query(
-                "SELECT DISTINCT first_offset, last_offset FROM ingest_batches \
-                 WHERE topic = {topic:String} AND partition = {partition:Int32} \
-                   AND last_offset >= {from_offset:Int64} \
-                 ORDER BY first_offset, last_offset",
-            )
+            .query(&format!(
+                "SELECT DISTINCT first_offset, last_offset FROM {INGEST_BATCHES} \
+                 WHERE topic = {{topic:String}} AND partition = {{partition:Int32}} \
+                   AND last_offset >= {{from_offset:Int64}} \
+                 ORDER BY first_offset, last_offset"
+            ))
             .param("topic", topic)
             .param("partition", partition)
             .param("from_offset", from_offset)

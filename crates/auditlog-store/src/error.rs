@@ -2,6 +2,7 @@
 
 /// Everything the store can fail with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A database, table or cluster name that cannot be put in SQL text.
     #[error("{role} {name:?} is not a valid ClickHouse identifier ([A-Za-z_][A-Za-z0-9_]*)")]
@@ -29,4 +30,21 @@ pub enum StoreError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A role, user or other name of the analysts' access that cannot be put in SQL text.
+    #[error("{name:?} is not a valid ClickHouse identifier ([A-Za-z_][A-Za-z0-9_]*)")]
+    InvalidAccessName {
+        /// The name as given.
+        name: String,
+    },
+    /// A password hash that is not the hex of a SHA-256.
+    #[error("a password's SHA-256 is 64 hex digits, got {len} characters")]
+    InvalidPasswordHash {
+        /// The length of what was given, trimmed.
+        len: usize,
+    },
+    /// Access limited to the nil organization, which no organization-scoped role may have.
+    #[error(
+        "the nil organization is no organization: site-wide events have it, and an organization-scoped role never sees them"
+    )]
+    NilOrganization,
 }
