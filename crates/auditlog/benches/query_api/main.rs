@@ -30,6 +30,7 @@
 
 mod coder;
 mod live;
+mod stats;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -49,12 +50,13 @@ use uuid::Uuid;
 
 use crate::coder::{Anchor, CoderClient, CoderFilter};
 use crate::live::{LiveTraffic, remove_live_rows};
+use crate::stats::{
+    ROUNDS_PER_CLIENT, Row, Stats, concurrently, measure, millis, note_failure, print_table,
+};
 
 const DEFAULT_EVENTS: u64 = 10_000_000;
 const DEFAULT_ITERATIONS: usize = 20;
 const DEFAULT_CLIENTS: usize = 16;
-/// Requests each concurrent client makes per query and side.
-const ROUNDS_PER_CLIENT: usize = 3;
 const LOAD_CHUNK_ROWS: usize = 500_000;
 /// The generator's seed; live traffic uses the next one.
 const SEED: u64 = 42;
@@ -69,7 +71,6 @@ const DEEP_PAGE: u64 = 200;
 /// The targets, reported and never asserted.
 const TARGET_P95: Duration = Duration::from_millis(50);
 const TARGET_P95_AT_100M: Duration = Duration::from_millis(100);
-const SCAN_BOUND_SPEEDUP: f64 = 10.0;
 const TOKEN: &str = "bench-token";
 const TABLE: &str = "audit_logs";
 
@@ -308,14 +309,6 @@ async fn one_client_round(
         });
     }
     Ok(rows)
-}
-
-/// A failed request (e.g. the API's query timeout under load) is a measurement too: its time
-/// stays in the sample, and the failure is printed rather than ending the run.
-fn note_failure(label: &str, side: &str, outcome: Result<(), String>) {
-    if let Err(error) = outcome {
-        println!("  {side} failed on {label}: {error}");
-    }
 }
 
 /// Whether the event with `request_id` can be read through our API yet.
@@ -692,148 +685,6 @@ async fn export_report(http: &HttpClient, server: &Server) -> Result<(), String>
             .map_or("?".to_owned(), |kib| (kib / 1024).to_string()),
     );
     Ok(())
-}
-
-struct Stats {
-    p50: Duration,
-    p95: Duration,
-    p99: Duration,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<Duration>) -> Self {
-        samples.sort_unstable();
-        let at = |quantile: f64| {
-            let index = ((samples.len() as f64 - 1.0) * quantile).round() as usize;
-            samples.get(index).copied().unwrap_or_default()
-        };
-        Stats {
-            p50: at(0.50),
-            p95: at(0.95),
-            p99: at(0.99),
-        }
-    }
-}
-
-async fn measure<F, Fut>(iterations: usize, mut call: F) -> Result<Stats, String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let mut samples = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        call().await?;
-        samples.push(started.elapsed());
-    }
-    Ok(Stats::of(samples))
-}
-
-/// `num_clients` tasks at once, each making [`ROUNDS_PER_CLIENT`] calls; every call's latency.
-async fn concurrently<F, Fut>(
-    label: &str,
-    side: &str,
-    num_clients: usize,
-    mut client: F,
-) -> Result<Stats, String>
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
-{
-    let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..num_clients {
-        let mut calls = Vec::with_capacity(ROUNDS_PER_CLIENT);
-        for _ in 0..ROUNDS_PER_CLIENT {
-            calls.push(client(index));
-        }
-        tasks.spawn(async move {
-            let mut samples = Vec::with_capacity(calls.len());
-            let mut failures = Vec::new();
-            for call in calls {
-                let started = Instant::now();
-                let outcome = call.await;
-                samples.push(started.elapsed());
-                failures.extend(outcome.err());
-            }
-            (samples, failures)
-        });
-    }
-    let mut samples = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (client_samples, failures) = joined.map_err(|error| error.to_string())?;
-        samples.extend(client_samples);
-        for failure in failures {
-            note_failure(label, side, Err(failure));
-        }
-    }
-    Ok(Stats::of(samples))
-}
-
-/// One line of the side-by-side table.
-struct Row {
-    label: String,
-    scan_bound: bool,
-    ours: Stats,
-    coder: Option<Stats>,
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1_000.0
-}
-
-/// filter | Coder p50/p95 | ours p50/p95 | speed-up (Coder p95 / ours p95) | targets.
-fn print_table(rows: &[Row], target: Duration) {
-    println!(
-        "{:<36} {:>19} {:>19} {:>9}  target (p95 <= {} ms{})",
-        "filter",
-        "Coder PG p50/p95 ms",
-        "auditlog p50/p95 ms",
-        "speed-up",
-        target.as_millis(),
-        if rows.iter().any(|row| row.coder.is_some()) {
-            ", <= Coder's; scan-bound >= 10x"
-        } else {
-            ""
-        }
-    );
-    let mut misses = Vec::new();
-    for row in rows {
-        let ours = format!("{:.1} / {:.1}", millis(row.ours.p50), millis(row.ours.p95));
-        let (theirs, speedup, mut met) = match &row.coder {
-            Some(coder) => {
-                let speedup = millis(coder.p95) / millis(row.ours.p95).max(0.001);
-                let wanted = if row.scan_bound {
-                    SCAN_BOUND_SPEEDUP
-                } else {
-                    1.0
-                };
-                (
-                    format!("{:.1} / {:.1}", millis(coder.p50), millis(coder.p95)),
-                    format!("{speedup:.1}x"),
-                    speedup >= wanted,
-                )
-            }
-            None => ("-".to_owned(), "-".to_owned(), true),
-        };
-        met &= row.ours.p95 <= target;
-        if !met {
-            misses.push(row.label.as_str());
-        }
-        println!(
-            "{:<36} {:>19} {:>19} {:>9}  {}",
-            format!("{}{}", row.label, if row.scan_bound { " *" } else { "" }),
-            theirs,
-            ours,
-            speedup,
-            if met { "yes" } else { "NO" }
-        );
-    }
-    println!("(* scan-bound for Coder: the target is a 10x speed-up)");
-    if misses.is_empty() {
-        println!("every query met its target");
-    } else {
-        println!("missed: {}", misses.join("; "));
-    }
 }
 
 async fn get(http: &HttpClient, port: u16, path: &str) -> Result<(), String> {
