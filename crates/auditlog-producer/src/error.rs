@@ -29,6 +29,13 @@ pub enum ProducerError {
         source: KafkaError,
     },
 
+    /// The thread that serves delivery reports could not be started.
+    #[error("cannot start the kafka producer's polling thread: {source}")]
+    Thread {
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
     /// The event failed validation or encoding; it was never enqueued.
     #[error("event {event_id} is invalid: {source}")]
     Invalid {
@@ -143,6 +150,7 @@ impl ProducerError {
             ProducerError::MissingTopic { event_id, .. } => *event_id,
             ProducerError::Config { .. }
             | ProducerError::Client { .. }
+            | ProducerError::Thread { .. }
             | ProducerError::FlushTimeout { .. } => None,
         }
     }

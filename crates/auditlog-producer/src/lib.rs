@@ -13,7 +13,7 @@
 //!              │ (await)                  │ full:            queue  ─ batches ─▶ (acks=all)
 //!              │                          │  send/record wait     │
 //!              │                          │  try_record: QueueFull│
-//!              ◀──────── Delivered / Delivery { event_id } ◀──── report (polling thread)
+//!              ◀──────── Delivered / Delivery { event_id } ◀──── report (poller thread)
 //!  record / try_record ─▶ same path; the report goes to the delivery callback
 //! ```
 //!
@@ -69,6 +69,7 @@
 pub mod config;
 mod error;
 pub mod metrics;
+mod poller;
 mod producer;
 
 /// The event model, so that services need only this crate.

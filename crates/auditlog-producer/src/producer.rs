@@ -9,7 +9,7 @@
 //!   ▼
 //! librdkafka queue ── batches ──▶ broker (idempotent, acks=all)
 //!   │
-//! polling thread: delivery report ── permit back, metrics
+//! poller thread (awake while events are in flight): delivery report ── permit back, metrics
 //!   └──▶ send's future, or the delivery callback (record, try_record)
 //! ```
 //!
@@ -28,7 +28,7 @@ use auditlog_event::{AuditEvent, EventCodec, Framing};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult as KafkaDeliveryResult, Message};
-use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
 use rdkafka::{ClientContext, config::FromClientConfigAndContext};
 use tokio::sync::{Semaphore, TryAcquireError, oneshot};
 use uuid::Uuid;
@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::ProducerError;
 use crate::config::{Compression, ProducerConfig};
 use crate::metrics::{ProducerMetrics, Rejection};
+use crate::poller::Poller;
 
 /// How long `send` waits for an acknowledgement beyond the delivery timeout: librdkafka
 /// scans for timed-out messages about once a second, so its report can come a bit late.
@@ -194,10 +195,20 @@ impl ProducerBuilder {
         let context = DeliveryContext {
             shared: Arc::clone(&shared),
         };
-        let kafka = ThreadedProducer::from_config_and_context(&client_config, context)
-            .map_err(|source| ProducerError::Client { source })?;
+        let kafka = Arc::new(
+            BaseProducer::from_config_and_context(&client_config, context)
+                .map_err(|source| ProducerError::Client { source })?,
+        );
+        let poller = {
+            let shared = Arc::clone(&shared);
+            Poller::spawn(Arc::clone(&kafka), move || {
+                shared.in_flight.load(Ordering::Acquire) > 0
+            })
+            .map_err(|source| ProducerError::Thread { source })?
+        };
         Ok(Producer {
             inner: Arc::new(Inner {
+                poller,
                 kafka,
                 shared,
                 codec: EventCodec::new(self.config.framing),
@@ -218,7 +229,10 @@ pub struct Producer {
 }
 
 struct Inner {
-    kafka: ThreadedProducer<DeliveryContext>,
+    /// Declared first, so it stops before the client goes: the client's own drop then
+    /// purges what is queued and reports it on the dropping thread.
+    poller: Poller,
+    kafka: Arc<BaseProducer<DeliveryContext>>,
     shared: Arc<Shared>,
     codec: EventCodec,
     config: ProducerConfig,
@@ -468,7 +482,10 @@ impl Producer {
             });
             // Counted before the hand-over: the report may arrive on the polling thread
             // before `send` even returns here.
-            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            if shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+                // The poller sleeps while nothing is in flight.
+                self.inner.poller.wake();
+            }
             shared.metrics.queued.increment(1.0);
             let record = BaseRecord::with_opaque_to(&self.inner.config.topic, pending)
                 .key(key)
