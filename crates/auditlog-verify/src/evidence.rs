@@ -52,7 +52,7 @@ impl Evidence {
     }
 
     /// Every checkpoint stored in ClickHouse for the topic, oldest first.
-    pub async fn checkpoint_envelopes(&self) -> Result<Vec<Envelope>> {
+    pub(crate) async fn checkpoint_envelopes(&self) -> Result<Vec<Envelope>> {
         let rows: Vec<CheckpointRow> = self
             .client
             .query(&format!(
@@ -73,7 +73,7 @@ impl Evidence {
     }
 
     /// The partitions that have digests.
-    pub async fn partitions(&self) -> Result<Vec<i32>> {
+    pub(crate) async fn partitions(&self) -> Result<Vec<i32>> {
         self.client
             .query(&format!(
                 "SELECT DISTINCT partition FROM {DIGESTS_TABLE} \
@@ -86,7 +86,7 @@ impl Evidence {
     }
 
     /// The offsets of the batches with events in `[from, to)` (µs), if any.
-    pub async fn offset_window(
+    pub(crate) async fn offset_window(
         &self,
         partition: i32,
         from_micros: i64,
@@ -118,7 +118,7 @@ impl Evidence {
     }
 
     /// The digest rows of a partition, all or those overlapping `[first, last]`.
-    pub async fn digests(
+    pub(crate) async fn digests(
         &self,
         partition: i32,
         bounds: Option<(i64, i64)>,
@@ -143,7 +143,7 @@ impl Evidence {
     /// The rows of `partitions` at offsets `[first, last]`, hashed into leaves as the
     /// answer streams in (only 60 bytes a row are kept), in any order. One read serves
     /// several partitions, since their offsets interleave in the table's granules.
-    pub async fn leaf_rows_of(
+    pub(crate) async fn leaf_rows_of(
         &self,
         partitions: &[i32],
         first: i64,
@@ -186,7 +186,7 @@ impl Evidence {
     /// event times in `[from, to)`: how many, and the first `limit` of them.
     /// Rows above a partition's `tails` (the newest digest read) are left out: they were
     /// written after the digests were read, or are checked by [`Evidence::late_rows`].
-    pub async fn outside_rows(
+    pub(crate) async fn outside_rows(
         &self,
         spans: &BTreeMap<i32, Vec<(i64, i64)>>,
         tails: &BTreeMap<i32, i64>,
@@ -221,7 +221,7 @@ impl Evidence {
 
     /// Rows above each partition's tail, as (id, partition, offset), at most `limit`: rows
     /// that arrived while verify ran, or forged past the end of the chain.
-    pub async fn late_rows(
+    pub(crate) async fn late_rows(
         &self,
         tails: &BTreeMap<i32, i64>,
         only_partition: Option<i32>,
@@ -256,7 +256,7 @@ impl Evidence {
     }
 
     /// The (first, last) offset ranges of a partition's digests that end after `tail`.
-    pub async fn ranges_after(&self, partition: i32, tail: i64) -> Result<Vec<(i64, i64)>> {
+    pub(crate) async fn ranges_after(&self, partition: i32, tail: i64) -> Result<Vec<(i64, i64)>> {
         self.client
             .query(&format!(
                 "SELECT first_offset, last_offset FROM {DIGESTS_TABLE} \

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::error::VerifyError;
 use crate::evidence::Evidence;
 
-/// Why a proof could not be built.
+/// What asking for an event's proof found.
 #[derive(Debug)]
 pub enum ProofOutcome {
     /// The proof.
