@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use auditlog_api::{ConfiguredToken, HttpLimits};
 use serde::Deserialize;
 
 use crate::cli::{
@@ -144,6 +145,18 @@ pub struct TokenFile {
     /// Organization ids an `org_auditor` may see.
     #[serde(default)]
     pub organizations: Vec<uuid::Uuid>,
+}
+
+/// The API checks tokens in its own type; the file's entry is only how they are written.
+impl From<&TokenFile> for ConfiguredToken {
+    fn from(token: &TokenFile) -> Self {
+        Self {
+            name: token.name.clone(),
+            sha256: token.sha256.clone(),
+            role: token.role.clone(),
+            organizations: token.organizations.clone(),
+        }
+    }
 }
 
 /// `[ingest]`
@@ -575,19 +588,19 @@ impl ProducerSettings {
 pub struct ServeSettings {
     pub listen: SocketAddr,
     pub query_timeout: Duration,
-    pub limits: crate::http::HttpLimits,
+    pub limits: HttpLimits,
     pub ops_listen: Option<SocketAddr>,
-    pub tokens: Vec<TokenFile>,
+    pub tokens: Vec<ConfiguredToken>,
 }
 
 impl ServeSettings {
     pub fn resolve(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Result<Self> {
         let api = &file.api;
-        let defaults = crate::http::HttpLimits::default();
+        let defaults = HttpLimits::default();
         let secs = |flag: Option<u64>, key: Option<u64>, default: Duration| {
             flag.or(key).map_or(default, Duration::from_secs)
         };
-        let limits = crate::http::HttpLimits {
+        let limits = HttpLimits {
             header_read_timeout: secs(
                 args.header_read_timeout_secs,
                 api.header_read_timeout_secs,
@@ -620,7 +633,7 @@ impl ServeSettings {
             )),
             limits,
             ops_listen: args.ops_listen.or(api.ops_listen),
-            tokens: api.tokens.clone(),
+            tokens: api.tokens.iter().map(ConfiguredToken::from).collect(),
         })
     }
 }

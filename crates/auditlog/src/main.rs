@@ -4,14 +4,10 @@
 //! flags over environment over file over defaults); each subcommand then gets only the
 //! settings it needs.
 
-mod api;
 mod cli;
 mod commands;
 mod config;
-mod evidence;
-mod http;
 mod telemetry;
-mod ui;
 
 use std::process::ExitCode;
 

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
+use auditlog_api::http;
 
 use crate::cli::IngestArgs;
 use crate::config::{FileConfig, IngestSettings, Settings};
-use crate::{http, telemetry};
+use crate::telemetry;
 
 /// The exit code of a stop whose shutdown timeout passed with batches unwritten: nothing is
 /// lost (their offsets are not committed), but a restart has work to redo.

@@ -8,12 +8,11 @@
 //! Body: `{"key":"username","values":["alice",...]}`.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{ApiError, ApiState, MAX_FILTER_BYTES, invalid_param, single_value};
+use super::{ApiError, ApiState, AuditRequest, MAX_FILTER_BYTES, invalid_param};
 
 #[derive(Debug, Serialize)]
 struct Suggestions<'a> {
@@ -22,14 +21,12 @@ struct Suggestions<'a> {
 }
 
 /// The suggestion handler.
-pub async fn suggest(
+pub(super) async fn suggest(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    request: AuditRequest,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers)?;
-    let key = single_value(&pairs, "key")?;
-    let prefix = single_value(&pairs, "prefix")?;
+    let key = request.value("key")?;
+    let prefix = request.value("prefix")?;
     if prefix.len() > MAX_FILTER_BYTES {
         return Err(invalid_param(
             "prefix",
@@ -38,7 +35,7 @@ pub async fn suggest(
     }
     let Some(values) = state
         .runner
-        .suggest(&caller.visibility, key, prefix)
+        .suggest(&request.caller.visibility, key, prefix)
         .await?
     else {
         return Err(invalid_param(

@@ -9,21 +9,20 @@
 
 use auditlog_query::{AuditLog, AuditLogsResponse, Cursor, parse_page_params};
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER, resolved_filter};
+use super::{ApiError, ApiState, AuditRequest, MAX_PAGE_LIMIT, NEXT_CURSOR_HEADER};
 
 /// The audit page handler.
-pub async fn audit_logs(
+pub(super) async fn audit_logs(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    request: AuditRequest,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers)?;
-    let page_request = parse_page_params(&pairs, MAX_PAGE_LIMIT)?;
-    let (_, filter) = resolved_filter(&state, &caller, &pairs).await?;
+    let page_request = parse_page_params(&request.pairs, MAX_PAGE_LIMIT)?;
+    let (_, filter) = request.filter(&state.runner).await?;
+    let caller = &request.caller;
     let page = page_request.page();
     let (rows, count) = tokio::try_join!(
         state.runner.page(&caller.visibility, &filter, &page),

@@ -1,4 +1,5 @@
-//! Bearer tokens from configuration, stored as SHA-256 hashes, with roles.
+//! Bearer tokens from configuration, stored as SHA-256 hashes, with roles; and the
+//! [`Caller`] extractor that checks them before a handler runs.
 //!
 //! A request presents its token as `Authorization: Bearer <token>` or, as Coder's clients
 //! do, `Coder-Session-Token: <token>`. The SHA-256 of the presented token is compared with
@@ -8,15 +9,17 @@
 //! other role, a duplicate name or hash, an empty name, or `organizations` on a role that
 //! ignores them stops the server at start-up.
 
-use anyhow::{Context, Result, bail};
+use std::sync::Arc;
+
 use auditlog_query::Visibility;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::ApiError;
-use crate::config::TokenFile;
+use crate::{ApiError, Error};
 
 /// The role that sees every row.
 pub const ROLE_AUDITOR: &str = "auditor";
@@ -28,7 +31,24 @@ pub const ROLE_MEMBER: &str = "member";
 /// Coder's clients send the token in this header.
 const CODER_SESSION_TOKEN_HEADER: &str = "coder-session-token";
 
+/// One configured bearer token, as the operator wrote it: what [`Authenticator::try_new`]
+/// validates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredToken {
+    /// Who holds it (shown in logs; `username:me` resolves to it).
+    pub name: String,
+    /// Hex SHA-256 of the token (the server never stores the token itself).
+    pub sha256: String,
+    /// [`ROLE_AUDITOR`], [`ROLE_ORG_AUDITOR`] or [`ROLE_MEMBER`]; anything else is rejected.
+    pub role: String,
+    /// Organization ids an `org_auditor` may see.
+    pub organizations: Vec<Uuid>,
+}
+
 /// Who is asking, once authenticated and authorized.
+///
+/// As a handler argument it is the check itself: a request without a valid auditor token
+/// is answered 401 or 403 before the handler runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The token's name (what `username:me` means); `None` on an open server.
@@ -49,6 +69,13 @@ struct Credential {
     name: String,
     sha256: [u8; 32],
     role: Role,
+}
+
+/// Ends [`Authenticator::try_new`] with a reason that names the entry, for the operator.
+macro_rules! reject {
+    ($($reason:tt)*) => {
+        return Err(Error::InvalidToken(format!($($reason)*)))
+    };
 }
 
 /// Checks tokens; with none configured the API is open (the caller must be on loopback).
@@ -78,19 +105,20 @@ impl Authenticator {
     /// token mean two callers), each name non-empty (`username:me` would match every
     /// event without an actor) and unique, each role known, and only an `org_auditor`
     /// lists organizations (any other role would ignore them).
-    pub fn try_new(tokens: &[TokenFile]) -> Result<Self> {
+    pub fn try_new(tokens: &[ConfiguredToken]) -> Result<Self, Error> {
         let mut credentials: Vec<Credential> = Vec::with_capacity(tokens.len());
         for (index, token) in tokens.iter().enumerate() {
             let entry = format!("api.tokens[{index}] (name {:?})", token.name);
             if token.name.trim().is_empty() {
-                bail!(
+                reject!(
                     "api.tokens[{index}]: the name is empty; every token needs one (it is what username:me means)"
                 );
             }
-            let bytes = hex::decode(token.sha256.trim())
-                .with_context(|| format!("{entry}: sha256 is not hex"))?;
+            let bytes = hex::decode(token.sha256.trim()).map_err(|error| {
+                Error::InvalidToken(format!("{entry}: sha256 is not hex: {error}"))
+            })?;
             let Ok(sha256) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-                bail!(
+                reject!(
                     "{entry}: sha256 must be 64 hex digits, found {}",
                     bytes.len() * 2
                 );
@@ -99,16 +127,16 @@ impl Authenticator {
                 .iter()
                 .position(|known| known.name == token.name)
             {
-                bail!("{entry}: the name is already used by api.tokens[{known}]");
+                reject!("{entry}: the name is already used by api.tokens[{known}]");
             }
             if let Some(known) = credentials.iter().position(|known| known.sha256 == sha256) {
-                bail!(
+                reject!(
                     "{entry}: the sha256 is the same as api.tokens[{known}] (name {:?}): one token cannot be two callers",
                     credentials[known].name
                 );
             }
             if !token.organizations.is_empty() && token.role != ROLE_ORG_AUDITOR {
-                bail!(
+                reject!(
                     "{entry}: role {:?} ignores `organizations`; remove them, or use role = \"{ROLE_ORG_AUDITOR}\" to limit the token to them",
                     token.role
                 );
@@ -122,7 +150,7 @@ impl Authenticator {
                     Role::OrgAuditor(token.organizations.clone())
                 }
                 ROLE_MEMBER => Role::Member,
-                other => bail!(
+                other => reject!(
                     "{entry}: unknown role {other:?}; expected \"{ROLE_AUDITOR}\", \"{ROLE_ORG_AUDITOR}\" or \"{ROLE_MEMBER}\""
                 ),
             };
@@ -204,10 +232,22 @@ fn presented_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     })
 }
 
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<Authenticator>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Arc::<Authenticator>::from_ref(state).authenticate(&parts.headers)
+    }
+}
+
 /// The lowercase hex SHA-256 of a token: what `[[api.tokens]] sha256` holds
 /// (`printf %s "$TOKEN" | sha256sum` computes the same).
 #[cfg(test)]
-pub fn token_sha256_hex(token: &str) -> String {
+pub(crate) fn token_sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -217,8 +257,8 @@ mod tests {
 
     use super::*;
 
-    fn token(name: &str, secret: &str, role: &str, organizations: Vec<Uuid>) -> TokenFile {
-        TokenFile {
+    fn token(name: &str, secret: &str, role: &str, organizations: Vec<Uuid>) -> ConfiguredToken {
+        ConfiguredToken {
             name: name.to_owned(),
             sha256: token_sha256_hex(secret),
             role: role.to_owned(),
@@ -273,7 +313,7 @@ mod tests {
         ));
     }
 
-    fn rejection(tokens: &[TokenFile]) -> String {
+    fn rejection(tokens: &[ConfiguredToken]) -> String {
         Authenticator::try_new(tokens).unwrap_err().to_string()
     }
 

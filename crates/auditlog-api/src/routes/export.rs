@@ -27,12 +27,12 @@ use auditlog_query::{
     write_csv_rows, write_ndjson,
 };
 use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{ApiError, ApiState, invalid_param, resolved_filter, single_value};
+use super::{ApiError, ApiState, AuditRequest, invalid_param};
 
 /// Rows per ClickHouse query of an export.
 pub const EXPORT_CHUNK_ROWS: u64 = 5_000;
@@ -63,13 +63,11 @@ impl ExportFormat {
 }
 
 /// The export handler.
-pub async fn export(
+pub(super) async fn export(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    request: AuditRequest,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers)?;
-    let format = match single_value(&pairs, "format")? {
+    let format = match request.value("format")? {
         "" | "ndjson" => ExportFormat::Ndjson,
         "csv" => ExportFormat::Csv,
         other => {
@@ -82,7 +80,8 @@ pub async fn export(
             ));
         }
     };
-    let (query_text, filter) = resolved_filter(&state, &caller, &pairs).await?;
+    let (query_text, filter) = request.filter(&state.runner).await?;
+    let caller = &request.caller;
     // The first chunk is read before answering, so a bad filter or a timeout at the start
     // still gets its proper status instead of a cut-off 200.
     let first_chunk = state
@@ -99,7 +98,7 @@ pub async fn export(
     tracing::info!(caller = ?caller.name, query = %query_text, ?format, "audit export started");
     let stream = ExportStream::new(
         Arc::clone(&state.runner),
-        caller.visibility,
+        caller.visibility.clone(),
         filter,
         format,
         first_chunk,

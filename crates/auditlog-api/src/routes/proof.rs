@@ -7,22 +7,24 @@
 //! before digests, or whose batch no longer verifies, is a 409 that says why. Before the
 //! next checkpoint covers the event's batch, `checkpoint` is `null`.
 
+use auditlog_verify::ProofOutcome;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::{ApiError, ApiState};
-use crate::evidence::ProofOutcome;
+use crate::Caller;
 
 /// The proof handler.
-pub async fn proof(
+///
+/// The path is read before the token is checked (as every route reads its parameters'
+/// encoding first); the id is judged only for an authenticated caller.
+pub(super) async fn proof(
     State(state): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers)?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound {
         detail: "The event id is not a UUID.",
     })?;
@@ -30,7 +32,7 @@ pub async fn proof(
         .evidence
         .proof(id, &caller.visibility, None)
         .await
-        .map_err(|error| ApiError::Internal(format!("{error:#}")))?
+        .map_err(|error| ApiError::Internal(with_causes(&error)))?
     {
         ProofOutcome::Proof(proof) => Ok(Json(proof).into_response()),
         ProofOutcome::NotFound => Err(ApiError::NotFound {
@@ -38,4 +40,16 @@ pub async fn proof(
         }),
         ProofOutcome::Unprovable(reason) => Err(ApiError::Unprovable(reason)),
     }
+}
+
+/// The error and every cause under it, for the log of a 500.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -7,20 +7,20 @@
 //! empty buckets left out.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, resolved_filter};
+use super::{ApiError, ApiState, AuditRequest};
 
 /// The histogram handler.
-pub async fn histogram(
+pub(super) async fn histogram(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
+    request: AuditRequest,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers)?;
-    let (_, filter) = resolved_filter(&state, &caller, &pairs).await?;
-    let histogram = state.runner.histogram(&caller.visibility, &filter).await?;
+    let (_, filter) = request.filter(&state.runner).await?;
+    let histogram = state
+        .runner
+        .histogram(&request.caller.visibility, &filter)
+        .await?;
     Ok(Json(histogram).into_response())
 }
