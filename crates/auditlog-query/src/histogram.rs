@@ -4,7 +4,7 @@
 //!  span of the caller's rows in the filter's dates: min(time), max(time)   (cheap)
 //!      │ coarse width: the first of BUCKET_WIDTHS_SECONDS giving < MAX_BUCKETS buckets
 //!      ▼
-//!  buckets: intDiv(seconds, width) * width AS start, uniqExact(id)   (the count's FROM and WHERE)
+//!  buckets: intDiv(seconds, width) * width AS start, uniqExact(time, id)   (the count's FROM and WHERE)
 //!      │ the matches occupy a much shorter span? (a narrow filter)
 //!      ▼
 //!  buckets again at the finer width, bounded to that span (the sorting key is time: cheap)
@@ -12,7 +12,7 @@
 //!
 //! The bucket queries take their FROM and WHERE from [`SqlBuilder`], so the caller's
 //! organization scope, the filter semantics, the lookup table for point filters and the
-//! counting of distinct ids are those of the page and the count: the buckets add up to the
+//! counting of distinct `(time, id)` keys are those of the page and the count: the buckets add up to the
 //! exact count of the filter, whatever duplicates the table holds. The span query only picks
 //! a width, and duplicates cannot move a minimum or a maximum, so it reads without the
 //! filter's other keys (one full scan saved: at 10M rows a filtered span cost as much as the
@@ -136,7 +136,7 @@ impl SqlBuilder {
         // Whole seconds first, then the bucket: integer arithmetic, so no bucket edge
         // depends on a timezone or on floating point.
         let text = format!(
-            "SELECT toInt64(intDiv(toUnixTimestamp({time}), {width}) * {width}) AS start, uniqExact({id}) AS count\n\
+            "SELECT toInt64(intDiv(toUnixTimestamp({time}), {width}) * {width}) AS start, uniqExact({time}, {id}) AS count\n\
              {from}{where_clause}\nGROUP BY start\nORDER BY start",
             id = Column::Id.name(),
             where_clause = conditions.where_clause(),
@@ -172,7 +172,7 @@ mod tests {
             .unwrap();
         let query = builder.histogram_buckets(&filter, 3600, None);
         assert!(query.text.contains("FROM `db`.`t`\n"));
-        assert!(query.text.contains("uniqExact(id)"));
+        assert!(query.text.contains("uniqExact(time, id)"));
         assert!(
             query
                 .text

@@ -44,10 +44,10 @@ fn string(text: &str) -> ParamValue {
 /// Expected parameters: name and value, in order.
 type Params = Vec<(&'static str, ParamValue)>;
 
-const COUNT_PREFIX: &str = "SELECT uniqExact(id)\nFROM `auditlog`.`audit_logs`";
+const COUNT_PREFIX: &str = "SELECT uniqExact(time, id)\nFROM `auditlog`.`audit_logs`";
 
 /// The exact count of a point filter: its key and value in the lookup table.
-const LOOKUP_COUNT: &str = "SELECT uniqExact(id)\nFROM `auditlog`.`audit_logs_lookup`\n\
+const LOOKUP_COUNT: &str = "SELECT uniqExact(time, id)\nFROM `auditlog`.`audit_logs_lookup`\n\
                             WHERE key = {lookup_key:String}\n  AND value = {lookup_value:String}";
 
 fn lookup(key: &'static str, value: &str) -> Params {
@@ -278,7 +278,7 @@ fn combined_filter_counts() {
     assert_eq!(
         capped.text,
         format!(
-            "SELECT count() FROM (\nSELECT DISTINCT id\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}\nLIMIT 2001\n)"
+            "SELECT count() FROM (\nSELECT DISTINCT time, id\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}\nLIMIT 2001\n)"
         )
     );
     assert_eq!(params(&capped), combined_params());
@@ -286,7 +286,7 @@ fn combined_filter_counts() {
     let exact = scoped_builder().count_exact(&resolved(COMBINED));
     assert_eq!(
         exact.text,
-        format!("SELECT uniqExact(id)\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}")
+        format!("SELECT uniqExact(time, id)\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}")
     );
     assert_eq!(params(&exact), combined_params());
 }
@@ -322,7 +322,7 @@ fn empty_filter_and_builder_options() {
     let capped = builder().count_capped(&ResolvedFilter::default());
     assert_eq!(
         capped.text,
-        "SELECT count() FROM (\nSELECT DISTINCT id\nFROM `auditlog`.`audit_logs`\nLIMIT 2001\n)"
+        "SELECT count() FROM (\nSELECT DISTINCT time, id\nFROM `auditlog`.`audit_logs`\nLIMIT 2001\n)"
     );
     assert!(capped.params.is_empty());
 
