@@ -286,7 +286,9 @@ fn combined_filter_counts() {
     let exact = scoped_builder().count_exact(&resolved(COMBINED));
     assert_eq!(
         exact.text,
-        format!("SELECT uniqExact(time, id)\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}")
+        format!(
+            "SELECT uniqExact(time, id)\nFROM `auditlog`.`audit_logs_lookup`\n{COMBINED_WHERE}"
+        )
     );
     assert_eq!(params(&exact), combined_params());
 }
