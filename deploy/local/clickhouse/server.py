@@ -18,7 +18,8 @@ import sys
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from chserver.handler import Config, Server, display_name
+from chserver.config import Config, display_name
+from chserver.handler import Server
 
 log = logging.getLogger("chserver")
 

@@ -5,8 +5,9 @@ import shutil
 import tempfile
 import threading
 
+from chserver.config import Config
 from chserver.engine import Engine
-from chserver.handler import Config, Server
+from chserver.handler import Server
 
 _lock = threading.Lock()
 _server = None
