@@ -4,7 +4,8 @@
 //! Three processes idle side by side for `AUDITLOG_BENCH_IDLE_SECS` (default 60) after a
 //! short settle, each measured from outside through `/proc/PID/task/*/schedstat`
 //! (nanoseconds on CPU, summed over threads):
-//! - `auditlog ingest` (release build) in its own group on an empty 4-partition topic;
+//! - `auditlog ingest` (release build, default settings) in its own group on an empty
+//!   4-partition topic;
 //! - a service that built the SDK's `Producer` and sent one event (so its connections and
 //!   metadata are in place, as in a running service);
 //! - the baseline, same run: the same client settings in rdkafka's `ThreadedProducer`
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use auditlog_e2e::pipeline::PipelineTarget;
+use auditlog_e2e::pipeline::{AuditlogCommand, PipelineTarget, auditlog_binary, free_port};
 use auditlog_producer::Producer;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 
@@ -52,7 +53,24 @@ async fn run() {
     target.migrate();
     println!("idle benchmark: {seconds} s after {} s to settle", SETTLE.as_secs());
 
-    let mut ingester = target.spawn_ingester("idle-ingester", &[]);
+    // Production defaults: not the tests' 1 s checkpoints, fast heartbeats and 200 ms batches.
+    let env: Vec<(&'static str, String)> = target
+        .env()
+        .into_iter()
+        .filter(|(key, _)| {
+            !matches!(
+                *key,
+                "AUDITLOG_CHECKPOINT_INTERVAL_SECS" | "AUDITLOG_KAFKA_PROPERTIES"
+            )
+        })
+        .collect();
+    let metrics_port = free_port();
+    let mut ingester = AuditlogCommand::new(auditlog_binary(), "idle-ingester")
+        .args(["ingest", "--metrics-listen"])
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .envs(env)
+        .ops_port(metrics_port)
+        .spawn();
     let mut sdk = spawn_service("sdk", &target.topic);
     let mut threaded = spawn_service("threaded", &target.topic);
     tokio::time::sleep(SETTLE).await;

@@ -18,7 +18,7 @@ use auditlog_integrity::{ChainHead, CheckpointSigner, Hash};
 use auditlog_store::{CHECKPOINTS_TABLE, CheckpointRow};
 use clickhouse::Client;
 use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use auditlog_producer::{RawRecord, RecordProducer};
 use sha2::{Digest, Sha256};
 
 use crate::IngestError;
@@ -134,7 +134,7 @@ fn head(topic: &str, partition: i32, last_offset: i64, digest: Hash) -> ChainHea
 pub(crate) struct CheckpointPublisher {
     signer: Arc<CheckpointSigner>,
     client: Client,
-    producer: FutureProducer,
+    producer: RecordProducer,
     kafka_topic: String,
     audit_topic: String,
     retrier: Retrier,
@@ -153,7 +153,7 @@ impl CheckpointPublisher {
         Ok(Self {
             signer: Arc::clone(&config.signer),
             client,
-            producer: kafka.create()?,
+            producer: RecordProducer::new(&kafka)?,
             kafka_topic: config.topic.clone(),
             audit_topic,
             retrier,
@@ -191,11 +191,14 @@ impl CheckpointPublisher {
         let key = self.signer.key_id().as_bytes();
         self.retrier
             .run(Stage::CheckpointPublish, || {
-                let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.kafka_topic)
-                    .key(key)
-                    .payload(value.as_slice());
+                let record = RawRecord {
+                    topic: &self.kafka_topic,
+                    key: Some(key),
+                    payload: Some(value.as_slice()),
+                    headers: None,
+                };
                 let send = self.producer.send(record, Duration::from_secs(30));
-                async move { send.await.map(|_| ()).map_err(|(error, _)| error) }
+                async move { send.await.map(|_| ()) }
             })
             .await?;
         metrics::counter!(names::CHECKPOINTS).increment(1);

@@ -22,6 +22,11 @@
 //! - [`Producer::try_record`] never waits: a full queue is [`ProducerError::QueueFull`].
 //! - [`Producer::flush`] and [`Producer::shutdown`] wait for what is in flight, bounded.
 //! - [`metrics`] lists the series published through the `metrics` facade.
+//! - [`RecordProducer`] sends raw records (key, payload, headers) with confirmed delivery,
+//!   for what a pipeline writes besides events: the ingester's dead letters and checkpoints.
+//!
+//! Every client polls librdkafka only while it has something in flight, so a service that
+//! sends nothing costs next to no CPU.
 //!
 //! Fake traffic for load tests and demos lives in a crate of its own, `auditlog-traffic`, so
 //! that it does not ship inside every service that embeds this one.
@@ -71,9 +76,11 @@ mod error;
 pub mod metrics;
 mod poller;
 mod producer;
+mod records;
 
 /// The event model, so that services need only this crate.
 pub use auditlog_event as event;
 pub use config::{Compression, ProducerConfig};
 pub use error::ProducerError;
 pub use producer::{Delivered, DeliveryCallback, DeliveryResult, Producer, ProducerBuilder};
+pub use records::{RawRecord, RecordDelivery, RecordProducer};

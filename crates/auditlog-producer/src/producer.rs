@@ -600,24 +600,33 @@ struct DeliveryContext {
 
 impl ClientContext for DeliveryContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(facility, "librdkafka: {message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(facility, "librdkafka: {message}")
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(facility, "librdkafka: {message}"),
-        }
+        log_to_tracing(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        // Transient broker trouble (all brokers down, a reconnect) is reported here; the
-        // events themselves fail through their delivery reports.
-        tracing::warn!(%error, reason, "kafka client error");
+        error_to_tracing(error, reason);
     }
+}
+
+/// librdkafka's log lines, through `tracing` like the rest of the process's.
+pub(crate) fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(facility, "librdkafka: {message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(facility, "librdkafka: {message}"),
+    }
+}
+
+/// Transient broker trouble (all brokers down, a reconnect) is reported here; the records
+/// themselves fail through their delivery reports.
+pub(crate) fn error_to_tracing(error: KafkaError, reason: &str) {
+    tracing::warn!(%error, reason, "kafka client error");
 }
 
 impl ProducerContext for DeliveryContext {

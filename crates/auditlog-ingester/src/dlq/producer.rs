@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use auditlog_producer::{RawRecord, RecordProducer};
 
 use crate::IngestError;
 use crate::dlq::letter::headers::{
@@ -21,13 +21,12 @@ use crate::retry::{DeadLetterFailure, Retrier, Stage};
 
 /// Sends poison messages to the dead-letter topic.
 ///
-/// The producer is made on the first poison message, not at start: a librdkafka producer
-/// keeps a polling thread awake, which was most of an idle ingester's CPU, and most
-/// ingesters never see poison.
+/// The producer is made on the first poison message, not at start: most ingesters never see
+/// poison, so most never connect for it.
 #[derive(Clone)]
 pub(crate) struct DeadLetterProducer {
     config: ClientConfig,
-    producer: Arc<OnceLock<FutureProducer>>,
+    producer: Arc<OnceLock<RecordProducer>>,
     topic: String,
 }
 
@@ -48,7 +47,7 @@ impl DeadLetterProducer {
         // Correctness settings, not options: no duplicates from producer retries, and an
         // acknowledgement means every in-sync replica has the dead letter.
         config.set("enable.idempotence", "true").set("acks", "all");
-        drop(config.create::<FutureProducer>()?);
+        drop(RecordProducer::new(&config)?);
         Ok(Self {
             config,
             producer: Arc::default(),
@@ -57,11 +56,11 @@ impl DeadLetterProducer {
     }
 
     /// The producer, made on first use.
-    fn producer(&self) -> Result<&FutureProducer, IngestError> {
+    fn producer(&self) -> Result<&RecordProducer, IngestError> {
         if let Some(producer) = self.producer.get() {
             return Ok(producer);
         }
-        let producer = self.config.create::<FutureProducer>()?;
+        let producer = RecordProducer::new(&self.config)?;
         // Two batches racing here: one producer wins, the other is dropped unused.
         Ok(self.producer.get_or_init(|| producer))
     }
@@ -151,17 +150,15 @@ impl DeadLetterProducer {
                         .insert(header(HEADER_REPLAYED_PARTITION, &replayed_partition_text))
                         .insert(header(HEADER_REPLAYED_OFFSET, &replayed_offset_text));
                 }
-                let mut record: FutureRecord<'_, [u8], [u8]> =
-                    FutureRecord::to(&self.topic).headers(headers);
-                if let Some(payload) = &poison.payload {
-                    record = record.payload(payload.as_slice());
-                }
-                if let Some(key) = &poison.key {
-                    record = record.key(key.as_slice());
-                }
+                let record = RawRecord {
+                    topic: &self.topic,
+                    key: poison.key.as_deref(),
+                    payload: poison.payload.as_deref(),
+                    headers: Some(headers),
+                };
                 let send = producer.send(record, Duration::from_secs(30));
                 async move {
-                    send.await.map_err(|(error, _)| DeadLetterFailure {
+                    send.await.map_err(|error| DeadLetterFailure {
                         error,
                         topic: source_topic.to_owned(),
                         partition,
@@ -193,9 +190,7 @@ impl DeadLetterProducer {
         let ranges = tokio::task::spawn_blocking(move || {
             let mut ranges = BTreeMap::new();
             for partition in partitions {
-                match producer
-                    .client()
-                    .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                match producer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
                 {
                     Ok(range) => {
                         ranges.insert(partition, range);
