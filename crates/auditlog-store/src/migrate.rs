@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_integrity.sql",
         sql: include_str!("../../../schemas/clickhouse/0005_integrity.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_event_keys.sql",
+        sql: include_str!("../../../schemas/clickhouse/0006_event_keys.sql"),
+    },
 ];
 
 /// The replicated (cluster) schema: Replicated engines, a Distributed table, `ON CLUSTER`.
@@ -82,18 +87,25 @@ pub const CLUSTER_MIGRATIONS: &[Migration] = &[
         name: "cluster/0005_integrity.sql",
         sql: include_str!("../../../schemas/clickhouse/cluster/0005_integrity.sql"),
     },
+    Migration {
+        version: 6,
+        name: "cluster/0006_event_keys.sql",
+        sql: include_str!("../../../schemas/clickhouse/cluster/0006_event_keys.sql"),
+    },
 ];
 
 /// Migrations whose materialized views are backfilled from the rows already in the table,
-/// once, right after the migration's statements, before it is recorded as applied.
+/// once, each right after the statement that creates its view (so the statements after it,
+/// such as 0006's pointing of a merging view at the new states, find them filled), before
+/// the migration is recorded as applied.
 ///
 /// Each `CREATE MATERIALIZED VIEW ... TO target AS select` becomes
 /// `INSERT INTO target select`. Only for views whose target tolerates rows counted twice
 /// (the lookup's readers deduplicate; the rollups hold idempotent aggregate states such as
-/// `uniqExactState(id)`, `min`, `max`): a row inserted between the view's creation and the
-/// backfill is seen by both, and a backfill interrupted before the record runs again in full
-/// on the next `migrate`.
-pub const BACKFILLED_VERSIONS: &[u32] = &[3, 4];
+/// `uniqExactState(time, id)`, `min`, `max`): a row inserted between the view's creation and
+/// the backfill is seen by both, and a backfill interrupted before the record runs again in
+/// full on the next `migrate`.
+pub const BACKFILLED_VERSIONS: &[u32] = &[3, 4, 6];
 
 /// Where and how to apply the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +152,17 @@ impl SchemaTarget {
     /// `INSERT INTO target SELECT ...` per materialized view. On a cluster it reads and
     /// writes the Distributed tables, so one run covers every shard.
     pub fn backfill_statements(&self, migration: &Migration) -> Vec<String> {
+        self.statements(migration)
+            .iter()
+            .filter_map(|statement| self.backfill_of(migration, statement))
+            .collect()
+    }
+
+    /// The backfill of one statement of `migration`: `Some` for a materialized view of a
+    /// migration in [`BACKFILLED_VERSIONS`].
+    fn backfill_of(&self, migration: &Migration, statement: &str) -> Option<String> {
         if !BACKFILLED_VERSIONS.contains(&migration.version) {
-            return Vec::new();
+            return None;
         }
         // `x_local` is a shard's own table; `x` is the Distributed table over it.
         let distributed = |name: &str| match self.cluster {
@@ -150,17 +171,18 @@ impl SchemaTarget {
         };
         let shard_table = format!("{}.{}_local", self.database, self.table);
         let all_shards = format!("{}.{}", self.database, self.table);
-        self.statements(migration)
-            .iter()
-            .filter_map(|statement| materialized_view_backfill(statement))
-            .map(|(target, select)| {
-                let select = match self.cluster {
-                    Some(_) => select.replace(&shard_table, &all_shards),
-                    None => select,
-                };
-                format!("INSERT INTO {}\n{select}", distributed(&target))
-            })
-            .collect()
+        let (target, select) = materialized_view_backfill(statement)?;
+        let select = match self.cluster {
+            Some(_) => select.replace(&shard_table, &all_shards),
+            None => select,
+        };
+        // By name, as the view itself inserts: a target may have columns the view does not
+        // fill (0006 adds the new states beside the old ones, then drops those).
+        let columns = selected_names(&select)?.join(", ");
+        Some(format!(
+            "INSERT INTO {}\n({columns})\n{select}",
+            distributed(&target)
+        ))
     }
 
     fn on_cluster(&self) -> String {
@@ -208,6 +230,24 @@ fn materialized_view_backfill(statement: &str) -> Option<(String, String)> {
     let (_, after_to) = rest.split_once("\nTO ")?;
     let (target, select) = after_to.split_once(" AS\n")?;
     Some((target.trim().to_owned(), select.trim().to_owned()))
+}
+
+/// The output names of `SELECT\n    item,\n    item AS name,\n ... \nFROM ...` (one item per
+/// line, as the schema files write them); `None` for any other shape.
+fn selected_names(select: &str) -> Option<Vec<String>> {
+    let items = select.strip_prefix("SELECT\n")?.split_once("\nFROM ")?.0;
+    items
+        .split(",\n")
+        .map(|item| {
+            let item = item.trim();
+            let name = item.rsplit_once(" AS ").map_or(item, |(_, name)| name);
+            let is_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|character| character.is_ascii_alphanumeric() || character == '_');
+            is_name.then(|| name.to_owned())
+        })
+        .collect()
 }
 
 fn checksum(migration: &Migration) -> String {
@@ -280,14 +320,12 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
             continue;
         }
         for statement in target.statements(migration) {
-            run(client, &statement)
-                .await
-                .map_err(|message| migration_error(migration.version, migration.name, message))?;
-        }
-        for statement in target.backfill_statements(migration) {
-            run(client, &statement)
-                .await
-                .map_err(|message| migration_error(migration.version, migration.name, message))?;
+            let backfill = target.backfill_of(migration, &statement);
+            for statement in std::iter::once(statement).chain(backfill) {
+                run(client, &statement).await.map_err(|message| {
+                    migration_error(migration.version, migration.name, message)
+                })?;
+            }
         }
         client
             .query(&format!(
@@ -432,6 +470,37 @@ mod tests {
             );
         }
         assert!(target.backfill_statements(&MIGRATIONS[0]).is_empty());
+    }
+
+    #[test]
+    fn backfills_name_the_columns_the_views_fill() {
+        let target = SchemaTarget {
+            database: "db1".into(),
+            table: "t1".into(),
+            retention_days: None,
+            cluster: None,
+        };
+        let keys = MIGRATIONS
+            .iter()
+            .find(|migration| migration.version == 6)
+            .expect("0006 is registered");
+        let backfills = target.backfill_statements(keys);
+        assert_eq!(backfills.len(), 2, "{backfills:#?}");
+        assert!(backfills[0].starts_with(
+            "INSERT INTO db1.daily_events_rollup\n(day, organization_id, resource_type, action, \
+             status_class, organization_name, event_keys)\nSELECT\n"
+        ));
+        assert!(backfills[1].contains(
+            "(hour, organization_id, user_id, ip, username, failure_keys, \
+                                   status_codes)\n"
+        ));
+        let lookup = target.backfill_statements(&MIGRATIONS[2]);
+        assert!(
+            lookup[0].contains(
+                "\n(key, value, time, id, organization_id, resource_type, action, build_reason)\n"
+            ),
+            "{lookup:#?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The analysts' schema (migration 0004, docs/analysts.md) against the real engine:
 //! - every rollup, fed by its materialized view while events and duplicate copies are
 //!   inserted, then rebuilt by `migrate`'s backfill, then backfilled a second time on top,
-//!   agrees with the base table deduplicated by id;
+//!   agrees with the base table with one row per (time, id);
 //! - the view yields each event once;
 //! - `auditlog migrate` on a fresh database creates the view and the rollups;
 //! - the cluster variant and the DDL of `auditlog access-ddl` parse in ClickHouse's own
@@ -15,9 +15,11 @@ use crate::query_support::{auditlog_cli_ok, load_events, migrated_database};
 
 const NUM_GENERATED_EVENTS: u64 = 20_000;
 const ANALYSTS_VERSION: u32 = 4;
+/// Migration 0006 makes the rollups count (time, id) pairs: re-applying 0004 re-applies it.
+const EVENT_KEYS_VERSION: u32 = 6;
 
 /// Each rollup's merging view, and the same numbers computed from the base table with one
-/// row per id (`LIMIT 1 BY id`, independent of FINAL and of merges), both ordered alike.
+/// row per event (`LIMIT 1 BY time, id`, independent of FINAL and of merges), both ordered alike.
 const ROLLUP_CHECKS: &[(&str, &str, &str)] = &[
     (
         "daily_events",
@@ -26,7 +28,7 @@ const ROLLUP_CHECKS: &[(&str, &str, &str)] = &[
         "SELECT toDate(time) AS day, organization_id, resource_type, action, \
                 concat(toString(intDiv(status_code, 100)), 'xx') AS status_class, \
                 count() AS events \
-         FROM (SELECT * FROM audit_logs LIMIT 1 BY id) \
+         FROM (SELECT * FROM audit_logs LIMIT 1 BY time, id) \
          GROUP BY ALL ORDER BY ALL",
     ),
     (
@@ -35,7 +37,7 @@ const ROLLUP_CHECKS: &[(&str, &str, &str)] = &[
          FROM failed_requests_hourly ORDER BY ALL",
         "SELECT toStartOfHour(time) AS hour, organization_id, user_id, any(user_username) AS username, \
                 ip, count() AS failures, arraySort(groupUniqArray(status_code)) AS status_codes \
-         FROM (SELECT * FROM audit_logs LIMIT 1 BY id) WHERE status_code >= 400 \
+         FROM (SELECT * FROM audit_logs LIMIT 1 BY time, id) WHERE status_code >= 400 \
          GROUP BY hour, organization_id, user_id, ip ORDER BY ALL",
     ),
     (
@@ -44,7 +46,7 @@ const ROLLUP_CHECKS: &[(&str, &str, &str)] = &[
          FROM actor_ips ORDER BY ALL",
         "SELECT user_id, any(user_username) AS username, ip, organization_id, \
                 min(time) AS first_seen, max(time) AS last_seen \
-         FROM (SELECT * FROM audit_logs LIMIT 1 BY id) \
+         FROM (SELECT * FROM audit_logs LIMIT 1 BY time, id) \
          GROUP BY user_id, ip, organization_id ORDER BY ALL",
     ),
 ];
@@ -101,14 +103,21 @@ async fn migrate(database: &str) {
     let report = auditlog_store::migrate(&auditlog_e2e::clickhouse_client(), &target)
         .await
         .unwrap_or_else(|error| panic!("migrate {database}: {error}"));
-    assert_eq!(report.applied, [ANALYSTS_VERSION], "only 0004 was missing");
+    assert_eq!(
+        report.applied,
+        [ANALYSTS_VERSION, EVENT_KEYS_VERSION],
+        "only 0004 and 0006 were missing"
+    );
 }
 
-/// Makes `migrate` treat 0004 as new again.
+/// Makes `migrate` treat 0004 and 0006 as new again.
 async fn forget_analysts_migration(client: &clickhouse::Client) {
     clickhouse_execute(
         client,
-        &format!("DELETE FROM auditlog_migrations WHERE version = {ANALYSTS_VERSION}"),
+        &format!(
+            "DELETE FROM auditlog_migrations \
+             WHERE version IN ({ANALYSTS_VERSION}, {EVENT_KEYS_VERSION})"
+        ),
     )
     .await;
 }

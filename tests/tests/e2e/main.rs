@@ -17,6 +17,7 @@ mod groups;
 mod http_limits;
 mod ingest;
 mod integrity;
+mod one_id;
 mod query_cli;
 mod query_oracle;
 mod query_support;

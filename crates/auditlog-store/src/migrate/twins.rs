@@ -9,7 +9,8 @@
 //! keys, TTLs, settings, views and materialized views.
 //!
 //! The reader knows the statement shapes the files use (one clause per line, `IF NOT EXISTS`
-//! everywhere); a statement it does not know fails the test rather than being skipped.
+//! everywhere but for views that a later migration replaces or drops); a statement it does
+//! not know fails the test rather than being skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -134,12 +135,25 @@ impl Schema {
             };
             table.read_clauses(tail, file);
             self.tables.insert(unqualified(name), table);
-        } else if let Some(rest) = code.strip_prefix("CREATE VIEW IF NOT EXISTS ") {
+        } else if let Some(rest) = code
+            .strip_prefix("CREATE VIEW IF NOT EXISTS ")
+            .or_else(|| code.strip_prefix("CREATE OR REPLACE VIEW "))
+        {
             let (name, rest) = split_word(rest);
             let select = rest
                 .strip_prefix("AS")
                 .unwrap_or_else(|| panic!("{file}: {code}"));
-            self.views.insert(unqualified(name), squeeze(select));
+            let name = unqualified(name);
+            // `IF NOT EXISTS` keeps a view that exists; `OR REPLACE` replaces it.
+            if code.starts_with("CREATE OR REPLACE") || !self.views.contains_key(&name) {
+                self.views.insert(name, squeeze(select));
+            }
+        } else if let Some(rest) = code.strip_prefix("DROP VIEW IF EXISTS ") {
+            let (name, rest) = split_word(rest);
+            assert!(rest.is_empty(), "{file}: {code}");
+            let name = unqualified(name);
+            self.views.remove(&name);
+            self.materialized_views.remove(&name);
         } else if let Some(rest) = code.strip_prefix("CREATE MATERIALIZED VIEW IF NOT EXISTS ") {
             let (name, rest) = split_word(rest);
             let (target, select) = rest

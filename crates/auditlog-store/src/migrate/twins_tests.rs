@@ -152,9 +152,30 @@ fn a_cluster_column_that_drifts_is_caught() {
             "WHERE status_code > 400",
             "materialized view failed_requests_hourly_mv",
         ),
+        // What 0006 changes: a state column, a replaced view, a remade materialized view.
+        (
+            6,
+            "event_keys AggregateFunction(uniqExact, DateTime64(6, 'UTC'), UUID)",
+            "event_keys AggregateFunction(uniqExact, UUID)",
+            "table daily_events_rollup",
+        ),
+        (
+            6,
+            "uniqExactMerge(failure_keys) AS failures",
+            "uniqExactMerge(failure_keys) AS failure",
+            "view failed_requests_hourly",
+        ),
+        (
+            6,
+            "uniqExactState(time, id) AS event_keys",
+            "uniqExactState(id) AS event_keys",
+            "materialized view daily_events_mv",
+        ),
     ] {
         let cluster = edited(CLUSTER_MIGRATIONS, version, from, to);
-        let problems = problems(MIGRATIONS, &cluster);
+        // Up to the edited migration: a later one may replace what it made (0006 does).
+        let applied = version as usize;
+        let problems = problems(&MIGRATIONS[..applied], &cluster[..applied]);
         assert!(
             problems.iter().any(|problem| problem.starts_with(object)),
             "{object} after {from:?} -> {to:?}: {problems:#?}"
@@ -203,7 +224,9 @@ fn a_broken_cluster_layout_is_caught() {
         ),
     ] {
         let cluster = edited(CLUSTER_MIGRATIONS, version, from, to);
-        let problems = problems(MIGRATIONS, &cluster);
+        // Up to the edited migration: a later one may replace what it made (0006 does).
+        let applied = version as usize;
+        let problems = problems(&MIGRATIONS[..applied], &cluster[..applied]);
         assert!(
             problems.iter().any(|problem| problem.starts_with(wanted)),
             "{wanted}: {problems:#?}"
