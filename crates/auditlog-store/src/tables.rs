@@ -21,14 +21,16 @@ pub const INGEST_CHECKPOINTS: &str = "ingest_checkpoints";
 /// The analysts' view: each event once, with stable columns (migration 0004).
 pub const EVENTS: &str = "events";
 
-/// Events per day by organization, resource type, action and status class (migration 0004).
+/// Events per day by organization, resource type, action and status class (migration 0004;
+/// counted by `(time, id)` pair since 0006).
 pub const DAILY_EVENTS_ROLLUP: &str = "daily_events_rollup";
 /// The materialized view that feeds [`DAILY_EVENTS_ROLLUP`].
 pub const DAILY_EVENTS_MV: &str = "daily_events_mv";
 /// The view that merges [`DAILY_EVENTS_ROLLUP`]'s states.
 pub const DAILY_EVENTS: &str = "daily_events";
 
-/// Failed requests per actor and IP per hour (migration 0004).
+/// Failed requests per actor and IP per hour (migration 0004; counted by `(time, id)` pair
+/// since 0006).
 pub const FAILED_REQUESTS_HOURLY_ROLLUP: &str = "failed_requests_hourly_rollup";
 /// The materialized view that feeds [`FAILED_REQUESTS_HOURLY_ROLLUP`].
 pub const FAILED_REQUESTS_HOURLY_MV: &str = "failed_requests_hourly_mv";

@@ -1,4 +1,4 @@
-//! The id rule (docs/schema.md#one-event-one-id-and-time): an event is identified by its
+//! The id rule (docs/schema.md#one-event-its-id-and-its-time): an event is identified by its
 //! `(id, time)` pair. An event A and a second event B under the same id one second later (a
 //! producer that re-stamped a re-send) go through the real pipeline; a byte-identical copy
 //! of A's row is then stored as a replayed batch stores it. The copy collapses, B is kept:
