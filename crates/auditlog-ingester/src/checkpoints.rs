@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auditlog_integrity::{ChainHead, CheckpointSigner, Hash};
+use auditlog_producer::{RawRecord, RecordProducer};
 use auditlog_store::{CHECKPOINTS_TABLE, CheckpointRow};
 use clickhouse::Client;
 use rdkafka::ClientConfig;
-use auditlog_producer::{RawRecord, RecordProducer};
 use sha2::{Digest, Sha256};
 
 use crate::IngestError;

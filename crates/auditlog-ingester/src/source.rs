@@ -289,6 +289,20 @@ pub(crate) fn context(
     )
 }
 
+/// A poll while messages flow; one returns as soon as a message is there, so this bounds
+/// only how soon commit commands and `stop` are seen.
+const BUSY_POLL: Duration = Duration::from_millis(100);
+
+/// After this long without a message the loop polls in [`IDLE_POLL`] windows instead.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// A poll of an idle consumer. rdkafka ends every poll by spinning through its last
+/// fraction of a millisecond (the time left goes to librdkafka in whole milliseconds, so it
+/// is polled with a zero timeout until the deadline passes): about a millisecond of CPU per
+/// poll, 1% of a core at 100 ms windows. Idle, a commit command or `stop` waits up to this
+/// long; a message still ends the poll at once.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
 /// The poll loop. Runs on its own thread until `stop` is set, then closes the consumer.
 pub(crate) fn poll_loop(
     consumer: BaseConsumer<SourceContext>,
@@ -299,6 +313,7 @@ pub(crate) fn poll_loop(
     let topic = context.topic.clone();
     let mut open = true;
     let mut blocked_since: Option<Instant> = None;
+    let mut quiet_since: Option<Instant> = None;
     // Registered once: looking the counter up by name for every message showed in profiles.
     let consumed = metrics::counter!(crate::metrics::CONSUMED);
     while !stop.load(Ordering::Acquire) {
@@ -343,8 +358,16 @@ pub(crate) fn poll_loop(
             continue;
         }
 
-        match consumer.poll(Duration::from_millis(if blocked { 20 } else { 100 })) {
+        let timeout = if blocked {
+            Duration::from_millis(20)
+        } else if quiet_since.is_some_and(|since| since.elapsed() >= IDLE_AFTER) {
+            IDLE_POLL
+        } else {
+            BUSY_POLL
+        };
+        match consumer.poll(timeout) {
             Some(Ok(message)) => {
+                quiet_since = None;
                 consumed.increment(1);
                 context
                     .next_offsets()
@@ -360,7 +383,9 @@ pub(crate) fn poll_loop(
                 context.backlog().push_back(SourceEvent::Message(raw));
             }
             Some(Err(error)) => tracing::warn!(%error, "kafka consumer error"),
-            None => {}
+            None => {
+                quiet_since.get_or_insert_with(Instant::now);
+            }
         }
     }
     // Final commands (the coordinator's last commit) arrive before `stop` is set.

@@ -31,9 +31,10 @@ const BUSY_WINDOW: Duration = Duration::from_millis(100);
 /// How long an idle poller sleeps before it drains client events (errors, logs).
 pub(crate) const IDLE_DRAIN: Duration = Duration::from_secs(5);
 
-/// The drain after an idle sleep: long enough to take whatever is queued, short enough
-/// that its closing busy wait (see above) costs nothing measurable.
-const DRAIN_WINDOW: Duration = Duration::from_millis(1);
+/// Non-blocking polls in the drain after an idle sleep; each takes at most one event, and
+/// what is left waits for the next drain. A drain with a timeout, however short, would end
+/// in the busy wait described above.
+const DRAIN_POLLS: usize = 32;
 
 /// Owns the polling thread; dropping it stops and joins the thread.
 pub(crate) struct Poller {
@@ -65,7 +66,9 @@ impl Poller {
                         // thread, so the park returns at once and nothing waits.
                         std::thread::park_timeout(IDLE_DRAIN);
                         if !busy() && !stop.load(Ordering::Acquire) {
-                            kafka.poll(DRAIN_WINDOW);
+                            for _ in 0..DRAIN_POLLS {
+                                kafka.poll(Duration::ZERO);
+                            }
                         }
                     }
                 })?

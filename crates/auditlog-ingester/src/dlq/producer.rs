@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use auditlog_producer::{RawRecord, RecordProducer};
 use rdkafka::ClientConfig;
 use rdkafka::message::OwnedHeaders;
-use auditlog_producer::{RawRecord, RecordProducer};
 
 use crate::IngestError;
 use crate::dlq::letter::headers::{
@@ -190,8 +190,7 @@ impl DeadLetterProducer {
         let ranges = tokio::task::spawn_blocking(move || {
             let mut ranges = BTreeMap::new();
             for partition in partitions {
-                match producer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
-                {
+                match producer.fetch_watermarks(&topic, partition, Duration::from_secs(10)) {
                     Ok(range) => {
                         ranges.insert(partition, range);
                     }
