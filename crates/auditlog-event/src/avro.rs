@@ -27,7 +27,7 @@ use crate::{Organization, ResourceType};
 const UUID_TEXT_LEN: usize = 36;
 
 /// Union branch indexes of `["null", T]`.
-const UNION_NULL: i64 = 0;
+pub(crate) const UNION_NULL: i64 = 0;
 const UNION_VALUE: i64 = 1;
 
 /// A zig-zag varint of an `i64` takes at most ten bytes.
@@ -294,12 +294,12 @@ fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 }
 
 /// A cursor over a datum; every read names the field for its error.
-struct Reader<'a> {
-    rest: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub(crate) rest: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn read_long(&mut self, field: &'static str) -> Result<i64, EventError> {
+    pub(crate) fn read_long(&mut self, field: &'static str) -> Result<i64, EventError> {
         let mut zigzagged: u64 = 0;
         for (index, &byte) in self.rest.iter().take(MAX_VARINT_BYTES).enumerate() {
             // The tenth byte carries only the 64th bit.
@@ -319,17 +319,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn read_int(&mut self, field: &'static str) -> Result<i32, EventError> {
+    pub(crate) fn read_int(&mut self, field: &'static str) -> Result<i32, EventError> {
         let value = self.read_long(field)?;
         i32::try_from(value).map_err(|_| EventError::MalformedVarint { field })
     }
 
-    fn read_len(&mut self, field: &'static str) -> Result<usize, EventError> {
+    pub(crate) fn read_len(&mut self, field: &'static str) -> Result<usize, EventError> {
         let len = self.read_long(field)?;
         usize::try_from(len).map_err(|_| EventError::NegativeLength { field })
     }
 
-    fn read_bytes(&mut self, field: &'static str) -> Result<&'a [u8], EventError> {
+    pub(crate) fn read_bytes(&mut self, field: &'static str) -> Result<&'a [u8], EventError> {
         let len = self.read_len(field)?;
         if len > self.rest.len() {
             return Err(EventError::Truncated { field });
@@ -339,7 +339,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn read_str(&mut self, field: &'static str) -> Result<&'a str, EventError> {
+    pub(crate) fn read_str(&mut self, field: &'static str) -> Result<&'a str, EventError> {
         let bytes = self.read_bytes(field)?;
         std::str::from_utf8(bytes).map_err(|_| EventError::InvalidUtf8 { field })
     }
@@ -348,7 +348,7 @@ impl<'a> Reader<'a> {
         self.read_str(field).map(str::to_owned)
     }
 
-    fn read_uuid(&mut self, field: &'static str) -> Result<Uuid, EventError> {
+    pub(crate) fn read_uuid(&mut self, field: &'static str) -> Result<Uuid, EventError> {
         let text = self.read_str(field)?;
         Uuid::try_parse(text).map_err(|_| EventError::InvalidUuid { field })
     }
@@ -361,7 +361,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn read_bool(&mut self, field: &'static str) -> Result<bool, EventError> {
+    pub(crate) fn read_bool(&mut self, field: &'static str) -> Result<bool, EventError> {
         let Some((&byte, rest)) = self.rest.split_first() else {
             return Err(EventError::Truncated { field });
         };
@@ -374,7 +374,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the branch index of a `["null", T]` union: whether a value follows.
-    fn read_optional(&mut self, field: &'static str) -> Result<bool, EventError> {
+    pub(crate) fn read_optional(&mut self, field: &'static str) -> Result<bool, EventError> {
         match self.read_long(field)? {
             UNION_NULL => Ok(false),
             UNION_VALUE => Ok(true),

@@ -19,6 +19,7 @@ use crate::avro::{decode_datum, encode_datum};
 use crate::avro_value::decode_generic;
 use crate::limits::MAX_EVENT_BYTES;
 use crate::schema::{SchemaVersion, find_version};
+use crate::view::{EventView, view_datum};
 use crate::{AuditEvent, EventError, newest_schema, schema_versions};
 
 /// First two bytes of an Avro single-object encoded message.
@@ -154,6 +155,33 @@ impl EventCodec {
             decode_datum(datum)
         } else {
             decode_generic(writer, datum)
+        }
+    }
+
+    /// Reads one framed message as a borrowed [`EventView`], if it is written with the
+    /// newest schema, is [valid](AuditEvent::validate_allow_unknown) and its JSON fields are
+    /// already in their stored form: the ingester's fast path.
+    ///
+    /// `None` means "take the general path": [`Self::decode`] and
+    /// [`AuditEvent::validate_allow_unknown`], which decide and name the error. A view is
+    /// never given for a message that path would refuse.
+    ///
+    /// ```
+    /// use auditlog_event::{EventCodec, Framing, testing::sample_event};
+    ///
+    /// let codec = EventCodec::new(Framing::SingleObject);
+    /// let message = codec.encode_to_vec(&sample_event())?;
+    /// let view = codec.decode_view(&message).expect("a valid event of the newest schema");
+    /// assert_eq!(view.id, sample_event().id);
+    /// assert!(codec.decode_view(&message[..20]).is_none());
+    /// # Ok::<(), auditlog_event::EventError>(())
+    /// ```
+    pub fn decode_view<'a>(&self, message: &'a [u8]) -> Option<EventView<'a>> {
+        let (writer, datum) = self.split_header(message).ok()?;
+        if std::ptr::eq(writer, newest_schema()) {
+            view_datum(datum)
+        } else {
+            None
         }
     }
 

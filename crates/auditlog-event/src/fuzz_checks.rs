@@ -63,6 +63,7 @@ pub fn committed_seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 fn check_codec(codec: &EventCodec, message: &[u8]) {
+    check_view_agrees(codec, message);
     let Ok(event) = codec.decode(message) else {
         return;
     };
@@ -76,6 +77,23 @@ fn check_codec(codec: &EventCodec, message: &[u8]) {
     // The encoder is canonical: re-encoding the re-decoded event gives the same bytes.
     assert_eq!(codec.encode_to_vec(&again).ok(), Some(encoded));
     check_paths_agree(message);
+}
+
+/// A view is given only for a message that decodes into a valid event, and it holds that
+/// event's fields, its JSON fields exactly as serde_json writes them.
+pub fn check_view_agrees(codec: &EventCodec, message: &[u8]) {
+    let Some(view) = codec.decode_view(message) else {
+        return;
+    };
+    let event = codec
+        .decode(message)
+        .unwrap_or_else(|error| panic!("a view of a message that does not decode: {error}"));
+    event
+        .validate_allow_unknown()
+        .unwrap_or_else(|error| panic!("a view of an invalid event: {error}\n{event:?}"));
+    if let Some(field) = view.first_difference(&event) {
+        panic!("the view and the event differ at {field}\n{view:?}\n{event:?}");
+    }
 }
 
 /// The fast decoder and the schema-driven (apache-avro) one agree on every datum written with

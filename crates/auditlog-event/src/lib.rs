@@ -10,14 +10,16 @@
 //! binding: the committed schemas under `schemas/` and [`EventCodec`], which frames events
 //! for Kafka. The event's modules are `event` (the model), `builder` and `validate`; the
 //! binding's are `avro` (the hand-rolled fast path), `avro_value` (apache-avro's generic
-//! path) and `codec`. Both sides share `encoded_len` (the lengths of encoded JSON and Avro
-//! varints, computed without encoding) and `micros` (times as microseconds since the epoch,
+//! path) and `codec`; `view` reads a valid event in place for the ingester ([`EventView`]),
+//! keeping JSON text that `json_text` finds already in its stored form. Both sides share
+//! `encoded_len` (the lengths of encoded JSON and Avro varints, computed without encoding) and `micros` (times as microseconds since the epoch,
 //! the one unit of Avro, ClickHouse and cursors), which import neither. Coder's UI wording
 //! for an event (its `description`) belongs to the read side, in `auditlog-query`.
 //!
 //! ```text
 //! service ── AuditEvent::builder() ── build() ── EventCodec::encode ──▶ Kafka
 //! Kafka ──▶ EventCodec::decode ── AuditEvent ── ingester ──▶ ClickHouse
+//!       └─▶ EventCodec::decode_view ── EventView (borrowed) ─┘   (its fast path)
 //! ```
 //!
 //! ```
@@ -69,11 +71,13 @@ mod error;
 mod event;
 #[doc(hidden)]
 pub mod fuzz_checks;
+mod json_text;
 pub mod limits;
 mod micros;
 mod schema;
 pub mod testing;
 mod validate;
+mod view;
 
 pub use builder::AuditEventBuilder;
 pub use codec::{EventCodec, Framing};
@@ -85,3 +89,4 @@ pub use error::EventError;
 pub use event::{Actor, AuditEvent, Organization};
 pub use micros::unix_micros_saturating;
 pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
+pub use view::{ActorView, EventView, OrganizationView};

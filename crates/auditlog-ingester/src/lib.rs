@@ -105,6 +105,7 @@
 mod batch;
 mod checkpoints;
 mod config;
+mod decode;
 mod dlq;
 mod error;
 mod health;

@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use crate::batch::{Batch, PartitionBatcher};
 use crate::checkpoints::{CheckpointPublisher, Heads};
 use crate::config::IngesterConfig;
+use crate::decode::Decoded;
 use crate::dlq::letter::Poison;
 use crate::dlq::producer::DeadLetterProducer;
 use crate::intent::IntentStore;
@@ -321,24 +322,17 @@ impl<W: BatchWriter> Coordinator<W> {
         }
 
         let now = batch_clock();
-        let decoded = self
-            .codec
-            .decode(message.payload.as_deref().unwrap_or_default())
-            .and_then(|event| {
-                event.validate_allow_unknown()?;
-                Ok(event)
-            });
+        let decoded = Decoded::read(&self.codec, message.payload.as_deref().unwrap_or_default());
         let Some(batcher) = self.batchers.get_mut(&partition) else {
             return Ok(());
         };
         let sealed = match decoded {
-            Ok(event) => {
+            Ok(decoded) => {
                 // Only live traffic counts toward the flood stop: a replay of old poison
                 // must neither trip it nor dilute it.
                 if message.replay.is_none() {
                     self.poison_window.push(false);
                 }
-                let micros = auditlog_event::unix_micros_saturating(event.time);
                 let encoder = &mut self.row_encoder;
                 let source = Source {
                     partition,
@@ -346,8 +340,8 @@ impl<W: BatchWriter> Coordinator<W> {
                 };
                 batcher.push_row(
                     message.offset,
-                    micros,
-                    |rows| encoder.encode_stored(&event, source, rows),
+                    decoded.time_micros(),
+                    |rows| decoded.encode_stored(encoder, source, rows),
                     now,
                 )
             }
