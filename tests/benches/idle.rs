@@ -51,7 +51,10 @@ async fn run() {
         .unwrap_or(60);
     let target = PipelineTarget::create("idle", 4).await;
     target.migrate();
-    println!("idle benchmark: {seconds} s after {} s to settle", SETTLE.as_secs());
+    println!(
+        "idle benchmark: {seconds} s after {} s to settle",
+        SETTLE.as_secs()
+    );
 
     // Production defaults: not the tests' 1 s checkpoints, fast heartbeats and 200 ms batches.
     let env: Vec<(&'static str, String)> = target
