@@ -43,6 +43,9 @@ pub const CHECKPOINT_FAILURES: &str = "auditlog_ingest_checkpoint_failures_total
 /// Unix time of the newest checkpoint written.
 pub const LAST_CHECKPOINT: &str = "auditlog_ingest_last_checkpoint_timestamp_seconds";
 
+/// Microseconds spent in each stage of the hot path, by `stage` (`handover`, `decode`,
+/// `encode`, `compress`): with the consumed count, the time per event of each.
+pub const STAGE_MICROS: &str = "auditlog_ingest_stage_microseconds_total";
 /// Registers descriptions and units for every ingester metric.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -96,6 +99,11 @@ pub fn describe() {
         DIGEST_MISMATCHES,
         Unit::Count,
         "replayed batches that hashed differently from their recorded digest"
+    );
+    describe_counter!(
+        STAGE_MICROS,
+        Unit::Microseconds,
+        "time spent in each stage of the hot path, by stage"
     );
     describe_counter!(CHECKPOINTS, Unit::Count, "signed checkpoints written");
     describe_counter!(

@@ -30,7 +30,8 @@ use crate::intent::IntentStore;
 use crate::offsets::CommitTracker;
 use crate::retry::{Retrier, Stage};
 use crate::sink::ClickHouseSink;
-use crate::source::{self, RawMessage, SourceCommand, SourceEvent};
+use crate::source::{self, ChunkRecycler, MessageRef, SourceCommand, SourceEvent};
+use crate::stages::StageTimer;
 use crate::stop::Stop;
 use crate::writer::{BatchWriter, ClickHouseWriter};
 use crate::{Health, IngestError, metrics as names};
@@ -84,7 +85,7 @@ pub async fn run(
     source::check_topics_exist(&kafka, &topics)?;
     let dead_letters = DeadLetterProducer::new(&kafka, config.dlq_topic.clone())?;
 
-    let (context, events_rx) = source::context(
+    let (context, events_rx, recycler) = source::context(
         &config.topic,
         EVENTS_CHANNEL_CAPACITY,
         config.revoke_timeout,
@@ -116,7 +117,9 @@ pub async fn run(
     };
     let writer = ClickHouseWriter {
         sink: ClickHouseSink::new(
-            client.clone(),
+            client
+                .clone()
+                .with_compression(config.insert_compression.client_compression()),
             &config.clickhouse.database,
             &config.clickhouse.table,
             &stored_columns(),
@@ -127,6 +130,7 @@ pub async fn run(
     };
     let mut coordinator = Coordinator::new(config, writer, commands_tx, health.clone(), stop);
     coordinator.checkpoints = publisher;
+    coordinator.recycler = Some(recycler);
     health.set_running(true);
     let outcome = coordinator.run(events_rx).await;
     health.set_running(false);
@@ -176,6 +180,10 @@ struct Coordinator<W> {
     /// Signs the heads; `None` without a signing key.
     checkpoints: Option<CheckpointPublisher>,
     heads: Heads,
+    /// Where emptied chunks go back to the poll thread; `None` drops them.
+    recycler: Option<ChunkRecycler>,
+    decode_time: StageTimer,
+    encode_time: StageTimer,
 }
 
 impl<W: BatchWriter> Coordinator<W> {
@@ -203,6 +211,9 @@ impl<W: BatchWriter> Coordinator<W> {
             report: IngestReport::default(),
             checkpoints: None,
             heads: Heads::default(),
+            recycler: None,
+            decode_time: StageTimer::new("decode"),
+            encode_time: StageTimer::new("encode"),
             config,
         }
     }
@@ -230,15 +241,21 @@ impl<W: BatchWriter> Coordinator<W> {
                 () = stop.requested() => return self.drain_and_commit().await,
                 Some(completion) = self.completions.1.recv() => self.complete(completion)?,
                 event = events_rx.recv() => match event {
-                    Some(SourceEvent::Message(message)) => {
+                    Some(SourceEvent::Messages(chunk)) => {
                         age_check_parked = false;
-                        match self.consume(message).await {
-                            // A stop came while a partition's intents were loading: that
-                            // message is not taken, so nothing depends on it.
-                            Err(IngestError::ShutdownDeadline { .. }) => {
-                                return self.drain_and_commit().await;
+                        for message in chunk.iter() {
+                            match self.consume(message).await {
+                                // A stop came while a partition's intents were loading: that
+                                // message and the rest are not taken, so nothing depends on
+                                // them.
+                                Err(IngestError::ShutdownDeadline { .. }) => {
+                                    return self.drain_and_commit().await;
+                                }
+                                other => other?,
                             }
-                            other => other?,
+                        }
+                        if let Some(recycler) = &self.recycler {
+                            recycler.recycle(chunk);
                         }
                     }
                     Some(SourceEvent::Assigned(partitions)) => {
@@ -277,7 +294,7 @@ impl<W: BatchWriter> Coordinator<W> {
         }
     }
 
-    async fn consume(&mut self, message: RawMessage) -> Result<(), IngestError> {
+    async fn consume(&mut self, message: MessageRef<'_>) -> Result<(), IngestError> {
         let partition = message.partition;
         let already_seen = self
             .batchers
@@ -322,7 +339,9 @@ impl<W: BatchWriter> Coordinator<W> {
         }
 
         let now = batch_clock();
-        let decoded = Decoded::read(&self.codec, message.payload.as_deref().unwrap_or_default());
+        let started = Instant::now();
+        let decoded = Decoded::read(&self.codec, message.payload.unwrap_or_default());
+        self.decode_time.add_since(started);
         let Some(batcher) = self.batchers.get_mut(&partition) else {
             return Ok(());
         };
@@ -334,6 +353,7 @@ impl<W: BatchWriter> Coordinator<W> {
                     self.poison_window.push(false);
                 }
                 let encoder = &mut self.row_encoder;
+                let encode_time = &mut self.encode_time;
                 let source = Source {
                     partition,
                     offset: message.offset,
@@ -341,7 +361,11 @@ impl<W: BatchWriter> Coordinator<W> {
                 batcher.push_row(
                     message.offset,
                     decoded.time_micros(),
-                    |rows| decoded.encode_stored(encoder, source, rows),
+                    |rows| {
+                        let started = Instant::now();
+                        decoded.encode_stored(encoder, source, rows);
+                        encode_time.add_since(started);
+                    },
                     now,
                 )
             }
@@ -359,10 +383,10 @@ impl<W: BatchWriter> Coordinator<W> {
                 tracing::warn!(partition, offset = message.offset, kind, %reason, "poison message, dead-lettering");
                 let poison = Poison {
                     offset: message.offset,
-                    key: message.key,
-                    payload: message.payload,
+                    key: message.key.map(<[u8]>::to_vec),
+                    payload: message.payload.map(<[u8]>::to_vec),
                     timestamp_millis: message.timestamp_millis,
-                    replay: message.replay,
+                    replay: message.replay.cloned(),
                     kind,
                     reason,
                 };
@@ -379,6 +403,8 @@ impl<W: BatchWriter> Coordinator<W> {
     /// the shutdown deadline the batch stays registered but unwritten: its offsets are
     /// never committed.
     async fn dispatch(&mut self, batch: Batch) {
+        self.decode_time.flush();
+        self.encode_time.flush();
         let partition = batch.partition;
         let generation = *self.generations.entry(partition).or_default();
         self.tracker

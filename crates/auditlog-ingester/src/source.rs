@@ -2,9 +2,14 @@
 //!
 //! ```text
 //!   librdkafka ──poll──▶ backlog ──try_send──▶ events channel (bounded) ──▶ coordinator
-//!        ▲                  │ full: pause every assigned partition, keep polling
-//!        └── commits ◀──────┴── commands channel ◀── coordinator
+//!        ▲               (chunks of      │ full: pause every assigned partition, keep polling
+//!        │                messages) ◀────┼──── emptied chunks, for reuse ◀────────┤
+//!        └── commits ◀──────────────────┴──── commands channel ◀─────────────────┘
 //! ```
+//!
+//! Messages go over in chunks ([`MessageChunk`]): what librdkafka already holds is copied
+//! into one buffer, up to [`CHUNK_MESSAGES`], so a message costs neither a channel send nor
+//! an allocation of its own.
 //!
 //! A full channel first just waits (librdkafka's prefetch queue is bounded by
 //! `queued.max.messages.kbytes`). If the pipeline stays stalled (ClickHouse down), the
@@ -38,6 +43,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dlq::letter::ReplayOrigin;
+use crate::stages::StageTimer;
 use crate::{IngestError, IngesterConfig};
 
 /// How long the pipeline may refuse messages before the partitions are paused. Shorter
@@ -45,22 +51,122 @@ use crate::{IngestError, IngesterConfig};
 /// it discards librdkafka's prefetched messages, which must then be fetched again.
 const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
-/// A consumed message, copied out of librdkafka's buffer.
+/// Messages handed over at most this many at a time: one channel send, one wake-up and one
+/// buffer per chunk instead of per message.
+pub(crate) const CHUNK_MESSAGES: usize = 256;
+
+/// Chunks whose buffer grew beyond this (unusually large messages) are not kept for reuse.
+const MAX_RECYCLED_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Emptied chunks kept for reuse, on their way back from the coordinator.
+const RECYCLED_CHUNKS: usize = 16;
+
+/// Consumed messages, in consumption order, copied out of librdkafka's buffers into one
+/// buffer of their own. The coordinator sends emptied chunks back ([`ChunkRecycler`]), so in
+/// the steady state no message costs an allocation.
+#[derive(Debug, Default)]
+pub(crate) struct MessageChunk {
+    /// Keys and payloads, back to back.
+    data: Vec<u8>,
+    entries: Vec<ChunkEntry>,
+}
+
 #[derive(Debug)]
-pub(crate) struct RawMessage {
+struct ChunkEntry {
+    partition: i32,
+    offset: i64,
+    key: Option<(usize, usize)>,
+    payload: Option<(usize, usize)>,
+    timestamp_millis: Option<i64>,
+    replay: Option<ReplayOrigin>,
+}
+
+/// One message of a [`MessageChunk`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageRef<'a> {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
-    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) key: Option<&'a [u8]>,
     /// `None` for a null value (a tombstone).
-    pub(crate) payload: Option<Vec<u8>>,
+    pub(crate) payload: Option<&'a [u8]>,
     pub(crate) timestamp_millis: Option<i64>,
-    pub(crate) replay: Option<ReplayOrigin>,
+    pub(crate) replay: Option<&'a ReplayOrigin>,
+}
+
+impl MessageChunk {
+    /// Copies a message in.
+    pub(crate) fn push(&mut self, message: MessageRef<'_>) {
+        let mut copy = |bytes: Option<&[u8]>| {
+            bytes.map(|bytes| {
+                let start = self.data.len();
+                self.data.extend_from_slice(bytes);
+                (start, self.data.len())
+            })
+        };
+        let key = copy(message.key);
+        let payload = copy(message.payload);
+        self.entries.push(ChunkEntry {
+            partition: message.partition,
+            offset: message.offset,
+            key,
+            payload,
+            timestamp_millis: message.timestamp_millis,
+            replay: message.replay.cloned(),
+        });
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The messages, in consumption order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = MessageRef<'_>> {
+        let bytes =
+            |range: Option<(usize, usize)>| range.map(|(start, end)| &self.data[start..end]);
+        self.entries.iter().map(move |entry| MessageRef {
+            partition: entry.partition,
+            offset: entry.offset,
+            key: bytes(entry.key),
+            payload: bytes(entry.payload),
+            timestamp_millis: entry.timestamp_millis,
+            replay: entry.replay.as_ref(),
+        })
+    }
+
+    /// Drops the messages of `partitions` (their bytes stay until the chunk is cleared).
+    fn drop_partitions(&mut self, partitions: &[i32]) {
+        self.entries
+            .retain(|entry| !partitions.contains(&entry.partition));
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.entries.clear();
+    }
+}
+
+/// The coordinator's way of sending emptied chunks back to the poll thread.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkRecycler(SyncSender<MessageChunk>);
+
+impl ChunkRecycler {
+    /// Gives `chunk` back for reuse, unless enough are waiting already.
+    pub(crate) fn recycle(&self, mut chunk: MessageChunk) {
+        if chunk.data.capacity() <= MAX_RECYCLED_CHUNK_BYTES {
+            chunk.clear();
+            let _ = self.0.try_send(chunk);
+        }
+    }
 }
 
 /// What the source tells the coordinator, in consumption order.
 #[derive(Debug)]
 pub(crate) enum SourceEvent {
-    Message(RawMessage),
+    Messages(MessageChunk),
     /// The partitions this member owns now, after a rebalance (all of them, not the change).
     Assigned(Vec<i32>),
     /// Flush these partitions and answer with the offsets to commit before they leave.
@@ -95,6 +201,8 @@ pub(crate) struct SourceContext {
     /// assigned meanwhile is paused as it arrives, or it would fill the backlog unbounded.
     paused: AtomicBool,
     revoke_timeout: Duration,
+    /// Emptied chunks back from the coordinator, for the poll thread to fill again.
+    recycled: Mutex<Receiver<MessageChunk>>,
 }
 
 impl SourceContext {
@@ -109,6 +217,26 @@ impl SourceContext {
         self.next_offsets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends a consumed message to the backlog: to the chunk at its end while that has
+    /// room, else to a new (reused) chunk after it, so order across events is kept.
+    fn push_message(&self, message: MessageRef<'_>) {
+        let mut backlog = self.backlog();
+        if let Some(SourceEvent::Messages(chunk)) = backlog.back_mut()
+            && chunk.len() < CHUNK_MESSAGES
+        {
+            chunk.push(message);
+            return;
+        }
+        let mut chunk = self
+            .recycled
+            .lock()
+            .ok()
+            .and_then(|recycled| recycled.try_recv().ok())
+            .unwrap_or_default();
+        chunk.push(message);
+        backlog.push_back(SourceEvent::Messages(chunk));
     }
 
     /// Moves backlog events into the channel until it is full. Returns false if the
@@ -168,8 +296,13 @@ impl SourceContext {
         {
             let mut backlog = self.backlog();
             // Their new owner consumes these again from the committed offset.
+            for event in backlog.iter_mut() {
+                if let SourceEvent::Messages(chunk) = event {
+                    chunk.drop_partitions(&partitions);
+                }
+            }
             backlog.retain(|event| match event {
-                SourceEvent::Message(message) => !partitions.contains(&message.partition),
+                SourceEvent::Messages(chunk) => !chunk.is_empty(),
                 _ => true,
             });
             backlog.push_back(SourceEvent::Revoked {
@@ -269,13 +402,15 @@ fn offsets_list(topic: &str, offsets: &[(i32, i64)]) -> TopicPartitionList {
     list
 }
 
-/// Builds the context and its channel.
+/// Builds the context, its channel (bounded to about `capacity_messages` messages) and the
+/// way back for emptied chunks.
 pub(crate) fn context(
     topic: &str,
-    capacity: usize,
+    capacity_messages: usize,
     revoke_timeout: Duration,
-) -> (SourceContext, mpsc::Receiver<SourceEvent>) {
-    let (events_tx, events_rx) = mpsc::channel(capacity);
+) -> (SourceContext, mpsc::Receiver<SourceEvent>, ChunkRecycler) {
+    let (events_tx, events_rx) = mpsc::channel((capacity_messages / CHUNK_MESSAGES).max(1));
+    let (recycle_tx, recycle_rx) = sync_channel(RECYCLED_CHUNKS);
     (
         SourceContext {
             topic: topic.to_owned(),
@@ -284,8 +419,10 @@ pub(crate) fn context(
             next_offsets: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
             revoke_timeout,
+            recycled: Mutex::new(recycle_rx),
         },
         events_rx,
+        ChunkRecycler(recycle_tx),
     )
 }
 
@@ -316,6 +453,7 @@ pub(crate) fn poll_loop(
     let mut quiet_since: Option<Instant> = None;
     // Registered once: looking the counter up by name for every message showed in profiles.
     let consumed = metrics::counter!(crate::metrics::CONSUMED);
+    let mut handover = StageTimer::new("handover");
     while !stop.load(Ordering::Acquire) {
         while let Ok(command) = commands_rx.try_recv() {
             let SourceCommand::Commit { offsets, reply } = command;
@@ -365,27 +503,50 @@ pub(crate) fn poll_loop(
         } else {
             BUSY_POLL
         };
-        match consumer.poll(timeout) {
-            Some(Ok(message)) => {
-                quiet_since = None;
-                consumed.increment(1);
-                context
-                    .next_offsets()
-                    .insert(message.partition(), message.offset() + 1);
-                let raw = RawMessage {
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().map(<[u8]>::to_vec),
-                    timestamp_millis: message.timestamp().to_millis(),
-                    replay: ReplayOrigin::from_headers(message.headers()),
-                };
-                context.backlog().push_back(SourceEvent::Message(raw));
+        let mut polled = consumer.poll(timeout);
+        if matches!(polled, Some(Ok(_))) {
+            quiet_since = None;
+        }
+        // Whatever librdkafka already holds, up to a chunk, goes over together: later polls
+        // do not wait. A rebalance inside one of them filters the backlog itself, so the
+        // messages are always in it, never held aside here.
+        let mut num_taken = 0;
+        while let Some(Ok(message)) = &polled {
+            let started = Instant::now();
+            context
+                .next_offsets()
+                .insert(message.partition(), message.offset() + 1);
+            let replay = ReplayOrigin::from_headers(message.headers());
+            context.push_message(MessageRef {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key(),
+                payload: message.payload(),
+                timestamp_millis: message.timestamp().to_millis(),
+                replay: replay.as_ref(),
+            });
+            handover.add_since(started);
+            num_taken += 1;
+            if num_taken == CHUNK_MESSAGES {
+                break;
             }
+            polled = consumer.poll(Duration::ZERO);
+        }
+        if num_taken > 0 {
+            consumed.increment(num_taken as u64);
+            let started = Instant::now();
+            if open {
+                open = context.drain_backlog();
+            }
+            handover.add_since(started);
+            handover.flush();
+        }
+        match polled {
             Some(Err(error)) => tracing::warn!(%error, "kafka consumer error"),
-            None => {
+            None if num_taken == 0 => {
                 quiet_since.get_or_insert_with(Instant::now);
             }
+            _ => {}
         }
     }
     // Final commands (the coordinator's last commit) arrive before `stop` is set.
@@ -514,4 +675,84 @@ pub(crate) fn check_topics_exist(kafka: &ClientConfig, topics: &[&str]) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(partition: i32, offset: i64, payload: &[u8]) -> MessageRef<'_> {
+        MessageRef {
+            partition,
+            offset,
+            key: (offset % 2 == 0).then_some(b"key".as_slice()),
+            payload: Some(payload),
+            timestamp_millis: Some(offset),
+            replay: None,
+        }
+    }
+
+    #[test]
+    fn chunks_give_back_what_was_pushed_in_order_and_drop_revoked_partitions() {
+        let mut chunk = MessageChunk::default();
+        chunk.push(message(0, 10, b"a"));
+        chunk.push(message(1, 11, b"bc"));
+        chunk.push(message(0, 12, b""));
+        chunk.push(MessageRef {
+            payload: None,
+            ..message(2, 13, b"")
+        });
+        let seen: Vec<_> = chunk
+            .iter()
+            .map(|m| (m.partition, m.offset, m.key, m.payload, m.timestamp_millis))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (0, 10, Some(&b"key"[..]), Some(&b"a"[..]), Some(10)),
+                (1, 11, None, Some(&b"bc"[..]), Some(11)),
+                (0, 12, Some(&b"key"[..]), Some(&b""[..]), Some(12)),
+                (2, 13, None, None, Some(13)),
+            ]
+        );
+        chunk.drop_partitions(&[0, 2]);
+        let offsets: Vec<i64> = chunk.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [11]);
+        assert_eq!(chunk.iter().next().unwrap().payload, Some(&b"bc"[..]));
+    }
+
+    #[test]
+    fn emptied_chunks_come_back_for_reuse() {
+        let (context, _events, recycler) = context("t", 1024, Duration::from_secs(1));
+        let mut chunk = MessageChunk::default();
+        chunk.push(message(0, 1, &[7; 1000]));
+        let capacity = chunk.data.capacity();
+        recycler.recycle(chunk);
+        context.push_message(message(0, 2, b"x"));
+        let backlog = context.backlog();
+        let Some(SourceEvent::Messages(reused)) = backlog.front() else {
+            panic!("a chunk in the backlog");
+        };
+        assert_eq!(reused.data.capacity(), capacity);
+        assert_eq!(reused.len(), 1);
+    }
+
+    #[test]
+    fn messages_fill_the_last_chunk_then_start_a_new_one_after_other_events() {
+        let (context, _events, _recycler) = context("t", 1024, Duration::from_secs(1));
+        for offset in 0..(CHUNK_MESSAGES as i64 + 1) {
+            context.push_message(message(0, offset, b"x"));
+        }
+        context.backlog().push_back(SourceEvent::Assigned(vec![0]));
+        context.push_message(message(0, 1000, b"x"));
+        let sizes: Vec<Option<usize>> = context
+            .backlog()
+            .iter()
+            .map(|event| match event {
+                SourceEvent::Messages(chunk) => Some(chunk.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sizes, [Some(CHUNK_MESSAGES), Some(1), None, Some(1)]);
+    }
 }

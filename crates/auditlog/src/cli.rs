@@ -334,6 +334,9 @@ pub struct IngestArgs {
     /// Batches written at once [default: 4].
     #[arg(long, env = "AUDITLOG_INGEST_MAX_IN_FLIGHT", value_name = "N")]
     pub max_in_flight_batches: Option<usize>,
+    /// Compression of insert bodies: none or lz4 [default: lz4].
+    #[arg(long, env = "AUDITLOG_INGEST_INSERT_COMPRESSION", value_name = "CODEC")]
+    pub insert_compression: Option<String>,
     /// Address of the /metrics, /healthz and /readyz endpoints [default: 127.0.0.1:9464].
     #[arg(long, env = "AUDITLOG_INGEST_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,

@@ -168,6 +168,7 @@ pub struct IngestFile {
     pub batch_bytes: Option<usize>,
     pub batch_max_age_ms: Option<u64>,
     pub max_in_flight_batches: Option<usize>,
+    pub insert_compression: Option<String>,
     pub metrics_listen: Option<SocketAddr>,
     pub poison_max: Option<usize>,
     pub poison_window: Option<usize>,
@@ -469,6 +470,14 @@ impl IngestSettings {
                 ingest.max_in_flight_batches,
                 || 4,
             ),
+            insert_compression: match args
+                .insert_compression
+                .as_deref()
+                .or(ingest.insert_compression.as_deref())
+            {
+                Some(text) => text.parse().context("the insert compression")?,
+                None => auditlog_ingester::InsertCompression::default(),
+            },
             retry: auditlog_ingester::RetryPolicy::default(),
             poison: auditlog_ingester::PoisonPolicy {
                 window: pick(args.poison_window, ingest.poison_window, || {

@@ -9,6 +9,7 @@ use tokio::time::Instant as TokioInstant;
 
 use super::*;
 use crate::batch::PlannedRange;
+use crate::source::MessageChunk;
 use crate::{BatchLimits, PoisonPolicy, RetryPolicy};
 use auditlog_store::ClickHouseConfig;
 
@@ -116,6 +117,7 @@ fn config(max_rows: usize, max_in_flight_batches: usize) -> IngesterConfig {
             max_age: Duration::from_secs(24 * 3600),
         },
         max_in_flight_batches,
+        insert_compression: crate::InsertCompression::default(),
         retry: RetryPolicy::default(),
         poison: PoisonPolicy::default(),
         revoke_timeout: Duration::from_secs(5),
@@ -217,14 +219,16 @@ fn message(partition: i32, offset: i64) -> SourceEvent {
     let payload = EventCodec::new(Framing::SingleObject)
         .encode_to_vec(&auditlog_event::testing::sample_event())
         .expect("encode");
-    SourceEvent::Message(RawMessage {
+    let mut chunk = MessageChunk::default();
+    chunk.push(MessageRef {
         partition,
         offset,
         key: None,
-        payload: Some(payload),
+        payload: Some(&payload),
         timestamp_millis: None,
         replay: None,
-    })
+    });
+    SourceEvent::Messages(chunk)
 }
 
 /// Lets the coordinator and its write tasks run until they wait on something.
