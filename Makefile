@@ -45,6 +45,8 @@ test: fmt-check lint ## install what is missing, start the stack if needed, run 
 	$(STACK) install clickhouse
 	# The audit page's browser tests (tests/tests/e2e/ui_browser.rs) need Chromium and playwright-core.
 	deploy/local/browser.sh install
+	# The chart's tests (crates/auditlog/tests/helm_chart.rs) lint and render it with Helm.
+	deploy/local/helm.sh install
 	cd deploy/local/clickhouse && $(CHDB_PYTHON) -m unittest --quiet
 	$(STACK) with $(CARGO) test --workspace
 

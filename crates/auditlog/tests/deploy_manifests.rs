@@ -1,8 +1,9 @@
 //! Consistency of the deployment files with the binary they deploy.
 //!
 //! Docker and Kubernetes are not available where the tests run, so instead of starting the
-//! stacks this parses `deploy/compose/`, `deploy/kubernetes/` and `deploy/Dockerfile` and
-//! cross-checks them against the built `auditlog` binary itself: its `--help` output is the
+//! stacks this parses `deploy/compose/`, `deploy/kubernetes/`, the Helm chart as Helm renders
+//! it (`deploy/helm/auditlog`, with its defaults) and `deploy/Dockerfile`, and cross-checks
+//! them against the built `auditlog` binary itself: its `--help` output is the
 //! source of truth for subcommands, flags and `AUDITLOG_*` variables, and its own `--config`
 //! loading (which denies unknown keys) validates the TOML files. A renamed flag, a
 //! misspelled variable, a port that differs between a listener and its probe, or an HPA
@@ -14,6 +15,9 @@ use std::process::Command;
 
 use serde::Deserialize;
 use serde_norway::Value;
+
+#[path = "support/helm.rs"]
+mod helm;
 
 const COMPOSE: &str = "deploy/compose/docker-compose.yml";
 const COMPOSE_TOML: &str = "deploy/compose/auditlog.toml";
@@ -77,17 +81,48 @@ fn kubernetes_files() -> Vec<String> {
     files
 }
 
-/// Every Kubernetes object, with the file it came from.
-fn kubernetes_objects() -> Vec<(String, Value)> {
-    kubernetes_files()
-        .into_iter()
-        .flat_map(|file| {
-            yaml_documents(&file)
-                .into_iter()
-                .map(move |object| (file.clone(), object))
-        })
-        .filter(|(_, object)| object.get("kind").is_some())
-        .collect()
+/// One way of deploying to Kubernetes, checked alike: the plain manifests, or the chart.
+struct Manifests {
+    /// `deploy/kubernetes` or the chart's directory, for messages.
+    name: &'static str,
+    /// Every object, with the file it came from.
+    objects: Vec<(String, Value)>,
+    /// Text whose every `AUDITLOG_*` mention must be a variable the binary reads.
+    texts: Vec<(String, String)>,
+}
+
+/// The plain manifests, then the chart as `helm template` renders it with its default values.
+fn kubernetes_manifests() -> Vec<Manifests> {
+    let files = kubernetes_files();
+    let plain = Manifests {
+        name: KUBERNETES,
+        objects: files
+            .iter()
+            .flat_map(|file| {
+                yaml_documents(file)
+                    .into_iter()
+                    .map(move |object| (file.clone(), object))
+            })
+            .filter(|(_, object)| object.get("kind").is_some())
+            .collect(),
+        texts: files
+            .iter()
+            .map(|file| (file.clone(), read(file)))
+            .collect(),
+    };
+    let rendered = helm::template(&[]);
+    let chart = Manifests {
+        name: helm::CHART,
+        objects: helm::objects(&rendered),
+        texts: vec![
+            (format!("{} (rendered)", helm::CHART), rendered),
+            (
+                format!("{}/values.yaml", helm::CHART),
+                read(&format!("{}/values.yaml", helm::CHART)),
+            ),
+        ],
+    };
+    vec![plain, chart]
 }
 
 fn object<'a>(objects: &'a [(String, Value)], kind: &str, name: &str) -> &'a (String, Value) {
@@ -97,7 +132,10 @@ fn object<'a>(objects: &'a [(String, Value)], kind: &str, name: &str) -> &'a (St
             str_at(object, &["kind"]) == Some(kind)
                 && str_at(object, &["metadata", "name"]) == Some(name)
         })
-        .unwrap_or_else(|| panic!("{KUBERNETES}: no {kind} named {name}"))
+        .unwrap_or_else(|| {
+            let files: BTreeSet<&str> = objects.iter().map(|(file, _)| file.as_str()).collect();
+            panic!("no {kind} named {name} in {files:?}")
+        })
 }
 
 fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -476,11 +514,14 @@ fn kubernetes_containers(objects: &[(String, Value)]) -> Vec<Container> {
 #[test]
 fn every_auditlog_variable_in_the_deploy_files_is_one_the_binary_reads() {
     let known = known_env(&command_tree());
-    let mut files: Vec<String> = ENV_SCANNED.iter().map(|file| (*file).to_owned()).collect();
-    files.extend(kubernetes_files());
+    let manifests = kubernetes_manifests();
+    let mut texts: Vec<(String, String)> = ENV_SCANNED
+        .iter()
+        .map(|file| ((*file).to_owned(), read(file)))
+        .collect();
+    texts.extend(manifests.iter().flat_map(|set| set.texts.clone()));
     let mut problems = Vec::new();
-    for file in &files {
-        let text = read(file);
+    for (file, text) in &texts {
         let mut rest = text.as_str();
         while let Some(start) = rest.find("AUDITLOG_") {
             let name: String = rest[start..]
@@ -499,11 +540,11 @@ fn every_auditlog_variable_in_the_deploy_files_is_one_the_binary_reads() {
     // The structured view too: a variable set through a container's env must be known
     // (this also catches a name built without the AUDITLOG_ prefix by mistake).
     let compose = compose();
-    let objects = kubernetes_objects();
-    for container in compose_containers(&compose)
-        .into_iter()
-        .chain(kubernetes_containers(&objects))
-    {
+    for container in compose_containers(&compose).into_iter().chain(
+        manifests
+            .iter()
+            .flat_map(|set| kubernetes_containers(&set.objects)),
+    ) {
         for name in container.env.keys() {
             if !known.contains(name) {
                 problems.push(format!(
@@ -520,31 +561,35 @@ fn every_auditlog_variable_in_the_deploy_files_is_one_the_binary_reads() {
 fn every_container_command_is_a_real_subcommand_with_real_flags() {
     let tree = command_tree();
     let compose = compose();
-    let objects = kubernetes_objects();
+    let manifests = kubernetes_manifests();
     let mut problems = Vec::new();
-    let mut seen = BTreeSet::new();
-    for container in compose_containers(&compose)
-        .into_iter()
-        .chain(kubernetes_containers(&objects))
-    {
-        if !container.runs_auditlog {
-            continue;
+    let mut sets: Vec<(&str, Vec<Container>)> = vec![(COMPOSE, compose_containers(&compose))];
+    sets.extend(
+        manifests
+            .iter()
+            .map(|set| (set.name, kubernetes_containers(&set.objects))),
+    );
+    for (name, containers) in sets {
+        let mut seen = BTreeSet::new();
+        for container in containers {
+            if !container.runs_auditlog {
+                continue;
+            }
+            if container.args.is_empty() {
+                problems.push(format!(
+                    "{}: runs auditlog without a subcommand (only prints help)",
+                    container.origin
+                ));
+                continue;
+            }
+            let (path, _) =
+                check_invocation(&tree, &container.origin, &container.args, &mut problems);
+            seen.insert(path.join(" "));
         }
-        if container.args.is_empty() {
-            problems.push(format!(
-                "{}: runs auditlog without a subcommand (only prints help)",
-                container.origin
-            ));
-            continue;
-        }
-        let (path, _) = check_invocation(&tree, &container.origin, &container.args, &mut problems);
-        seen.insert(path.join(" "));
-    }
-    for expected in ["migrate", "ingest", "serve"] {
-        if !seen.contains(expected) {
-            problems.push(format!(
-                "no container in {COMPOSE} or {KUBERNETES} runs `auditlog {expected}`"
-            ));
+        for expected in ["migrate", "ingest", "serve"] {
+            if !seen.contains(expected) {
+                problems.push(format!("no container in {name} runs `auditlog {expected}`"));
+            }
         }
     }
     assert_no_problems("container commands", &problems);
@@ -698,15 +743,38 @@ fn resolve_port(container: &Value, port: &Value) -> Option<u16> {
         .and_then(|number| u16::try_from(number).ok())
 }
 
+/// The API's second listener for probes and scrapes (`serve --ops-listen`), when set.
+fn ops_address(tree: &BTreeMap<Vec<String>, CommandHelp>, container: &Container) -> Option<String> {
+    let (path, flags) = check_invocation(tree, &container.origin, &container.args, &mut Vec::new());
+    if path.first().map(String::as_str) != Some("serve") {
+        return None;
+    }
+    flags
+        .get("ops-listen")
+        .cloned()
+        .or_else(|| container.env.get("AUDITLOG_API_OPS_LISTEN").cloned())
+}
+
 #[test]
 fn kubernetes_ports_probes_and_service_agree() {
     let tree = command_tree();
-    let objects = kubernetes_objects();
     let mut problems = Vec::new();
+    for set in kubernetes_manifests() {
+        check_ports_probes_and_service(&tree, &set, &mut problems);
+    }
+    assert_no_problems("kubernetes ports", &problems);
+}
+
+fn check_ports_probes_and_service(
+    tree: &BTreeMap<Vec<String>, CommandHelp>,
+    set: &Manifests,
+    problems: &mut Vec<String>,
+) {
+    let objects = &set.objects;
     let mut roles = BTreeSet::new();
-    for (owner, pod) in pod_templates(&objects) {
+    for (owner, pod) in pod_templates(objects) {
         for definition in pod_containers(pod) {
-            let container = kubernetes_containers(&objects)
+            let container = kubernetes_containers(objects)
                 .into_iter()
                 .find(|container| {
                     container.origin
@@ -715,11 +783,14 @@ fn kubernetes_ports_probes_and_service_agree() {
             let Some(container) = container.filter(|container| container.runs_auditlog) else {
                 continue;
             };
-            let Some((role, address)) = listen_address(&tree, &container, &mut problems) else {
+            let Some((role, address)) = listen_address(tree, &container, problems) else {
                 continue;
             };
             roles.insert(role.clone());
             let port = port_of(&address);
+            let ops = ops_address(tree, &container).map(|ops| port_of(&ops));
+            // Probes and scrapes go to the ops listener when there is one.
+            let probe_port = ops.unwrap_or(port);
             let declared: Vec<u16> = definition
                 .get("ports")
                 .and_then(Value::as_sequence)
@@ -728,11 +799,13 @@ fn kubernetes_ports_probes_and_service_agree() {
                 .filter_map(|entry| u64_at(entry, &["containerPort"]))
                 .filter_map(|number| u16::try_from(number).ok())
                 .collect();
-            if !declared.contains(&port) {
-                problems.push(format!(
-                    "{}: listens on {port} but declares containerPorts {declared:?}",
-                    container.origin
-                ));
+            for listened in [Some(port), ops].into_iter().flatten() {
+                if !declared.contains(&listened) {
+                    problems.push(format!(
+                        "{}: listens on {listened} but declares containerPorts {declared:?}",
+                        container.origin
+                    ));
+                }
             }
             for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
                 let Some(get) = at(definition, &[probe, "httpGet"]) else {
@@ -749,9 +822,9 @@ fn kubernetes_ports_probes_and_service_agree() {
                 let probed = get
                     .get("port")
                     .and_then(|value| resolve_port(definition, value));
-                if probed != Some(port) {
+                if probed != Some(probe_port) {
                     problems.push(format!(
-                        "{}: {probe} probes port {probed:?}, but the server listens on {port}",
+                        "{}: {probe} probes port {probed:?}, but /healthz and /readyz are on {probe_port}",
                         container.origin
                     ));
                 }
@@ -775,15 +848,15 @@ fn kubernetes_ports_probes_and_service_agree() {
                     )
                 });
             if let Some(annotated) = annotated
-                && annotated != port.to_string()
+                && annotated != probe_port.to_string()
             {
                 problems.push(format!(
-                    "{}: prometheus.io/port is {annotated}, but /metrics is on {port}",
+                    "{}: prometheus.io/port is {annotated}, but /metrics is scraped on {probe_port}",
                     container.origin
                 ));
             }
             if role == "serve" {
-                let (file, service) = object(&objects, "Service", "auditlog-api");
+                let (file, service) = object(objects, "Service", "auditlog-api");
                 for entry in at(service, &["spec", "ports"])
                     .and_then(Value::as_sequence)
                     .into_iter()
@@ -800,7 +873,7 @@ fn kubernetes_ports_probes_and_service_agree() {
                     }
                 }
                 let labels = at(
-                    pod_template_of(&objects, "auditlog-api"),
+                    pod_template_of(objects, "auditlog-api"),
                     &["metadata", "labels"],
                 );
                 if let Some(selector) =
@@ -820,11 +893,11 @@ fn kubernetes_ports_probes_and_service_agree() {
     for expected in ["ingest", "serve"] {
         if !roles.contains(expected) {
             problems.push(format!(
-                "{KUBERNETES}: no container runs `auditlog {expected}`"
+                "{}: no container runs `auditlog {expected}`",
+                set.name
             ));
         }
     }
-    assert_no_problems("kubernetes ports", &problems);
 }
 
 fn pod_template_of<'a>(objects: &'a [(String, Value)], deployment: &str) -> &'a Value {
@@ -836,7 +909,7 @@ fn pod_template_of<'a>(objects: &'a [(String, Value)], deployment: &str) -> &'a 
 #[test]
 fn images_are_pinned_and_auditlog_is_one_image_everywhere() {
     let compose = compose();
-    let objects = kubernetes_objects();
+    let manifests = kubernetes_manifests();
     let mut problems = Vec::new();
     let mut images: Vec<(String, String)> = compose_services(&compose)
         .into_iter()
@@ -847,7 +920,7 @@ fn images_are_pinned_and_auditlog_is_one_image_everywhere() {
             ))
         })
         .collect();
-    for (owner, pod) in pod_templates(&objects) {
+    for (owner, pod) in manifests.iter().flat_map(|set| pod_templates(&set.objects)) {
         for container in pod_containers(pod) {
             images.push((
                 format!("{owner}/{}", str_at(container, &["name"]).unwrap_or("?")),
@@ -1036,14 +1109,22 @@ fn check_tokens(origin: &str, text: &str, problems: &mut Vec<String>) {
 
 #[test]
 fn config_files_are_accepted_by_the_binary() {
-    let objects = kubernetes_objects();
     let mut problems = Vec::new();
     let compose_toml = read(COMPOSE_TOML);
     check_config_with_binary(COMPOSE_TOML, &compose_toml, &mut problems);
     check_tokens(COMPOSE_TOML, &compose_toml, &mut problems);
+    for set in kubernetes_manifests() {
+        check_kubernetes_config(&set, &mut problems);
+    }
+    assert_no_problems("config files", &problems);
+}
 
-    let (file, base) = configmap_toml(&objects);
-    check_config_with_binary(&file, &base, &mut problems);
+/// The ConfigMap's file and the API's joined config load in the binary; secrets stay in the
+/// Secret, and every Secret key a container reads exists.
+fn check_kubernetes_config(set: &Manifests, problems: &mut Vec<String>) {
+    let objects = &set.objects;
+    let (file, base) = configmap_toml(objects);
+    check_config_with_binary(&file, &base, problems);
     if !tokens_of(&base).is_empty() {
         problems.push(format!(
             "{file}: the ConfigMap holds API tokens; they belong in the Secret"
@@ -1055,14 +1136,14 @@ fn config_files_are_accepted_by_the_binary() {
         ));
     }
     // The API pod joins the ConfigMap's file and the Secret's tokens into one config.
-    let (secret_file, secret) = object(&objects, "Secret", "auditlog-secrets");
+    let (secret_file, secret) = object(objects, "Secret", "auditlog-secrets");
     let tokens = str_at(secret, &["stringData", "api-tokens.toml"])
         .unwrap_or_else(|| panic!("{secret_file}: Secret auditlog-secrets has no api-tokens.toml"));
     let joined = format!("{base}{tokens}");
     let origin = format!("{file} + {secret_file} (the API's joined config)");
-    check_config_with_binary(&origin, &joined, &mut problems);
-    check_tokens(&origin, &joined, &mut problems);
-    let api = pod_template_of(&objects, "auditlog-api");
+    check_config_with_binary(&origin, &joined, problems);
+    check_tokens(&origin, &joined, problems);
+    let api = pod_template_of(objects, "auditlog-api");
     let init = strings(
         at(api, &["spec", "initContainers"])
             .and_then(|list| list.get(0))
@@ -1072,18 +1153,27 @@ fn config_files_are_accepted_by_the_binary() {
     for part in ["auditlog.toml", "api-tokens.toml"] {
         if !init.contains(part) {
             problems.push(format!(
-                "{KUBERNETES}/api.yaml: the init container does not join {part} into the API's config"
+                "{}: the API's init container does not join {part} into the API's config",
+                set.name
             ));
         }
     }
-    // Every secret key a container references exists.
-    let keys: BTreeSet<&str> = at(secret, &["stringData"])
-        .and_then(Value::as_mapping)
-        .into_iter()
-        .flatten()
-        .filter_map(|(key, _)| key.as_str())
-        .collect();
-    for (owner, pod) in pod_templates(&objects) {
+    // Every secret key a container references exists, in the Secret it names.
+    let keys_of = |name: &str| -> Option<BTreeSet<String>> {
+        let (_, secret) = objects.iter().find(|(_, object)| {
+            str_at(object, &["kind"]) == Some("Secret")
+                && str_at(object, &["metadata", "name"]) == Some(name)
+        })?;
+        Some(
+            at(secret, &["stringData"])
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+                .filter_map(|(key, _)| key.as_str().map(str::to_owned))
+                .collect(),
+        )
+    };
+    for (owner, pod) in pod_templates(objects) {
         for container in pod_containers(pod) {
             for item in container
                 .get("env")
@@ -1091,17 +1181,23 @@ fn config_files_are_accepted_by_the_binary() {
                 .into_iter()
                 .flatten()
             {
-                if let Some(key) = str_at(item, &["valueFrom", "secretKeyRef", "key"])
-                    && !keys.contains(key)
-                {
-                    problems.push(format!(
-                        "{owner}: references Secret key {key}, which {secret_file} lacks"
-                    ));
+                let Some(key) = str_at(item, &["valueFrom", "secretKeyRef", "key"]) else {
+                    continue;
+                };
+                let name = str_at(item, &["valueFrom", "secretKeyRef", "name"]).unwrap_or("?");
+                match keys_of(name) {
+                    None => problems.push(format!(
+                        "{owner}: references Secret {name}, which {} does not make",
+                        set.name
+                    )),
+                    Some(keys) if !keys.contains(key) => problems.push(format!(
+                        "{owner}: references key {key} of Secret {name}, which lacks it"
+                    )),
+                    Some(_) => {}
                 }
             }
         }
     }
-    assert_no_problems("config files", &problems);
 }
 
 fn shutdown_timeout(text: &str) -> u64 {
@@ -1137,71 +1233,10 @@ fn compose_partitions() -> u64 {
 
 #[test]
 fn scaling_and_shutdown_fit_the_topic_and_the_ingester() {
-    let objects = kubernetes_objects();
     let mut problems = Vec::new();
     let partitions = compose_partitions();
-
-    let (file, hpa) = object(&objects, "HorizontalPodAutoscaler", "auditlog-ingester");
-    let min = u64_at(hpa, &["spec", "minReplicas"]).unwrap_or(1);
-    let max = u64_at(hpa, &["spec", "maxReplicas"])
-        .unwrap_or_else(|| panic!("{file}: HPA without maxReplicas"));
-    if max > partitions {
-        problems.push(format!(
-            "{file}: maxReplicas {max} exceeds the {partitions} partitions of {TOPIC} ({COMPOSE}); the extra ingesters would sit idle"
-        ));
-    }
-    if min > max {
-        problems.push(format!("{file}: minReplicas {min} > maxReplicas {max}"));
-    }
-    if str_at(hpa, &["spec", "scaleTargetRef", "name"]) != Some("auditlog-ingester") {
-        problems.push(format!(
-            "{file}: the HPA does not target Deployment auditlog-ingester"
-        ));
-    }
-    let metric = at(hpa, &["spec", "metrics"])
-        .and_then(Value::as_sequence)
-        .and_then(|metrics| metrics.first());
-    let metric_name = metric.and_then(|metric| {
-        str_at(metric, &["external", "metric", "name"])
-            .or_else(|| str_at(metric, &["pods", "metric", "name"]))
-    });
-    match metric_name {
-        Some(name) if name.contains("lag") => {
-            let readme = read("deploy/kubernetes/README.md");
-            if !readme.contains(name) {
-                problems.push(format!(
-                    "deploy/kubernetes/README.md: does not show how {name} (the HPA's metric) is produced"
-                ));
-            }
-            if !readme.contains("auditlog_ingest_partition_lag") {
-                problems.push(
-                    "deploy/kubernetes/README.md: does not name auditlog_ingest_partition_lag, the gauge lag comes from".to_owned(),
-                );
-            }
-        }
-        other => problems.push(format!(
-            "{file}: the HPA is not driven by consumer lag ({other:?})"
-        )),
-    }
-
-    let (deployment_file, deployment) = object(&objects, "Deployment", "auditlog-ingester");
-    let replicas = u64_at(deployment, &["spec", "replicas"]).unwrap_or(1);
-    if replicas < min || replicas > max {
-        problems.push(format!(
-            "{deployment_file}: replicas {replicas} outside the HPA's {min}..={max}"
-        ));
-    }
-    let (configmap_file, base) = configmap_toml(&objects);
-    let timeout = shutdown_timeout(&base);
-    let grace = u64_at(
-        deployment,
-        &["spec", "template", "spec", "terminationGracePeriodSeconds"],
-    )
-    .unwrap_or(30);
-    if grace <= timeout {
-        problems.push(format!(
-            "{deployment_file}: terminationGracePeriodSeconds {grace} must exceed the ingester's shutdown timeout {timeout}s ({configmap_file})"
-        ));
+    for set in kubernetes_manifests() {
+        check_kubernetes_scaling(&set, partitions, &mut problems);
     }
     // compose: stop_grace_period over the shutdown timeout of its config.
     let compose = compose();
@@ -1229,6 +1264,81 @@ fn scaling_and_shutdown_fit_the_topic_and_the_ingester() {
             ));
         }
     }
+    assert_no_problems("scaling and shutdown", &problems);
+}
+
+/// The ingesters' autoscaler, replica count, shutdown grace and disruption budgets.
+fn check_kubernetes_scaling(set: &Manifests, partitions: u64, problems: &mut Vec<String>) {
+    let objects = &set.objects;
+    let (file, hpa) = object(objects, "HorizontalPodAutoscaler", "auditlog-ingester");
+    let min = u64_at(hpa, &["spec", "minReplicas"]).unwrap_or(1);
+    let max = u64_at(hpa, &["spec", "maxReplicas"])
+        .unwrap_or_else(|| panic!("{file}: HPA without maxReplicas"));
+    if max > partitions {
+        problems.push(format!(
+            "{file}: maxReplicas {max} exceeds the {partitions} partitions of {TOPIC} ({COMPOSE}); the extra ingesters would sit idle"
+        ));
+    }
+    if min > max {
+        problems.push(format!("{file}: minReplicas {min} > maxReplicas {max}"));
+    }
+    if str_at(hpa, &["spec", "scaleTargetRef", "kind"]) != Some("StatefulSet")
+        || str_at(hpa, &["spec", "scaleTargetRef", "name"]) != Some("auditlog-ingester")
+    {
+        problems.push(format!(
+            "{file}: the HPA does not target StatefulSet auditlog-ingester"
+        ));
+    }
+    let metric = at(hpa, &["spec", "metrics"])
+        .and_then(Value::as_sequence)
+        .and_then(|metrics| metrics.first());
+    let metric_name = metric.and_then(|metric| {
+        str_at(metric, &["external", "metric", "name"])
+            .or_else(|| str_at(metric, &["pods", "metric", "name"]))
+    });
+    match metric_name {
+        Some(name) if name.contains("lag") => {
+            for doc in ["deploy/kubernetes/README.md", "docs/operations.md"] {
+                let text = read(doc);
+                if !text.contains(name) {
+                    problems.push(format!(
+                        "{doc}: does not show how {name} (the HPA's metric) is produced"
+                    ));
+                }
+                if !text.contains("auditlog_ingest_partition_lag") {
+                    problems.push(format!(
+                        "{doc}: does not name auditlog_ingest_partition_lag, the gauge lag comes from"
+                    ));
+                }
+            }
+        }
+        other => problems.push(format!(
+            "{file}: the HPA is not driven by consumer lag ({other:?})"
+        )),
+    }
+
+    let (statefulset_file, statefulset) = object(objects, "StatefulSet", "auditlog-ingester");
+    // Without replicas the autoscaler owns the count (so an upgrade does not reset it).
+    if let Some(replicas) = u64_at(statefulset, &["spec", "replicas"])
+        && (replicas < min || replicas > max)
+    {
+        problems.push(format!(
+            "{statefulset_file}: replicas {replicas} outside the HPA's {min}..={max}"
+        ));
+    }
+    check_static_membership(objects, statefulset_file, statefulset, problems);
+    let (configmap_file, base) = configmap_toml(objects);
+    let timeout = shutdown_timeout(&base);
+    let grace = u64_at(
+        statefulset,
+        &["spec", "template", "spec", "terminationGracePeriodSeconds"],
+    )
+    .unwrap_or(30);
+    if grace <= timeout {
+        problems.push(format!(
+            "{statefulset_file}: terminationGracePeriodSeconds {grace} must exceed the ingester's shutdown timeout {timeout}s ({configmap_file})"
+        ));
+    }
     // PodDisruptionBudgets select pods that exist.
     for (file, pdb) in objects
         .iter()
@@ -1250,7 +1360,55 @@ fn scaling_and_shutdown_fit_the_topic_and_the_ingester() {
             ));
         }
     }
-    assert_no_problems("scaling and shutdown", &problems);
+}
+
+/// The ingester StatefulSet gives each pod its name as group.instance.id, and its governing
+/// Service is headless and exists.
+fn check_static_membership(
+    objects: &[(String, Value)],
+    file: &str,
+    statefulset: &Value,
+    problems: &mut Vec<String>,
+) {
+    let pod = at(statefulset, &["spec", "template", "spec"]);
+    let from_pod_name = pod.into_iter().flat_map(pod_containers).any(|container| {
+        container
+            .get("env")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .any(|item| {
+                str_at(item, &["name"]) == Some("AUDITLOG_KAFKA_INSTANCE_ID")
+                    && str_at(item, &["valueFrom", "fieldRef", "fieldPath"])
+                        == Some("metadata.name")
+            })
+    });
+    if !from_pod_name {
+        problems.push(format!(
+            "{file}: the ingesters do not set AUDITLOG_KAFKA_INSTANCE_ID from metadata.name (static membership)"
+        ));
+    }
+    let service_name = str_at(statefulset, &["spec", "serviceName"]).unwrap_or_default();
+    let headless = objects.iter().any(|(_, object)| {
+        str_at(object, &["kind"]) == Some("Service")
+            && str_at(object, &["metadata", "name"]) == Some(service_name)
+            && str_at(object, &["spec", "clusterIP"]) == Some("None")
+    });
+    if !headless {
+        problems.push(format!(
+            "{file}: serviceName {service_name:?} is not a headless Service of the manifests"
+        ));
+    }
+    let budget = objects.iter().any(|(_, object)| {
+        str_at(object, &["kind"]) == Some("PodDisruptionBudget")
+            && at(object, &["spec", "selector", "matchLabels"])
+                == at(statefulset, &["spec", "selector", "matchLabels"])
+    });
+    if !budget {
+        problems.push(format!(
+            "{file}: no PodDisruptionBudget selects the ingesters"
+        ));
+    }
 }
 
 #[test]
@@ -1267,13 +1425,14 @@ fn the_topics_created_are_the_topics_configured() {
         .filter(|pair| pair[0] == "--topic")
         .map(|pair| pair[1])
         .collect();
-    let objects = kubernetes_objects();
-    let (configmap_file, configmap) = configmap_toml(&objects);
     let mut problems = Vec::new();
-    for (origin, text) in [
-        (COMPOSE_TOML.to_owned(), read(COMPOSE_TOML)),
-        (configmap_file, configmap),
-    ] {
+    let mut configs = vec![(COMPOSE_TOML.to_owned(), read(COMPOSE_TOML))];
+    configs.extend(
+        kubernetes_manifests()
+            .iter()
+            .map(|set| configmap_toml(&set.objects)),
+    );
+    for (origin, text) in configs {
         let table: toml::Table = toml::from_str(&text)
             .unwrap_or_else(|error| panic!("{origin}: not valid TOML: {error}"));
         for (key, default) in [("topic", TOPIC), ("dlq_topic", "audit-events-dlq")] {
