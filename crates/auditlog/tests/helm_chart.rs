@@ -154,6 +154,18 @@ fn the_ingesters_are_a_statefulset_with_static_membership_and_a_budget() {
         Some("metadata.name"),
         "group.instance.id must be the pod name"
     );
+    let args: Vec<&str> = ingester
+        .get("args")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|pair| pair == ["--kafka-property", "session.timeout.ms=60000"]),
+        "a static member's session must outlast a restart: {args:?}"
+    );
     assert_eq!(
         str_at(statefulset, &["spec", "podManagementPolicy"]),
         Some("Parallel")

@@ -69,6 +69,13 @@ replication_factor = {{ int . }}
 {{ $key | toJson }} = {{ $value | toString | toJson }}
 {{- end }}
 {{- end }}
+{{- with .Values.kafka.properties }}
+
+[kafka.properties]
+{{- range $key, $value := . }}
+{{ $key | toJson }} = {{ $value | toString | toJson }}
+{{- end }}
+{{- end }}
 
 [clickhouse]
 url = {{ .Values.clickhouse.url | toJson }}
