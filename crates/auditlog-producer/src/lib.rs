@@ -28,6 +28,11 @@
 //! Every client polls librdkafka only while it has something in flight, so a service that
 //! sends nothing costs next to no CPU.
 //!
+//! A fatal error of the idempotent client (librdkafka gives up on its sequence numbers) does
+//! not end the producer: it builds a new client and sends again every event the dead one
+//! failed, within the event's delivery timeout, so each event still gets one outcome. A
+//! repeat in the topic carries the same id and time and collapses downstream.
+//!
 //! Fake traffic for load tests and demos lives in a crate of its own, `auditlog-traffic`, so
 //! that it does not ship inside every service that embeds this one.
 //!
@@ -72,6 +77,7 @@
 //! ```
 
 pub mod config;
+mod delivery;
 mod error;
 pub mod metrics;
 mod poller;
@@ -81,6 +87,7 @@ mod records;
 /// The event model, so that services need only this crate.
 pub use auditlog_event as event;
 pub use config::{Compression, ProducerConfig};
+pub use delivery::{Delivered, DeliveryCallback, DeliveryResult};
 pub use error::ProducerError;
-pub use producer::{Delivered, DeliveryCallback, DeliveryResult, Producer, ProducerBuilder};
+pub use producer::{Producer, ProducerBuilder};
 pub use records::{RawRecord, RecordDelivery, RecordProducer};

@@ -17,6 +17,10 @@ pub const EVENTS_REJECTED_TOTAL: &str = "auditlog_producer_events_rejected_total
 pub const EVENTS_QUEUED: &str = "auditlog_producer_events_queued";
 /// Time from enqueue to acknowledgement, in seconds.
 pub const DELIVERY_LATENCY_SECONDS: &str = "auditlog_producer_delivery_latency_seconds";
+/// Times the Kafka client hit a fatal error and was replaced by a new one.
+pub const CLIENT_RECOVERIES_TOTAL: &str = "auditlog_producer_client_recoveries_total";
+/// Events sent again on a new client after the old one's fatal error failed them.
+pub const EVENTS_RESENT_TOTAL: &str = "auditlog_producer_events_resent_total";
 
 /// Registers the descriptions and units of the producer's metrics with the installed
 /// recorder. Building a producer calls it; call it yourself if the recorder is installed
@@ -49,6 +53,16 @@ pub fn describe_metrics() {
             Unit::Seconds,
             "Time from enqueue to acknowledgement of an audit event"
         );
+        metrics::describe_counter!(
+            CLIENT_RECOVERIES_TOTAL,
+            Unit::Count,
+            "Kafka clients replaced after a fatal error"
+        );
+        metrics::describe_counter!(
+            EVENTS_RESENT_TOTAL,
+            Unit::Count,
+            "Audit events sent again on a new Kafka client after a fatal error"
+        );
     });
 }
 
@@ -68,6 +82,8 @@ pub(crate) struct ProducerMetrics {
     pub(crate) failed: Counter,
     pub(crate) queued: Gauge,
     pub(crate) latency: Histogram,
+    pub(crate) recoveries: Counter,
+    pub(crate) resent: Counter,
     rejected_invalid: Counter,
     rejected_queue_full: Counter,
     rejected_closed: Counter,
@@ -83,6 +99,8 @@ impl ProducerMetrics {
             failed: metrics::counter!(EVENTS_FAILED_TOTAL, "topic" => topic.to_owned()),
             queued: metrics::gauge!(EVENTS_QUEUED, "topic" => topic.to_owned()),
             latency: metrics::histogram!(DELIVERY_LATENCY_SECONDS, "topic" => topic.to_owned()),
+            recoveries: metrics::counter!(CLIENT_RECOVERIES_TOTAL, "topic" => topic.to_owned()),
+            resent: metrics::counter!(EVENTS_RESENT_TOTAL, "topic" => topic.to_owned()),
             rejected_invalid: rejected("invalid"),
             rejected_queue_full: rejected("queue_full"),
             rejected_closed: rejected("closed"),

@@ -22,8 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdkafka::producer::{BaseProducer, ProducerContext};
-
 /// One poll while events are in flight; reports are handled as they arrive within it, so
 /// this bounds only how soon the thread notices that the producer went idle or stopped.
 const BUSY_WINDOW: Duration = Duration::from_millis(100);
@@ -43,14 +41,12 @@ pub(crate) struct Poller {
 }
 
 impl Poller {
-    /// Starts polling `kafka` whenever `busy` says events are in flight.
-    pub(crate) fn spawn<C>(
-        kafka: Arc<BaseProducer<C>>,
+    /// Starts calling `poll` (which polls the client, or every client a producer holds,
+    /// for up to the time given) whenever `busy` says events are in flight.
+    pub(crate) fn spawn(
+        poll: impl Fn(Duration) + Send + 'static,
         busy: impl Fn() -> bool + Send + 'static,
-    ) -> std::io::Result<Self>
-    where
-        C: ProducerContext + 'static,
-    {
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
@@ -59,7 +55,7 @@ impl Poller {
                 .spawn(move || {
                     while !stop.load(Ordering::Acquire) {
                         if busy() {
-                            kafka.poll(BUSY_WINDOW);
+                            poll(BUSY_WINDOW);
                             continue;
                         }
                         // An enqueue that raced this check has already unparked the
@@ -67,7 +63,7 @@ impl Poller {
                         std::thread::park_timeout(IDLE_DRAIN);
                         if !busy() && !stop.load(Ordering::Acquire) {
                             for _ in 0..DRAIN_POLLS {
-                                kafka.poll(Duration::ZERO);
+                                poll(Duration::ZERO);
                             }
                         }
                     }

@@ -13,33 +13,35 @@
 //!   └──▶ send's future, or the delivery callback (record, try_record)
 //! ```
 //!
-//! Invariants: a permit is held from enqueue to delivery report, so at most
-//! `queue_capacity` events are in flight and memory stays bounded; every enqueued event
-//! gets exactly one report (librdkafka reports even purged and timed-out messages), which
+//! Invariants: a permit is held from enqueue to the event's final outcome, so at most
+//! `queue_capacity` events (and their encoded copies, kept to send again) are in flight and
+//! memory stays bounded; every enqueued event gets exactly one outcome (librdkafka reports
+//! even purged and timed-out messages, and a failure caused by a fatal client error is
+//! sent again on a new client instead of being reported, see the delivery module), which
 //! reaches its waiter or the callback, or is logged when neither can take it.
 
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use auditlog_event::{AuditEvent, EventCodec, Framing};
-use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult as KafkaDeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
-use rdkafka::{ClientContext, config::FromClientConfigAndContext};
-use tokio::sync::{Semaphore, TryAcquireError, oneshot};
+use rdkafka::producer::{BaseRecord, Producer as _};
+use tokio::sync::{TryAcquireError, oneshot};
 use uuid::Uuid;
 
 use crate::ProducerError;
 use crate::config::{Compression, ProducerConfig};
-use crate::metrics::{ProducerMetrics, Rejection};
+use crate::delivery::{
+    Clients, Delivered, DeliveryCallback, DeliveryResult, Pending, Shared, encode_key,
+};
+use crate::metrics::Rejection;
 use crate::poller::Poller;
 
-/// How long `send` waits for an acknowledgement beyond the delivery timeout: librdkafka
-/// scans for timed-out messages about once a second, so its report can come a bit late.
+/// How long `send` waits for an acknowledgement beyond twice the delivery timeout (an
+/// event may be sent again, once in time, after a fatal error): librdkafka scans for
+/// timed-out messages about once a second, so its report can come a bit late.
 const CONFIRM_SLACK: Duration = Duration::from_secs(5);
 
 /// Pause before enqueueing again when librdkafka's own queue (a backstop behind the
@@ -54,27 +56,9 @@ const FLUSH_POLL_INTERVAL: Duration = Duration::from_millis(2);
 const MAX_RETAINED_BUFFER_BYTES: usize = 64 * 1024;
 
 thread_local! {
-    /// librdkafka copies the payload, so one buffer per thread serves every event.
+    /// Events are encoded here, then copied once into the payload kept while in flight,
+    /// so the encoder's growing buffer is reused across events.
     static ENCODE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The outcome of one event: delivered where, or why not.
-pub type DeliveryResult = Result<Delivered, ProducerError>;
-
-/// What the delivery callback is called with, on the producer's polling thread.
-pub type DeliveryCallback = Arc<dyn Fn(DeliveryResult) + Send + Sync>;
-
-/// An event Kafka acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivered {
-    /// The event's id.
-    pub event_id: Uuid,
-    /// The partition it landed in.
-    pub partition: i32,
-    /// Its offset in that partition.
-    pub offset: i64,
-    /// Time from enqueue to acknowledgement.
-    pub latency: Duration,
 }
 
 /// Builds a [`Producer`]; every setting has a default except the brokers and the topic.
@@ -185,31 +169,27 @@ impl ProducerBuilder {
     /// wants to know at start-up calls [`Producer::check_topic`].
     pub fn build(self) -> Result<Producer, ProducerError> {
         let client_config = self.config.client_config()?;
-        let shared = Arc::new(Shared {
-            topic: self.config.topic.clone(),
-            permits: Semaphore::new(self.config.queue_capacity),
-            in_flight: AtomicUsize::new(0),
-            metrics: ProducerMetrics::new(&self.config.topic),
-            on_delivery: self.on_delivery,
-        });
-        let context = DeliveryContext {
-            shared: Arc::clone(&shared),
-        };
-        let kafka = Arc::new(
-            BaseProducer::from_config_and_context(&client_config, context)
-                .map_err(|source| ProducerError::Client { source })?,
-        );
+        let shared = Arc::new(Shared::new(
+            self.config.topic.clone(),
+            self.config.delivery_timeout,
+            self.config.queue_capacity,
+            self.on_delivery,
+        ));
+        let clients = Clients::new(client_config, Arc::clone(&shared))
+            .map_err(|source| ProducerError::Client { source })?;
         let poller = {
             let shared = Arc::clone(&shared);
-            Poller::spawn(Arc::clone(&kafka), move || {
-                shared.in_flight.load(Ordering::Acquire) > 0
-            })
+            let clients = Arc::clone(&clients);
+            Poller::spawn(
+                move |timeout| clients.poll(timeout),
+                move || shared.in_flight.load(Ordering::Acquire) > 0,
+            )
             .map_err(|source| ProducerError::Thread { source })?
         };
         Ok(Producer {
             inner: Arc::new(Inner {
                 poller,
-                kafka,
+                clients,
                 shared,
                 codec: EventCodec::new(self.config.framing),
                 config: self.config,
@@ -229,10 +209,10 @@ pub struct Producer {
 }
 
 struct Inner {
-    /// Declared first, so it stops before the client goes: the client's own drop then
+    /// Declared first, so it stops before the clients go: a client's own drop then
     /// purges what is queued and reports it on the dropping thread.
     poller: Poller,
-    kafka: Arc<BaseProducer<DeliveryContext>>,
+    clients: Arc<Clients>,
     shared: Arc<Shared>,
     codec: EventCodec,
     config: ProducerConfig,
@@ -267,7 +247,8 @@ impl Producer {
         let inner = Arc::clone(&self.inner);
         let metadata = tokio::task::spawn_blocking(move || {
             inner
-                .kafka
+                .clients
+                .current()
                 .client()
                 .fetch_metadata(Some(&inner.config.topic), timeout)
         })
@@ -296,11 +277,13 @@ impl Producer {
     ///
     /// Waits for room when the queue is full (backpressure), at most the delivery timeout;
     /// then waits for the acknowledgement, which librdkafka gives or fails within the
-    /// delivery timeout. The delivery callback is not called for events sent this way.
+    /// delivery timeout (within twice that when a fatal client error made the producer send
+    /// it again on a new client). The delivery callback is not called for events sent this
+    /// way.
     pub async fn send(&self, event: &AuditEvent) -> Result<Delivered, ProducerError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         self.enqueue_waiting(event, Some(reply_tx)).await?;
-        let wait = self.inner.config.delivery_timeout + CONFIRM_SLACK;
+        let wait = 2 * self.inner.config.delivery_timeout + CONFIRM_SLACK;
         match tokio::time::timeout(wait, reply_rx).await {
             Ok(Ok(result)) => result,
             // The report was dropped unsent: only when librdkafka was torn down under us.
@@ -351,7 +334,8 @@ impl Producer {
         let deadline = tokio::time::Instant::now() + timeout;
         let inner = Arc::clone(&self.inner);
         // librdkafka's flush sends lingering batches at once, but it blocks its thread.
-        let kafka_flush = tokio::task::spawn_blocking(move || inner.kafka.flush(timeout));
+        let kafka_flush =
+            tokio::task::spawn_blocking(move || inner.clients.current().flush(timeout));
         // Its verdict is not needed: the count of reports still due below is the truth.
         let _ = kafka_flush.await;
         loop {
@@ -464,175 +448,78 @@ impl Producer {
         reply: Option<oneshot::Sender<DeliveryResult>>,
     ) -> Result<(), EnqueueFailure> {
         let shared = &self.inner.shared;
-        let mut key_buffer = Uuid::encode_buffer();
-        let key: &str = event.resource_id.hyphenated().encode_lower(&mut key_buffer);
-        ENCODE_BUFFER.with_borrow_mut(|payload| {
-            payload.clear();
-            if let Err(source) = self.inner.codec.encode(event, payload) {
+        let payload: Arc<[u8]> = ENCODE_BUFFER
+            .with_borrow_mut(|buffer| {
+                buffer.clear();
+                let encoded = self
+                    .inner
+                    .codec
+                    .encode(event, buffer)
+                    .map(|()| Arc::from(&buffer[..]));
+                if buffer.capacity() > MAX_RETAINED_BUFFER_BYTES {
+                    *buffer = Vec::new();
+                }
+                encoded
+            })
+            .map_err(|source| {
                 shared.metrics.rejected(Rejection::Invalid);
-                return Err(EnqueueFailure::Other(ProducerError::Invalid {
+                EnqueueFailure::Other(ProducerError::Invalid {
                     event_id: event.id,
                     source,
-                }));
-            }
-            let pending = Box::new(Pending {
-                event_id: event.id,
-                enqueued_at: Instant::now(),
-                reply,
-            });
-            // Counted before the hand-over: the report may arrive on the polling thread
-            // before `send` even returns here.
-            if shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
-                // The poller sleeps while nothing is in flight.
-                self.inner.poller.wake();
-            }
-            shared.metrics.queued.increment(1.0);
+                })
+            })?;
+        let mut key_buffer = Uuid::encode_buffer();
+        let key = encode_key(event.resource_id, &mut key_buffer);
+        let mut pending = Box::new(Pending {
+            event_id: event.id,
+            resource_id: event.resource_id,
+            payload: Arc::clone(&payload),
+            enqueued_at: Instant::now(),
+            reply,
+        });
+        // Counted before the hand-over: the report may arrive on the polling thread
+        // before `send` even returns here.
+        if shared.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            // The poller sleeps while nothing is in flight.
+            self.inner.poller.wake();
+        }
+        shared.metrics.queued.increment(1.0);
+        let mut client = self.inner.clients.current();
+        let mut fatal_retry = true;
+        let error = loop {
             let record = BaseRecord::with_opaque_to(&self.inner.config.topic, pending)
                 .key(key)
-                .payload(payload.as_slice());
-            let outcome = match self.inner.kafka.send(record) {
-                Ok(()) => Ok(()),
+                .payload(&*payload);
+            match client.send(record) {
+                Ok(()) => return Ok(()),
                 Err((error, record)) => {
-                    shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    shared.metrics.queued.decrement(1.0);
-                    if error == KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) {
-                        Err(EnqueueFailure::QueueFull(record.delivery_opaque.reply))
-                    } else {
-                        shared.metrics.rejected(Rejection::Enqueue);
-                        Err(EnqueueFailure::Other(ProducerError::from_kafka(
-                            event.id,
-                            &self.inner.config.topic,
-                            error,
-                            true,
-                        )))
+                    pending = record.delivery_opaque;
+                    // A client that died since it was picked refuses everything: the
+                    // event goes to its replacement.
+                    let fatal = error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal);
+                    if !(fatal && fatal_retry) {
+                        break error;
+                    }
+                    fatal_retry = false;
+                    match self.inner.clients.recover(client.context().generation()) {
+                        Ok(fresh) => client = fresh,
+                        Err(_) => break error,
                     }
                 }
-            };
-            if payload.capacity() > MAX_RETAINED_BUFFER_BYTES {
-                *payload = Vec::new();
-            }
-            outcome
-        })
-    }
-}
-
-/// What travels with a message through librdkafka and comes back in its report.
-struct Pending {
-    event_id: Uuid,
-    enqueued_at: Instant,
-    /// `send`'s waiter; `None` for `record` and `try_record`, whose outcome goes to the
-    /// delivery callback.
-    reply: Option<oneshot::Sender<DeliveryResult>>,
-}
-
-/// State shared by the callers and the polling thread.
-struct Shared {
-    topic: String,
-    /// One permit per event that may be in flight; returned by the delivery report.
-    permits: Semaphore,
-    in_flight: AtomicUsize,
-    metrics: ProducerMetrics,
-    on_delivery: Option<DeliveryCallback>,
-}
-
-impl Shared {
-    fn report(&self, result: &KafkaDeliveryResult<'_>, pending: Pending) {
-        let Pending {
-            event_id,
-            enqueued_at,
-            reply,
-        } = pending;
-        let latency = enqueued_at.elapsed();
-        let outcome = match result {
-            Ok(message) => {
-                self.metrics.sent.increment(1);
-                self.metrics.latency.record(latency);
-                Ok(Delivered {
-                    event_id,
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    latency,
-                })
-            }
-            Err((error, _message)) => {
-                self.metrics.failed.increment(1);
-                Err(ProducerError::from_kafka(
-                    event_id,
-                    &self.topic,
-                    error.clone(),
-                    false,
-                ))
             }
         };
-        match (reply, &self.on_delivery) {
-            (Some(reply), _) => {
-                // The caller stopped waiting (its future was dropped): say what it missed.
-                if let Err(Err(error)) = reply.send(outcome) {
-                    tracing::error!(%event_id, %error, "audit event not delivered");
-                }
-            }
-            (None, Some(on_delivery)) => {
-                // A panicking callback must not take the polling thread (and with it every
-                // later report) down.
-                let call = std::panic::catch_unwind(AssertUnwindSafe(|| on_delivery(outcome)));
-                if call.is_err() {
-                    tracing::error!(%event_id, "the audit delivery callback panicked");
-                }
-            }
-            (None, None) => {
-                if let Err(error) = outcome {
-                    tracing::error!(%event_id, %error, "audit event not delivered");
-                }
-            }
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        shared.metrics.queued.decrement(1.0);
+        if error == KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) {
+            Err(EnqueueFailure::QueueFull(pending.reply))
+        } else {
+            shared.metrics.rejected(Rejection::Enqueue);
+            Err(EnqueueFailure::Other(ProducerError::from_kafka(
+                event.id,
+                &self.inner.config.topic,
+                error,
+                true,
+            )))
         }
-        // Last, so that a flush that sees zero in flight also sees every callback done;
-        // the count drops before the permit returns, so it never exceeds the capacity.
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.metrics.queued.decrement(1.0);
-        self.permits.add_permits(1);
-    }
-}
-
-/// librdkafka's hooks: delivery reports and client logs.
-struct DeliveryContext {
-    shared: Arc<Shared>,
-}
-
-impl ClientContext for DeliveryContext {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        log_to_tracing(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        error_to_tracing(error, reason);
-    }
-}
-
-/// librdkafka's log lines, through `tracing` like the rest of the process's.
-pub(crate) fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &str) {
-    match level {
-        RDKafkaLogLevel::Emerg
-        | RDKafkaLogLevel::Alert
-        | RDKafkaLogLevel::Critical
-        | RDKafkaLogLevel::Error => tracing::error!(facility, "librdkafka: {message}"),
-        RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
-        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-            tracing::info!(facility, "librdkafka: {message}")
-        }
-        RDKafkaLogLevel::Debug => tracing::debug!(facility, "librdkafka: {message}"),
-    }
-}
-
-/// Transient broker trouble (all brokers down, a reconnect) is reported here; the records
-/// themselves fail through their delivery reports.
-pub(crate) fn error_to_tracing(error: KafkaError, reason: &str) {
-    tracing::warn!(%error, reason, "kafka client error");
-}
-
-impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<Pending>;
-
-    fn delivery(&self, result: &KafkaDeliveryResult<'_>, pending: Box<Pending>) {
-        self.shared.report(result, *pending);
     }
 }

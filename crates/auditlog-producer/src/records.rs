@@ -81,9 +81,11 @@ impl RecordProducer {
         let kafka = Arc::new(BaseProducer::from_config_and_context(config, context)?);
         let poller = {
             let in_flight = Arc::clone(&in_flight);
-            Poller::spawn(Arc::clone(&kafka), move || {
-                in_flight.load(Ordering::Acquire) > 0
-            })
+            let kafka = Arc::clone(&kafka);
+            Poller::spawn(
+                move |timeout| kafka.poll(timeout),
+                move || in_flight.load(Ordering::Acquire) > 0,
+            )
             .map_err(|error| KafkaError::ClientCreation(format!("polling thread: {error}")))?
         };
         Ok(Self {
@@ -159,11 +161,11 @@ struct ReplyContext {
 
 impl ClientContext for ReplyContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        crate::producer::log_to_tracing(level, facility, message);
+        crate::delivery::log_to_tracing(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        crate::producer::error_to_tracing(error, reason);
+        crate::delivery::error_to_tracing(error, reason);
     }
 }
 
