@@ -96,6 +96,15 @@ fn note(outcomes: &Outcomes, result: DeliveryResult) {
         .push(outcome);
 }
 
+/// Makes the cluster answer the next produce request with a sequence desynchronization for
+/// the oldest batch in flight, which librdkafka holds fatal for an idempotent producer.
+fn inject_fatal_error<C: rdkafka::ClientContext>(cluster: &MockCluster<'_, C>) {
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_producer_error_loses_no_event_and_reports_none_twice() {
     let cluster = MockCluster::new(3).expect("mock cluster");
@@ -117,19 +126,17 @@ async fn a_fatal_producer_error_loses_no_event_and_reports_none_twice() {
     let (before, rest) = events.split_at(PER_PHASE as usize);
     let (during, after) = rest.split_at(PER_PHASE as usize);
 
-    // Before: the client has its producer id and has written to every partition.
+    // Before: the client has its producer id and has written to every partition; as below,
+    // nothing is in flight when the error is armed.
     for event in before {
         producer.record(event).await.unwrap();
     }
-    producer.flush(Duration::from_secs(30)).await.unwrap();
+    producer.flush(Duration::from_secs(60)).await.unwrap();
     assert_eq!(counters.value(CLIENT_RECOVERIES_TOTAL), 0);
 
-    // During: the next produce request is refused with a sequence desynchronization, which
-    // librdkafka holds fatal, while the events below are being queued and sent.
-    cluster.request_errors(
-        RDKafkaApiKey::Produce,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
-    );
+    // During: the next produce request is refused, fatally, while the events below are
+    // being queued and sent.
+    inject_fatal_error(&cluster);
     let mut sends = Vec::new();
     for (index, event) in during.iter().enumerate() {
         if (index as u64).is_multiple_of(SEND_EVERY) {
@@ -142,7 +149,12 @@ async fn a_fatal_producer_error_loses_no_event_and_reports_none_twice() {
             producer.record(event).await.unwrap();
         }
     }
-    // After: the producer takes new events as if nothing happened.
+    // After: the replacement client dies the same way while the producer keeps taking
+    // events, and is replaced in turn. Nothing is in flight when the error is armed, so the
+    // request it hits heads its partition's queue: librdkafka bumps the epoch instead of
+    // giving up when an earlier request of the same partition is still unanswered.
+    producer.flush(Duration::from_secs(60)).await.unwrap();
+    inject_fatal_error(&cluster);
     for event in after {
         producer.record(event).await.unwrap();
     }
@@ -161,9 +173,9 @@ async fn a_fatal_producer_error_loses_no_event_and_reports_none_twice() {
     producer.shutdown(Duration::from_secs(60)).await.unwrap();
     assert_eq!(producer.in_flight(), 0);
 
-    // The error struck, and the producer recovered from it.
+    // The error struck twice, and the producer recovered each time.
     let recoveries = counters.value(CLIENT_RECOVERIES_TOTAL);
-    assert!(recoveries >= 1, "no fatal error happened");
+    assert_eq!(recoveries, 2, "fatal errors recovered from");
     let resent = counters.value(EVENTS_RESENT_TOTAL);
     assert!(resent >= 1, "the fatal error failed no event");
 
