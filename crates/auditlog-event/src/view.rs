@@ -21,11 +21,13 @@ use std::net::IpAddr;
 use uuid::Uuid;
 
 use crate::avro::Reader;
+use crate::encoded_len::varint_len;
 use crate::json_text::{is_canonical, is_canonical_object};
 use crate::limits::{
-    MAX_ADDITIONAL_FIELDS_BYTES, MAX_DIFF_BYTES, MAX_TEXT_BYTES, MAX_TIME, MAX_USER_AGENT_CHARS,
-    MIN_TIME,
+    MAX_ADDITIONAL_FIELDS_BYTES, MAX_DIFF_BYTES, MAX_TEXT_BYTES, MAX_USER_AGENT_CHARS,
 };
+#[cfg(doc)]
+use crate::limits::{MAX_TIME, MIN_TIME};
 use crate::micros::unix_micros_saturating;
 use crate::{Action, AuditEvent, BuildReason, ResourceType};
 
@@ -192,6 +194,8 @@ impl EventView<'_> {
 struct DiffEntries<'a> {
     blocks: &'a [u8],
     count: usize,
+    /// The entries' size as validation counts it (see [`diff_encoded_len`]).
+    entries_len: usize,
 }
 
 struct DiffEntryView<'a> {
@@ -315,6 +319,7 @@ pub(crate) fn view_datum(datum: &[u8]) -> Option<EventView<'_>> {
 fn read_diff<'a>(reader: &mut Reader<'a>) -> Option<DiffEntries<'a>> {
     let blocks = reader.rest;
     let mut count = 0;
+    let mut entries_len = 0;
     let mut previous_field: Option<&str> = None;
     loop {
         let in_block = read_block_count(reader).ok()?;
@@ -334,12 +339,14 @@ fn read_diff<'a>(reader: &mut Reader<'a>) -> Option<DiffEntries<'a>> {
                 return None;
             }
             count += 1;
+            entries_len += entry_encoded_len(&entry);
         }
     }
     let used = blocks.len() - reader.rest.len();
     Some(DiffEntries {
         blocks: &blocks[..used],
         count,
+        entries_len,
     })
 }
 
@@ -352,8 +359,7 @@ fn is_valid(view: &EventView<'_>) -> bool {
         && view
             .organization
             .is_none_or(|organization| !organization.id.is_nil());
-    let time_in_range = (unix_micros_saturating(MIN_TIME)..=unix_micros_saturating(MAX_TIME))
-        .contains(&view.time_micros);
+    let time_in_range = (MIN_TIME_MICROS..=MAX_TIME_MICROS).contains(&view.time_micros);
     ids_set
         && (100..=599).contains(&view.status_code)
         && time_in_range
@@ -397,23 +403,26 @@ fn lengths_within_limits(view: &EventView<'_>) -> bool {
         })
 }
 
-/// The diff's size as validation counts it: one block of canonical entries.
+/// The diff's size as validation counts it: one block of canonical entries, its count
+/// and the closing zero.
 fn diff_encoded_len(view: &EventView<'_>) -> usize {
-    use crate::encoded_len::varint_len;
-    let encoded_array_len = |text_len: usize| varint_len(text_len) + text_len;
-    let entries_len: usize = view
-        .diff
-        .iter()
-        .map(|entry| {
-            const SECRET_FLAG_LEN: usize = 1;
-            encoded_array_len(entry.field.len())
-                + encoded_array_len(entry.old.len())
-                + encoded_array_len(entry.new.len())
-                + SECRET_FLAG_LEN
-        })
-        .sum();
-    varint_len(view.diff.count) + entries_len + 1
+    varint_len(view.diff.count) + view.diff.entries_len + 1
 }
+
+/// One entry's share of [`diff_encoded_len`]: its field, old and new texts as Avro strings
+/// and the secret flag.
+fn entry_encoded_len(entry: &DiffEntryView<'_>) -> usize {
+    const SECRET_FLAG_LEN: usize = 1;
+    let encoded_array_len = |text_len: usize| varint_len(text_len) + text_len;
+    encoded_array_len(entry.field.len())
+        + encoded_array_len(entry.old.len())
+        + encoded_array_len(entry.new.len())
+        + SECRET_FLAG_LEN
+}
+
+/// [`MIN_TIME`] and [`MAX_TIME`] in µs since the epoch (a test holds them to the times).
+const MIN_TIME_MICROS: i64 = -2_208_988_800_000_000;
+const MAX_TIME_MICROS: i64 = 10_413_791_999_999_999;
 
 #[cfg(test)]
 #[path = "view_tests.rs"]

@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::limits::MIN_TIME;
 use crate::testing::{sample_event, sample_events};
 use crate::{AuditEvent, DiffEntry, EventCodec, Framing};
 
@@ -187,4 +188,16 @@ fn build_reason_rule_matches_validation() {
             );
         }
     }
+}
+
+#[test]
+fn time_bounds_in_micros_are_the_limits() {
+    assert_eq!(
+        MIN_TIME_MICROS,
+        unix_micros_saturating(crate::limits::MIN_TIME)
+    );
+    assert_eq!(
+        MAX_TIME_MICROS,
+        unix_micros_saturating(crate::limits::MAX_TIME)
+    );
 }

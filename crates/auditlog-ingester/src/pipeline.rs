@@ -339,9 +339,9 @@ impl<W: BatchWriter> Coordinator<W> {
         }
 
         let now = batch_clock();
-        let started = Instant::now();
+        let started = self.decode_time.sample_start();
         let decoded = Decoded::read(&self.codec, message.payload.unwrap_or_default());
-        self.decode_time.add_since(started);
+        self.decode_time.sample_end(started);
         let Some(batcher) = self.batchers.get_mut(&partition) else {
             return Ok(());
         };
@@ -362,9 +362,9 @@ impl<W: BatchWriter> Coordinator<W> {
                     message.offset,
                     decoded.time_micros(),
                     |rows| {
-                        let started = Instant::now();
+                        let started = encode_time.sample_start();
                         decoded.encode_stored(encoder, source, rows);
-                        encode_time.add_since(started);
+                        encode_time.sample_end(started);
                     },
                     now,
                 )

@@ -512,7 +512,7 @@ pub(crate) fn poll_loop(
         // messages are always in it, never held aside here.
         let mut num_taken = 0;
         while let Some(Ok(message)) = &polled {
-            let started = Instant::now();
+            let started = handover.sample_start();
             context
                 .next_offsets()
                 .insert(message.partition(), message.offset() + 1);
@@ -525,7 +525,7 @@ pub(crate) fn poll_loop(
                 timestamp_millis: message.timestamp().to_millis(),
                 replay: replay.as_ref(),
             });
-            handover.add_since(started);
+            handover.sample_end(started);
             num_taken += 1;
             if num_taken == CHUNK_MESSAGES {
                 break;
