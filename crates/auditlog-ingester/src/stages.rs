@@ -4,7 +4,8 @@
 //!  poll thread: copy out of librdkafka + hand over ─▶ handover
 //!  coordinator: Avro → event or view               ─▶ decode
 //!               event → RowBinary row              ─▶ encode
-//!  write task:  LZ4 + handing the body to HTTP     ─▶ compress
+//!  write task:  body to the HTTP client (its LZ4,   ─▶ compress
+//!               and any wait for the connection)
 //! ```
 //!
 //! Each stage adds up nanoseconds locally and moves whole microseconds into its counter
