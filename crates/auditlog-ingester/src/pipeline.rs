@@ -243,8 +243,10 @@ impl<W: BatchWriter> Coordinator<W> {
                 event = events_rx.recv() => match event {
                     Some(SourceEvent::Messages(chunk)) => {
                         age_check_parked = false;
+                        // One clock read per chunk: its messages arrived together.
+                        let now = batch_clock();
                         for message in chunk.iter() {
-                            match self.consume(message).await {
+                            match self.consume(message, now).await {
                                 // A stop came while a partition's intents were loading: that
                                 // message and the rest are not taken, so nothing depends on
                                 // them.
@@ -294,7 +296,7 @@ impl<W: BatchWriter> Coordinator<W> {
         }
     }
 
-    async fn consume(&mut self, message: MessageRef<'_>) -> Result<(), IngestError> {
+    async fn consume(&mut self, message: MessageRef<'_>, now: Instant) -> Result<(), IngestError> {
         let partition = message.partition;
         let already_seen = self
             .batchers
@@ -338,7 +340,6 @@ impl<W: BatchWriter> Coordinator<W> {
             self.batchers.insert(partition, batcher);
         }
 
-        let now = batch_clock();
         let started = self.decode_time.sample_start();
         let decoded = Decoded::read(&self.codec, message.payload.unwrap_or_default());
         self.decode_time.sample_end(started);
