@@ -237,22 +237,7 @@ fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
     let prefix_at = out.len();
     out.push(0);
     match ip {
-        // Four numbers and three dots by hand: the formatting machinery costs more than
-        // the rest of the event's fixed fields together.
-        IpAddr::V4(v4) => {
-            for (index, octet) in v4.octets().into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b'.');
-                }
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
-            }
-        }
+        IpAddr::V4(v4) => crate::ip_text::put_ipv4(out, *v4),
         IpAddr::V6(v6) => {
             let _infallible_for_vec = write!(out, "{v6}");
         }

@@ -71,6 +71,7 @@ mod error;
 mod event;
 #[doc(hidden)]
 pub mod fuzz_checks;
+mod ip_text;
 mod json_text;
 pub mod limits;
 mod micros;
@@ -87,6 +88,7 @@ pub use diff::{Auditable, Diff, DiffEntry, FieldClass, diff_json_objects};
 pub use enums::{Action, BuildReason, ResourceType};
 pub use error::EventError;
 pub use event::{Actor, AuditEvent, Organization};
+pub use ip_text::put_ipv4;
 pub use micros::unix_micros_saturating;
 pub use schema::{AUDIT_EVENT_SCHEMA, SchemaVersion, newest_schema, schema_versions};
 pub use view::{ActorView, EventView, OrganizationView};

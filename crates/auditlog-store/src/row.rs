@@ -6,7 +6,7 @@
 //! older readers. The whole-system tests check both against the real table.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use auditlog_event::{
     Action, Actor, ActorView, AuditEvent, BuildReason, Diff, EventView, Organization,
@@ -148,7 +148,7 @@ impl RowEncoder {
         match event.ip {
             // Four numbers and three dots by hand, as `Display` writes them: the formatting
             // machinery costs more than the rest of the row's fixed fields.
-            Some(IpAddr::V4(v4)) => put_ipv4(&mut self.scratch, v4),
+            Some(IpAddr::V4(v4)) => auditlog_event::put_ipv4(&mut self.scratch, v4),
             // Writing into a Vec cannot fail.
             Some(ip) => {
                 let _ = write!(self.scratch, "{ip}");
@@ -254,22 +254,6 @@ pub fn split_stored_prefix(mut bytes: &[u8]) -> Result<(Vec<StoredRow<'_>>, usiz
 
 /// What the reader says when the bytes end inside a row.
 const TRUNCATED: &str = "the answer ends inside a row";
-
-/// An IPv4 address exactly as its `Display` writes it.
-fn put_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
-    for (index, octet) in ip.octets().into_iter().enumerate() {
-        if index > 0 {
-            out.push(b'.');
-        }
-        if octet >= 100 {
-            out.push(b'0' + octet / 100);
-        }
-        if octet >= 10 {
-            out.push(b'0' + octet / 10 % 10);
-        }
-        out.push(b'0' + octet % 10);
-    }
-}
 
 /// ClickHouse's RowBinary UUID: the high and low 64-bit halves, each little-endian.
 fn put_uuid(out: &mut Vec<u8>, id: Uuid) {
@@ -650,9 +634,9 @@ mod tests {
             [10, 99, 100, 255],
             [255, 9, 10, 109],
         ] {
-            let ip = Ipv4Addr::from(octets);
+            let ip = std::net::Ipv4Addr::from(octets);
             let mut out = Vec::new();
-            put_ipv4(&mut out, ip);
+            auditlog_event::put_ipv4(&mut out, ip);
             assert_eq!(out, ip.to_string().into_bytes());
         }
     }
