@@ -165,6 +165,7 @@ async fn sigterm_during_a_clickhouse_outage_exits_within_the_shutdown_timeout() 
     clickhouse.stop();
     produce_events(&target.topic, &all_events[CHUNK..2 * CHUNK]).await;
     wait_until_unready(&ingester, "clickhouse writes failing").await;
+    wait_until_a_batch_write_fails(&ingester).await;
     ingester.send_sigterm();
     // Asked as soon as the stop has begun: it lasts the 5 s deadline, which a fixed wait
     // would eat into on a loaded machine.
@@ -210,6 +211,7 @@ async fn sigterm_during_a_clickhouse_outage_exits_within_the_shutdown_timeout() 
     clickhouse.stop();
     produce_events(&target.topic, &all_events[2 * CHUNK..]).await;
     wait_until_unready(&ingester, "clickhouse writes failing").await;
+    wait_until_a_batch_write_fails(&ingester).await;
     ingester.send_sigterm();
     // Signals sent before the first is taken count as one: the second waits for the log.
     wait_until_stopping(&ingester).await;
@@ -249,6 +251,30 @@ async fn wait_until_stopping(ingester: &AuditlogProcess) {
 }
 
 /// Waits until `/readyz` reports `words` (as 503), failing the test after a minute.
+/// Waits until a batch's own write is being retried (its intent or its insert): only then is
+/// a batch in flight and owed, which is what a stop's exit code and wait are about. Readiness
+/// alone also turns on a failing checkpoint or intent load, which can come first: under a CPU
+/// hog the new events were not yet a batch when the stop began.
+async fn wait_until_a_batch_write_fails(ingester: &AuditlogProcess) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = ingester.metrics().await.unwrap_or_default();
+        let batch_retries: f64 = ["intent", "insert"]
+            .iter()
+            .map(|stage| metric_sum(&metrics, &format!("{RETRIES}{{stage=\"{stage}\"}}")))
+            .sum();
+        if batch_retries > 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no batch write was retried within a minute\n{metrics}\n{}",
+            ingester.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait_until_unready(ingester: &AuditlogProcess, words: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
