@@ -1,0 +1,95 @@
+use super::*;
+
+fn parse(text: &str) -> StreamFile {
+    toml::from_str(text).unwrap()
+}
+
+const WEBHOOK: &str = r#"
+[[sinks]]
+name = "siem"
+kind = "webhook"
+url = "http://127.0.0.1:1/hook"
+secret = "sixteen bytes at least"
+filter = "resource_type:workspace action:delete"
+format = "ocsf"
+"#;
+
+#[test]
+fn a_valid_sink_is_read_with_its_defaults() {
+    let sinks = sinks_from_file(&parse(WEBHOOK), &[]).unwrap();
+    assert_eq!(sinks.len(), 1);
+    let sink = &sinks[0];
+    assert_eq!(sink.name, "siem");
+    assert_eq!(sink.group(), "auditlog-stream-siem");
+    assert_eq!(sink.format, Format::Ocsf);
+    assert_eq!(sink.destination.kind(), "webhook");
+    assert_eq!(sink.batch, BatchLimits::default());
+    assert_eq!(
+        sink.filter.action.as_ref().map(|action| action.as_str()),
+        Some("delete")
+    );
+}
+
+#[test]
+fn an_unknown_kind_is_named() {
+    let file = parse("[[sinks]]\nname = \"x\"\nkind = \"kafka\"\n");
+    let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
+    assert!(error.contains("unknown kind \"kafka\""), "{error}");
+    let file = parse("[[sinks]]\nname = \"x\"\nkind = \"s3\"\n");
+    let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
+    assert!(error.contains("not available in this build yet"), "{error}");
+}
+
+#[test]
+fn a_bad_filter_gets_the_apis_validations() {
+    let file = parse(&WEBHOOK.replace("action:delete", "action:explode colour:red"));
+    let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
+    assert!(
+        error.contains(
+            r#"action: Query param "action" has invalid value: "explode" is not a valid value"#
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains(r#""colour" is not a valid query param"#),
+        "{error}"
+    );
+    let file = parse(&WEBHOOK.replace("action:delete", "username:me"));
+    let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
+    assert!(error.contains("no caller is known"), "{error}");
+}
+
+#[test]
+fn names_are_unique_and_well_formed() {
+    let twice = format!("{WEBHOOK}{WEBHOOK}");
+    let error = sinks_from_file(&parse(&twice), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("used by two sinks"), "{error}");
+    let file = parse(&WEBHOOK.replace("name = \"siem\"", "name = \"a b\""));
+    assert!(sinks_from_file(&file, &[]).is_err());
+}
+
+#[test]
+fn unknown_settings_and_formats_are_errors() {
+    let file = parse(&WEBHOOK.replace("secret =", "secrett ="));
+    let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
+    assert!(error.contains("secrett"), "{error}");
+    let file = parse(&WEBHOOK.replace("\"ocsf\"", "\"cef\""));
+    let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
+    assert!(error.contains("format"), "{error}");
+}
+
+#[test]
+fn only_selects_existing_sinks() {
+    let two = format!("{WEBHOOK}{}", WEBHOOK.replace("siem", "other"));
+    let file = parse(&two);
+    let sinks = sinks_from_file(&file, &["other".to_owned()]).unwrap();
+    assert_eq!(sinks.len(), 1);
+    assert_eq!(sinks[0].name, "other");
+    let error = sinks_from_file(&file, &["nope".to_owned()])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("\"nope\" is not configured"), "{error}");
+    assert!(sinks_from_file(&StreamFile::default(), &[]).is_err());
+}

@@ -1,0 +1,628 @@
+//! The engine: one task per sink, each a member of the sink's own consumer group.
+//!
+//! ```text
+//!  topic ──recv──▶ Batcher (per partition: decode, filter, format) ──sealed──▶ deliver
+//!    ▲                                                                           │ retry with
+//!    │  paused while the destination fails; polled meanwhile (group membership)  │ backoff until
+//!    └──────────────────── commit last + 1, only after Ok ◀──────────────────────┘ it confirms
+//! ```
+//!
+//! A sink's batches are delivered one at a time, in order, so a failing destination blocks
+//! its own group and nothing else: the other sinks are other tasks with other groups.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use crate::batcher::{Batcher, Outcome};
+use crate::config::SinkConfig;
+use crate::health::Health;
+use crate::sink::{Batch, Sink};
+use crate::{StreamError, metrics as names, retry};
+
+/// What a run is given.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// The audit event topic.
+    pub topic: String,
+    /// librdkafka properties passed through (security, timeouts).
+    pub kafka_properties: BTreeMap<String, String>,
+    /// The sinks to run.
+    pub sinks: Vec<SinkConfig>,
+    /// Backoff between delivery attempts (the ingester's policy and defaults).
+    pub retry: auditlog_ingester::RetryPolicy,
+    /// Stop once every sink has committed up to the end offsets seen at start.
+    pub until_caught_up: bool,
+}
+
+/// What one sink did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkReport {
+    /// The sink's name.
+    pub name: String,
+    /// Events the destination confirmed.
+    pub delivered: u64,
+    /// Batches the destination confirmed.
+    pub batches: u64,
+    /// Events the filter left out.
+    pub filtered: u64,
+    /// Messages that were not valid events.
+    pub malformed: u64,
+    /// Failed attempts.
+    pub failures: u64,
+    /// Whether it reached the end offsets seen at start (`until_caught_up`).
+    pub caught_up: bool,
+}
+
+/// What a run did, per sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamReport {
+    /// One report per sink, in configuration order.
+    pub sinks: Vec<SinkReport>,
+}
+
+/// Each partition's low and high watermark.
+type Watermarks = BTreeMap<i32, (i64, i64)>;
+
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_millis(100);
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs every sink until `shutdown` turns true, or, with `until_caught_up`, until each has
+/// delivered what the topic held at start. A sink failing to start stops them all.
+pub async fn run(
+    config: StreamConfig,
+    health: Health,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<StreamReport, StreamError> {
+    let targets = if config.until_caught_up {
+        let client = client_config(&config, None);
+        let topic = config.topic.clone();
+        Some(
+            tokio::task::spawn_blocking(move || watermarks_of_topic(&client, &topic))
+                .await
+                .map_err(|error| StreamError::SinkStopped {
+                    sink: "*".into(),
+                    message: error.to_string(),
+                })??,
+        )
+    } else {
+        None
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for sink in &config.sinks {
+        health.register(&sink.name);
+        let runner =
+            SinkRunner::start(&config, sink, health.clone(), stop.clone(), targets.clone())?;
+        tasks.push((sink.name.clone(), tokio::spawn(runner.run())));
+    }
+    // External shutdown reaches the sinks through the internal stop, which a failing sink
+    // also pulls.
+    let forward = {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stop_tx.send(true);
+        })
+    };
+    let mut report = StreamReport::default();
+    let mut first_error = None;
+    for (name, task) in tasks {
+        match task.await {
+            Ok(Ok(sink_report)) => report.sinks.push(sink_report),
+            Ok(Err(error)) => {
+                let _ = stop_tx.send(true);
+                first_error.get_or_insert(error);
+            }
+            Err(error) => {
+                let _ = stop_tx.send(true);
+                first_error.get_or_insert(StreamError::SinkStopped {
+                    sink: name,
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    forward.abort();
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(report),
+    }
+}
+
+fn client_config(config: &StreamConfig, group: Option<&str>) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.brokers);
+    for (key, value) in &config.kafka_properties {
+        client.set(key, value);
+    }
+    if let Some(group) = group {
+        client
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // A new sink starts with what the topic still holds: a SIEM wants the history.
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+    }
+    client
+}
+
+fn watermarks_of_topic(client: &ClientConfig, topic: &str) -> Result<Watermarks, StreamError> {
+    let consumer: BaseConsumer = client.create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), KAFKA_TIMEOUT)?;
+    let Some(topic_metadata) = metadata.topics().iter().find(|found| found.name() == topic) else {
+        return Err(StreamError::NoSinks(format!(
+            "topic {topic:?} does not exist"
+        )));
+    };
+    if let Some(error) = topic_metadata.error() {
+        return Err(StreamError::NoSinks(format!(
+            "topic {topic:?}: {:?}",
+            rdkafka::types::RDKafkaErrorCode::from(error)
+        )));
+    }
+    let mut watermarks = Watermarks::new();
+    for partition in topic_metadata.partitions() {
+        let marks = consumer.fetch_watermarks(topic, partition.id(), KAFKA_TIMEOUT)?;
+        watermarks.insert(partition.id(), marks);
+    }
+    Ok(watermarks)
+}
+
+/// A message held back while the partitions were paused.
+#[derive(Debug)]
+struct Held {
+    partition: i32,
+    offset: i64,
+    payload: Option<Vec<u8>>,
+}
+
+/// The run was asked to stop.
+struct Stopped;
+
+struct SinkRunner {
+    name: String,
+    topic: String,
+    consumer: Arc<StreamConsumer>,
+    sink: Box<dyn Sink>,
+    batcher: Batcher,
+    health: Health,
+    retry: auditlog_ingester::RetryPolicy,
+    stop: watch::Receiver<bool>,
+    /// Low and high watermarks at start, with `until_caught_up`.
+    targets: Option<Watermarks>,
+    /// The next offset to consume per partition, as committed (at start or by this run).
+    committed: BTreeMap<i32, i64>,
+    /// The offset after the last message taken per partition: where a resume continues.
+    next_offsets: HashMap<i32, i64>,
+    held: VecDeque<Held>,
+    paused: Option<TopicPartitionList>,
+    report: SinkReport,
+    last_success: Instant,
+    last_lag: Instant,
+}
+
+impl SinkRunner {
+    fn start(
+        config: &StreamConfig,
+        sink: &SinkConfig,
+        health: Health,
+        stop: watch::Receiver<bool>,
+        targets: Option<Watermarks>,
+    ) -> Result<Self, StreamError> {
+        let group = sink.group();
+        let consumer: StreamConsumer = client_config(config, Some(&group)).create()?;
+        consumer.subscribe(&[&config.topic])?;
+        tracing::info!(
+            sink = %sink.name,
+            kind = sink.destination.kind(),
+            format = %sink.format,
+            filter = %sink.filter_text,
+            group = %group,
+            "sink starting"
+        );
+        Ok(Self {
+            name: sink.name.clone(),
+            topic: config.topic.clone(),
+            consumer: Arc::new(consumer),
+            sink: crate::sink::build(&sink.destination),
+            batcher: Batcher::new(&config.topic, sink.format, sink.filter.clone(), sink.batch),
+            health,
+            retry: config.retry,
+            stop,
+            targets,
+            committed: BTreeMap::new(),
+            next_offsets: HashMap::new(),
+            held: VecDeque::new(),
+            paused: None,
+            report: SinkReport {
+                name: sink.name.clone(),
+                ..SinkReport::default()
+            },
+            last_success: Instant::now(),
+            last_lag: Instant::now() - LAG_EVERY,
+        })
+    }
+
+    async fn run(mut self) -> Result<SinkReport, StreamError> {
+        if let Some(targets) = &self.targets {
+            self.committed = self.committed_at_start(targets).await?;
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let outcome = self.consume(&mut tick).await;
+        if let Some(assignment) = self.paused.take() {
+            let _ = self.consumer.resume(&assignment);
+        }
+        match outcome {
+            Ok(()) | Err(Stopped) => {}
+        }
+        tracing::info!(
+            sink = %self.name,
+            delivered = self.report.delivered,
+            filtered = self.report.filtered,
+            malformed = self.report.malformed,
+            caught_up = self.report.caught_up,
+            "sink stopped"
+        );
+        Ok(self.report)
+    }
+
+    async fn consume(&mut self, tick: &mut tokio::time::Interval) -> Result<(), Stopped> {
+        loop {
+            if *self.stop.borrow() {
+                return Err(Stopped);
+            }
+            if self.is_caught_up() {
+                self.report.caught_up = true;
+                tracing::info!(sink = %self.name, "caught up with the end offsets seen at start");
+                return Ok(());
+            }
+            if let Some(held) = self.held.pop_front() {
+                self.take(held.partition, held.offset, held.payload.as_deref())
+                    .await?;
+                continue;
+            }
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                _ = stop.changed() => return Err(Stopped),
+                _ = tick.tick() => self.on_tick().await?,
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        let (partition, offset) = (message.partition(), message.offset());
+                        let payload = message.payload().map(<[u8]>::to_vec);
+                        drop(message);
+                        self.take(partition, offset, payload.as_deref()).await?;
+                    }
+                    Err(error) => {
+                        tracing::warn!(sink = %self.name, %error, "kafka consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// One message: into its partition's batch, and the batch out if that sealed it.
+    async fn take(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        payload: Option<&[u8]>,
+    ) -> Result<(), Stopped> {
+        if self
+            .next_offsets
+            .get(&partition)
+            .is_some_and(|next| offset < *next)
+        {
+            // Fetched again after a resume or a rebalance: it is in a batch already.
+            return Ok(());
+        }
+        self.next_offsets.insert(partition, offset + 1);
+        let at_target = self
+            .targets
+            .as_ref()
+            .and_then(|targets| targets.get(&partition))
+            .is_some_and(|(_, high)| offset + 1 == *high);
+        let (outcome, sealed) = self.batcher.push(partition, offset, payload, at_target);
+        let label = [("sink", self.name.clone())];
+        match outcome {
+            Outcome::Kept => {}
+            Outcome::Filtered => {
+                self.report.filtered += 1;
+                metrics::counter!(names::EVENTS_FILTERED, &label).increment(1);
+            }
+            Outcome::Malformed(reason) => {
+                self.report.malformed += 1;
+                tracing::warn!(
+                    sink = %self.name,
+                    partition,
+                    offset,
+                    reason,
+                    "skipping a message that is not a valid event (the ingester dead-letters it)"
+                );
+                metrics::counter!(
+                    names::MESSAGES_MALFORMED,
+                    "sink" => self.name.clone(),
+                    "reason" => reason
+                )
+                .increment(1);
+            }
+        }
+        if let Some(batch) = sealed {
+            self.deliver(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_tick(&mut self) -> Result<(), Stopped> {
+        for batch in self.batcher.take_aged(Instant::now()) {
+            self.deliver(batch).await?;
+        }
+        if self.batcher.is_empty() && self.held.is_empty() {
+            self.last_success = Instant::now();
+        }
+        let label = [("sink", self.name.clone())];
+        metrics::gauge!(names::SECONDS_SINCE_LAST_SUCCESS, &label)
+            .set(self.last_success.elapsed().as_secs_f64());
+        if self.last_lag.elapsed() >= LAG_EVERY {
+            self.last_lag = Instant::now();
+            self.publish_lag().await;
+        }
+        Ok(())
+    }
+
+    /// Delivers `batch` until the destination confirms it, then commits after it.
+    async fn deliver(&mut self, batch: Batch) -> Result<(), Stopped> {
+        let label = [("sink", self.name.clone())];
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                metrics::counter!(names::DELIVERY_RETRIES, &label).increment(1);
+            }
+            let mut stop = self.stop.clone();
+            let result = tokio::select! {
+                _ = stop.changed() => return Err(Stopped),
+                result = self.sink.deliver(&batch) => result,
+            };
+            match result {
+                Ok(()) => break,
+                Err(error) => {
+                    self.report.failures += 1;
+                    metrics::counter!(
+                        names::DELIVERY_FAILURES,
+                        "sink" => self.name.clone(),
+                        "class" => error.class.as_str()
+                    )
+                    .increment(1);
+                    metrics::gauge!(names::SINK_FAILING, &label).set(1.0);
+                    self.health.failed(&self.name, &error.to_string());
+                    let delay = retry::delay(&self.retry, attempt);
+                    tracing::warn!(
+                        sink = %self.name,
+                        batch = %batch.range_key(),
+                        events = batch.records.len(),
+                        attempt,
+                        retry_in_ms = delay.as_millis() as u64,
+                        %error,
+                        "delivery failed; the partition waits, nothing is skipped"
+                    );
+                    self.pause().await;
+                    self.poll_while_waiting(delay).await?;
+                }
+            }
+        }
+        if attempt > 1 {
+            tracing::info!(sink = %self.name, batch = %batch.range_key(), attempt, "delivered after retries");
+        }
+        self.resume().await;
+        self.health.delivered(&self.name);
+        metrics::gauge!(names::SINK_FAILING, &label).set(0.0);
+        self.last_success = Instant::now();
+        if !batch.records.is_empty() {
+            self.report.batches += 1;
+            self.report.delivered += batch.records.len() as u64;
+            metrics::counter!(names::BATCHES_DELIVERED, &label).increment(1);
+            metrics::counter!(names::EVENTS_DELIVERED, &label)
+                .increment(batch.records.len() as u64);
+        }
+        self.commit(batch.partition, batch.last_offset + 1).await;
+        Ok(())
+    }
+
+    /// Keeps the consumer polled (so the member stays in its group) while a backoff runs;
+    /// what still arrives is held for later, in order.
+    async fn poll_while_waiting(&mut self, delay: Duration) -> Result<(), Stopped> {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        let mut stop = self.stop.clone();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return Err(Stopped),
+                () = &mut sleep => return Ok(()),
+                received = self.consumer.recv() => {
+                    if let Ok(message) = received {
+                        self.held.push_back(Held {
+                            partition: message.partition(),
+                            offset: message.offset(),
+                            payload: message.payload().map(<[u8]>::to_vec),
+                        });
+                    }
+                    if self.held.len() % 1000 == 999 {
+                        // Newly assigned partitions are not paused yet.
+                        self.paused = None;
+                        self.pause().await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn pause(&mut self) {
+        if self.paused.is_some() {
+            return;
+        }
+        match self.consumer.assignment() {
+            Ok(assignment) => match self.consumer.pause(&assignment) {
+                Ok(()) => self.paused = Some(assignment),
+                Err(error) => tracing::warn!(sink = %self.name, %error, "pausing failed"),
+            },
+            Err(error) => {
+                tracing::warn!(sink = %self.name, %error, "reading the assignment failed")
+            }
+        }
+    }
+
+    /// Resumes each paused partition at the offset after the last message taken (an
+    /// explicit seek: librdkafka's own resume position has been seen to skip ahead).
+    async fn resume(&mut self) {
+        let Some(assignment) = self.paused.take() else {
+            return;
+        };
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.clone();
+        let next_offsets = self.next_offsets.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            for element in assignment.elements_for_topic(&topic) {
+                if let Some(next) = next_offsets.get(&element.partition()) {
+                    consumer.seek(
+                        &topic,
+                        element.partition(),
+                        Offset::Offset(*next),
+                        KAFKA_TIMEOUT,
+                    )?;
+                }
+            }
+            consumer.resume(&assignment)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(sink = %self.name, %error, "resuming failed"),
+            Err(error) => tracing::warn!(sink = %self.name, %error, "resuming failed"),
+        }
+    }
+
+    /// Commits `next` for `partition` if this member still owns it; a failed commit is
+    /// logged and superseded by the next one (the batch is delivered either way).
+    async fn commit(&mut self, partition: i32, next: i64) {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let owned = consumer
+                .assignment()?
+                .find_partition(&topic, partition)
+                .is_some();
+            if !owned {
+                return Ok(false);
+            }
+            let mut offsets = TopicPartitionList::new();
+            offsets.add_partition_offset(&topic, partition, Offset::Offset(next))?;
+            consumer.commit(&offsets, CommitMode::Sync).map(|()| true)
+        })
+        .await;
+        match result {
+            Ok(Ok(true)) => {
+                self.committed.insert(partition, next);
+            }
+            Ok(Ok(false)) => tracing::info!(
+                sink = %self.name,
+                partition,
+                "partition moved to another member before its commit; it re-reads from its last commit"
+            ),
+            Ok(Err(error)) => tracing::warn!(sink = %self.name, partition, %error, "commit failed"),
+            Err(error) => tracing::warn!(sink = %self.name, partition, %error, "commit failed"),
+        }
+    }
+
+    async fn committed_at_start(
+        &self,
+        targets: &Watermarks,
+    ) -> Result<BTreeMap<i32, i64>, StreamError> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.clone();
+        let partitions: Vec<i32> = targets.keys().copied().collect();
+        let committed = tokio::task::spawn_blocking(move || {
+            let mut list = TopicPartitionList::new();
+            for partition in partitions {
+                list.add_partition(&topic, partition);
+            }
+            consumer.committed_offsets(list, KAFKA_TIMEOUT)
+        })
+        .await
+        .map_err(|error| StreamError::SinkStopped {
+            sink: self.name.clone(),
+            message: error.to_string(),
+        })??;
+        Ok(committed
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                Offset::Offset(offset) => Some((element.partition(), offset)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn is_caught_up(&self) -> bool {
+        let Some(targets) = &self.targets else {
+            return false;
+        };
+        targets.iter().all(|(partition, (low, high))| {
+            let committed = self.committed.get(partition).copied().unwrap_or(0);
+            committed.max(*low) >= *high
+        })
+    }
+
+    async fn publish_lag(&self) {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.clone();
+        let committed = self.committed.clone();
+        let lag = tokio::task::spawn_blocking(move || {
+            let assignment = consumer.assignment().ok()?;
+            let positions = consumer
+                .committed_offsets(assignment.clone(), KAFKA_TIMEOUT)
+                .ok();
+            let mut lag = 0_i64;
+            for element in assignment.elements_for_topic(&topic) {
+                let partition = element.partition();
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, partition, KAFKA_TIMEOUT)
+                    .ok()?;
+                let from_group = positions
+                    .as_ref()
+                    .and_then(|list| list.find_partition(&topic, partition))
+                    .and_then(|element| match element.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    });
+                let done = from_group
+                    .or_else(|| committed.get(&partition).copied())
+                    .unwrap_or(low)
+                    .max(low);
+                lag += (high - done).max(0);
+            }
+            Some(lag)
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(lag) = lag {
+            metrics::gauge!(names::LAG_MESSAGES, "sink" => self.name.clone()).set(lag as f64);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The HTTP client the HTTP sinks share: one connection pool per sink, a deadline per
+//! request, and the status classes every HTTP destination is judged by.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Uri;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::StreamError;
+use crate::sink::DeliveryError;
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Bytes,
+}
+
+impl Answer {
+    /// The body for a log line: at most 300 characters of it.
+    pub(crate) fn body_excerpt(&self) -> String {
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(300)
+            .collect()
+    }
+
+    /// `Ok` for 2xx; 408, 429 and 5xx are transient, any other status a refusal.
+    pub(crate) fn check(&self, what: &str) -> Result<(), DeliveryError> {
+        match self.status {
+            200..=299 => Ok(()),
+            408 | 429 | 500..=599 => Err(DeliveryError::transient(format!(
+                "{what}: HTTP {}: {}",
+                self.status,
+                self.body_excerpt()
+            ))),
+            _ => Err(DeliveryError::rejected(format!(
+                "{what}: HTTP {}: {}",
+                self.status,
+                self.body_excerpt()
+            ))),
+        }
+    }
+}
+
+/// A pooled HTTP/1.1 client with a per-request deadline.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        Self {
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+            timeout,
+        }
+    }
+
+    /// POSTs `body`; any failure to get a whole answer within the deadline is transient.
+    pub(crate) async fn post(
+        &self,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Answer, DeliveryError> {
+        let mut request = hyper::Request::post(uri.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|error| DeliveryError::rejected(format!("building the request: {error}")))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| DeliveryError::transient(format!("POST {uri}: {error:#}")))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| {
+                    DeliveryError::transient(format!("POST {uri}: reading the answer: {error}"))
+                })?
+                .to_bytes();
+            Ok(Answer { status, body })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(DeliveryError::transient(format!(
+                "POST {uri}: no answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+}
+
+/// Parses a destination URL; only `http` is served by this build's client.
+pub(crate) fn parse_url(sink: &str, key: &str, text: &str) -> Result<Uri, StreamError> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|error| StreamError::config(sink, format!("{key} {text:?}: {error}")))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => Ok(uri),
+        Some("https") => Err(StreamError::config(
+            sink,
+            format!(
+                "{key} {text:?}: https is not available in this build yet; \
+                 reach the destination through a local TLS-terminating proxy"
+            ),
+        )),
+        _ => Err(StreamError::config(
+            sink,
+            format!("{key} {text:?}: expected an http:// URL with a host"),
+        )),
+    }
+}
+
+/// A header from configuration, checked.
+pub(crate) fn header(
+    sink: &str,
+    name: &str,
+    value: &str,
+) -> Result<(HeaderName, HeaderValue), StreamError> {
+    let header_name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| StreamError::config(sink, format!("header name {name:?} is not valid")))?;
+    let header_value = HeaderValue::from_str(value).map_err(|_| {
+        StreamError::config(
+            sink,
+            format!("header {name:?} has a value that is not valid"),
+        )
+    })?;
+    Ok((header_name, header_value))
+}

@@ -1,0 +1,162 @@
+//! Sinks: where batches go, one module per kind.
+//!
+//! ```text
+//!  engine ──Batch { topic, partition, first..=last offset, records }──▶ Sink::deliver
+//!     ▲                                                                    │
+//!     └──────────── Ok: the destination confirmed ── commit last + 1 ◀─────┘
+//!                   Err(DeliveryError): back off, deliver the same batch again
+//! ```
+//!
+//! A batch holds one partition's messages `first_offset..=last_offset`; `records` are the
+//! events among them that passed the filter, in offset order, formatted. The engine delivers
+//! a partition's batches in order and one at a time, and a retried batch is the same batch
+//! (same range, same records), so a destination can make retries idempotent from the range:
+//! the webhook sends it as `X-Auditlog-Batch`; an object store would name the object after it.
+//!
+//! Kinds: `webhook` (signed NDJSON over HTTP), `splunk_hec` (Splunk's HTTP Event Collector).
+//! `s3` and `opensearch` are reserved names: each gets a module here implementing [`Sink`],
+//! a variant of [`crate::Destination`] with its settings, and a line in `build`.
+
+pub(crate) mod http;
+pub mod splunk_hec;
+pub mod webhook;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::config::Destination;
+use crate::format::Format;
+
+/// One event of a batch, formatted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its offset in the batch's partition.
+    pub offset: i64,
+    /// The event id: the key receivers deduplicate on.
+    pub id: Uuid,
+    /// When the event happened.
+    pub time: OffsetDateTime,
+    /// The event in the sink's format: one line of compact JSON, no newline.
+    pub json: Vec<u8>,
+}
+
+/// A partition's contiguous range of messages, and the events among them to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The topic read.
+    pub topic: String,
+    /// The partition read.
+    pub partition: i32,
+    /// The first offset the batch covers.
+    pub first_offset: i64,
+    /// The last offset the batch covers (inclusive); its commit is `last_offset + 1`.
+    pub last_offset: i64,
+    /// The events that passed the filter, in offset order.
+    pub records: Vec<Record>,
+    /// Messages of the range the filter left out.
+    pub filtered: u64,
+    /// Messages of the range that were not valid events (skipped; the ingester
+    /// dead-letters them).
+    pub malformed: u64,
+    /// The format of `records`.
+    pub format: Format,
+}
+
+impl Batch {
+    /// `topic/partition/first-last`: names the range, the same for every retry.
+    pub fn range_key(&self) -> String {
+        format!(
+            "{}/{}/{}-{}",
+            self.topic, self.partition, self.first_offset, self.last_offset
+        )
+    }
+
+    /// The records as NDJSON: one line each, each ending in a newline.
+    pub fn ndjson(&self) -> Vec<u8> {
+        let size = self
+            .records
+            .iter()
+            .map(|record| record.json.len() + 1)
+            .sum();
+        let mut body = Vec::with_capacity(size);
+        for record in &self.records {
+            body.extend_from_slice(&record.json);
+            body.push(b'\n');
+        }
+        body
+    }
+}
+
+/// Whether another attempt can succeed without anyone changing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Network trouble, timeouts, 408, 429, 5xx, an acknowledgement that did not come.
+    Transient,
+    /// The destination refused the batch (401, 403, 400, ...): it is retried all the same,
+    /// since dropping it would lose events, and reported loudly until someone fixes it.
+    Rejected,
+}
+
+impl FailureClass {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Transient => "transient",
+            FailureClass::Rejected => "rejected",
+        }
+    }
+}
+
+/// One failed delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError {
+    /// Transient or rejected.
+    pub class: FailureClass,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+impl DeliveryError {
+    /// A transient failure.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Transient,
+            message: message.into(),
+        }
+    }
+
+    /// A refusal.
+    pub fn rejected(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Rejected,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DeliveryError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} ({})", self.message, self.class.as_str())
+    }
+}
+
+/// A destination. `deliver` returns `Ok` only once the destination has confirmed the whole
+/// batch; the engine commits the batch's offsets after that and never before.
+#[async_trait]
+pub trait Sink: Send + Sync + fmt::Debug {
+    /// Delivers every record of `batch`. It may be called again with the same batch after an
+    /// error, or after a crash with the same range (records may then differ only if the
+    /// sink's filter or format changed in between).
+    async fn deliver(&self, batch: &Batch) -> Result<(), DeliveryError>;
+}
+
+/// The sink for a configured destination.
+pub(crate) fn build(destination: &Destination) -> Box<dyn Sink> {
+    match destination {
+        Destination::Webhook(config) => Box::new(webhook::WebhookSink::new(config.clone())),
+        Destination::SplunkHec(config) => Box::new(splunk_hec::SplunkHecSink::new(config.clone())),
+    }
+}
