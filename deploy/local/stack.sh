@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: the real Apache Kafka broker (single-node KRaft, deploy/local/kafka/) and the
-# real ClickHouse engine (chDB) behind the ClickHouse HTTP interface.
+# The local stack: the real Apache Kafka broker (KRaft, one node or a cluster of three,
+# deploy/local/kafka/) and the real ClickHouse engine (chDB) behind the ClickHouse HTTP interface.
 #
 #   stack.sh install            build/install what is missing (cached outside the clone)
 #   stack.sh up [SERVICE...]    start services that are not running, wait until healthy
@@ -15,7 +15,11 @@
 #   AUDITLOG_STACK_DIR  data, logs, pid files  <repo>/.stack
 #   AUDITLOG_KAFKA_PORT / AUDITLOG_CLICKHOUSE_PORT   9092 / 8123
 #   AUDITLOG_KAFKA_CONTROLLER_PORT                   the KRaft controller's port, 9093
-#   AUDITLOG_KAFKA_HEAP                              the broker's JVM heap, 1g
+#   AUDITLOG_KAFKA_HEAP                              each broker's JVM heap, 1g (512m with 3 nodes)
+#   AUDITLOG_KAFKA_NODES                             1, or 3 for a three-node KRaft cluster: node N
+#       listens on the Kafka port + 2(N-1) and its controller on the controller port + 2(N-1)
+#       (9092/9093, 9094/9095, 9096/9097), data in .stack/data/kafka-cluster/node-N; the
+#       one-node data (.stack/data/kafka) is kept apart. `down` and `status` cover every node.
 #
 # Topics are not made here: `auditlog migrate` creates them, as it would on a real cluster.
 set -euo pipefail
@@ -26,6 +30,9 @@ stack=${AUDITLOG_STACK_DIR:-$repo/.stack}
 kafka_port=${AUDITLOG_KAFKA_PORT:-9092}
 kafka_controller_port=${AUDITLOG_KAFKA_CONTROLLER_PORT:-9093}
 clickhouse_port=${AUDITLOG_CLICKHOUSE_PORT:-8123}
+kafka_nodes=${AUDITLOG_KAFKA_NODES:-1}
+[[ $kafka_nodes =~ ^[1-9]$ ]] || { echo "stack: AUDITLOG_KAFKA_NODES must be 1 to 9, not $kafka_nodes" >&2; exit 2; }
+if ((kafka_nodes > 1)); then export AUDITLOG_KAFKA_HEAP=${AUDITLOG_KAFKA_HEAP:-512m}; fi
 
 # Pinned versions: a cached install is reused only when its pins match (deploy/local/kafka/pom.xml,
 # deploy/local/clickhouse/requirements.txt).
@@ -83,9 +90,29 @@ running() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Node N of the Kafka cluster (1 when there is one node): its pid file's name and its ports.
+kafka_node_name() { if (($1 == 1)); then echo kafka; else echo "kafka-$1"; fi; }
+kafka_node_port() { echo $((kafka_port + 2 * ($1 - 1))); }
+kafka_node_controller_port() { echo $((kafka_controller_port + 2 * ($1 - 1))); }
+# The nodes this stack may have started, whatever AUDITLOG_KAFKA_NODES says now.
+kafka_node_names() {
+    local pid_path
+    echo kafka
+    for pid_path in "$stack"/run/kafka-*.pid; do
+        if [[ -e $pid_path ]]; then basename "$pid_path" .pid; fi
+    done
+}
+
+# Healthy means node 1 answers and lists every node of the configured cluster.
+kafka_healthy() {
+    local answer
+    answer=$(python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port" 2>/dev/null) || return 1
+    [[ $answer =~ ,\ ([0-9]+)\ broker ]] && ((BASH_REMATCH[1] >= kafka_nodes))
+}
+
 healthy() {
     case $1 in
-    kafka) python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port" >/dev/null 2>&1 ;;
+    kafka) kafka_healthy ;;
     clickhouse) [[ $(curl -fsS --max-time 2 "http://127.0.0.1:$clickhouse_port/ping" 2>/dev/null) == "Ok." ]] ;;
     esac
 }
@@ -100,6 +127,10 @@ start() {
     log_path=$(log_file "$service")
     case $service in
     kafka)
+        if ((kafka_nodes > 1)); then
+            start_kafka_cluster
+            return 0
+        fi
         # Data in .stack/data/kafka, formatted on first start; the JVM's own stdout (start-up
         # failures before log4j is up) goes to the same log as the broker's log4j output.
         nohup "$kafka_sh" run --port "$kafka_port" --controller-port "$kafka_controller_port" \
@@ -132,22 +163,85 @@ start() {
     return 0
 }
 
-stop() {
-    local service=$1 pid_path pid
-    pid_path=$(pid_file "$service")
-    [[ -f $pid_path ]] || return 0
-    pid=$(cat "$pid_path")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        # A broker's controlled shutdown takes a few seconds; give it 30 before SIGKILL.
-        for _ in $(seq 1 300); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        log "$service stopped"
+# The nodes of a Kafka cluster start together (a quorum needs a majority before any of them
+# answers as a broker), with one cluster id kept beside their data.
+start_kafka_cluster() {
+    local dir=$stack/data/kafka-cluster node name voters="" cluster_id
+    if python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port" >/dev/null 2>&1 && ! running kafka-2; then
+        log "a one-node Kafka answers on $kafka_port: stop it first (stack.sh down kafka); its data stays"
+        exit 1
     fi
-    rm -f "$pid_path"
+    mkdir -p "$dir"
+    [[ -f $dir/cluster-id ]] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' >"$dir/cluster-id"
+    cluster_id=$(cat "$dir/cluster-id")
+    for node in $(seq 1 "$kafka_nodes"); do
+        voters+=${voters:+,}$node@127.0.0.1:$(kafka_node_controller_port "$node")
+    done
+    for node in $(seq 1 "$kafka_nodes"); do
+        name=$(kafka_node_name "$node")
+        running "$name" && continue
+        nohup "$kafka_sh" run --port "$(kafka_node_port "$node")" \
+            --controller-port "$(kafka_node_controller_port "$node")" \
+            --dir "$dir/node-$node" --log "$(log_file "$name")" \
+            --node-id "$node" --voters "$voters" --cluster-id "$cluster_id" \
+            >>"$(log_file "$name")" 2>&1 </dev/null &
+        echo $! >"$(pid_file "$name")"
+    done
+    local waited=0
+    until kafka_healthy; do
+        for node in $(seq 1 "$kafka_nodes"); do
+            name=$(kafka_node_name "$node")
+            if ! running "$name"; then
+                tail -n 20 "$(log_file "$name")" >&2
+                log "$name exited during start-up; log: $(log_file "$name")"
+                exit 1
+            fi
+        done
+        if ((waited >= 240)); then
+            log "Kafka's $kafka_nodes nodes not all up after $((waited / 2))s; logs: $stack/logs/kafka*.log"
+            exit 1
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    log "kafka up: $kafka_nodes nodes on ports $(for node in $(seq 1 "$kafka_nodes"); do printf '%s ' "$(kafka_node_port "$node")"; done)(logs $stack/logs/kafka*.log)"
+}
+
+# Stops the named processes together: SIGTERM to all, then SIGKILL to any left after 30 s (a
+# broker's controlled shutdown takes a few seconds). Together, because the last node of a
+# Kafka cluster stopped alone would wait for a controller quorum that is gone.
+stop() {
+    local service pid_path pids=() names=()
+    for service in "$@"; do
+        pid_path=$(pid_file "$service")
+        [[ -f $pid_path ]] || continue
+        pids+=("$(cat "$pid_path")")
+        names+=("$service")
+    done
+    ((${#pids[@]})) || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    local pid left
+    for _ in $(seq 1 300); do
+        left=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        ((left)) || break
+        sleep 0.1
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    for service in "${names[@]}"; do
+        rm -f "$(pid_file "$service")"
+        log "$service stopped"
+    done
+}
+
+# stop, with `kafka` meaning every node of it.
+stop_service() {
+    if [[ $1 == kafka ]]; then
+        # shellcheck disable=SC2046
+        stop $(kafka_node_names)
+    else
+        stop "$1"
+    fi
 }
 
 services() { if (($#)); then echo "$@"; else echo kafka clickhouse; fi; }
@@ -162,7 +256,18 @@ status() {
             failed=1
         fi
     done
-    if healthy kafka; then
+    local name node=1
+    for name in $(kafka_node_names); do
+        [[ $name == kafka ]] && continue
+        node=${name#kafka-}
+        if python3 "$repo/deploy/local/kafka/ping.py" "$(kafka_node_port "$node")" >/dev/null 2>&1; then
+            printf '%-11s healthy  (port %s, log %s)\n' "$name" "$(kafka_node_port "$node")" "$(log_file "$name")"
+        else
+            printf '%-11s DOWN     (port %s)\n' "$name" "$(kafka_node_port "$node")"
+            failed=1
+        fi
+    done
+    if python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port" >/dev/null 2>&1; then
         printf '%-11s %s\n' "" "Kafka $(python3 "$repo/deploy/local/kafka/ping.py" "$kafka_port")"
     fi
     if healthy clickhouse; then
@@ -186,10 +291,10 @@ down)
         for pid_path in "$stack"/run/*.pid; do
             [[ -e $pid_path ]] || continue
             app=$(basename "$pid_path" .pid)
-            [[ $app == kafka || $app == clickhouse ]] || stop "$app"
+            [[ $app == kafka || $app == kafka-* || $app == clickhouse ]] || stop "$app"
         done
     fi
-    for service in $(services "$@"); do stop "$service"; done
+    for service in $(services "$@"); do stop_service "$service"; done
     ;;
 status) status ;;
 with)
@@ -198,12 +303,12 @@ with)
     for service in kafka clickhouse; do
         if start "$service"; then started+=("$service"); fi
     done
-    cleanup() { for service in "${started[@]}"; do stop "$service"; done; }
+    cleanup() { for service in "${started[@]}"; do stop_service "$service"; done; }
     trap cleanup EXIT
     "$@"
     ;;
 *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,21p' "$0" >&2
     exit 2
     ;;
 esac
