@@ -8,13 +8,20 @@
 #   stack.sh status             print each service's health; exit 1 if any is down
 #   stack.sh with CMD...        run CMD with the stack up; stop afterwards only what this started
 #
-# SERVICE is `kafka` or `clickhouse`. Everything is idempotent.
+# SERVICE is `kafka`, `clickhouse`, or one of the streaming destinations, `s3` (SeaweedFS's S3
+# server, deploy/local/seaweedfs.sh; `seaweedfs` is the same) and `opensearch`
+# (deploy/local/opensearch.sh). Without SERVICE: kafka and clickhouse, and the streaming
+# destinations too when AUDITLOG_STACK_STREAMING=1. Everything is idempotent.
 #
 # Locations (override with the environment):
 #   AUDITLOG_TOOLS_DIR  installed tools        ${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools
 #   AUDITLOG_STACK_DIR  data, logs, pid files  <repo>/.stack
 #   AUDITLOG_KAFKA_PORT / AUDITLOG_CLICKHOUSE_PORT   9092 / 8123
 #   AUDITLOG_KAFKA_CONTROLLER_PORT                   the KRaft controller's port, 9093
+#   AUDITLOG_S3_PORT / AUDITLOG_OPENSEARCH_PORT      8333 / 9200
+#   AUDITLOG_S3_ACCESS_KEY / AUDITLOG_S3_SECRET_KEY  the S3 server's one key pair (every request
+#                                                    must be signed with it), auditlog-local /
+#                                                    auditlog-local-secret
 #   AUDITLOG_KAFKA_HEAP                              each broker's JVM heap, 1g (512m with 3 nodes)
 #   AUDITLOG_KAFKA_NODES                             1, or 3 for a three-node KRaft cluster: node N
 #       listens on the Kafka port + 2(N-1) and its controller on the controller port + 2(N-1)
@@ -30,6 +37,8 @@ stack=${AUDITLOG_STACK_DIR:-$repo/.stack}
 kafka_port=${AUDITLOG_KAFKA_PORT:-9092}
 kafka_controller_port=${AUDITLOG_KAFKA_CONTROLLER_PORT:-9093}
 clickhouse_port=${AUDITLOG_CLICKHOUSE_PORT:-8123}
+s3_port=${AUDITLOG_S3_PORT:-8333}
+opensearch_port=${AUDITLOG_OPENSEARCH_PORT:-9200}
 kafka_nodes=${AUDITLOG_KAFKA_NODES:-1}
 [[ $kafka_nodes =~ ^[1-9]$ ]] || { echo "stack: AUDITLOG_KAFKA_NODES must be 1 to 9, not $kafka_nodes" >&2; exit 2; }
 if ((kafka_nodes > 1)); then export AUDITLOG_KAFKA_HEAP=${AUDITLOG_KAFKA_HEAP:-512m}; fi
@@ -37,6 +46,8 @@ if ((kafka_nodes > 1)); then export AUDITLOG_KAFKA_HEAP=${AUDITLOG_KAFKA_HEAP:-5
 # Pinned versions: a cached install is reused only when its pins match (deploy/local/kafka/pom.xml,
 # deploy/local/clickhouse/requirements.txt).
 kafka_sh=$repo/deploy/local/kafka/kafka.sh
+seaweedfs_sh=$repo/deploy/local/seaweedfs.sh
+opensearch_sh=$repo/deploy/local/opensearch.sh
 chdb_venv=$tools/chdb-venv
 chdb_requirements=$repo/deploy/local/clickhouse/requirements.txt
 # The tests' independent proof check (crates/auditlog-integrity/tests/independent_check.py).
@@ -72,7 +83,9 @@ install() {
         case $service in
         kafka) "$kafka_sh" install ;;
         clickhouse) install_chdb ;;
-        *) log "unknown service $service (kafka, clickhouse)"; exit 2 ;;
+        s3) "$seaweedfs_sh" install ;;
+        opensearch) "$opensearch_sh" install ;;
+        *) log "unknown service $service (kafka, clickhouse, s3, opensearch)"; exit 2 ;;
         esac
     done
     # Not a service: what the tests need beside the stack.
@@ -114,6 +127,8 @@ healthy() {
     case $1 in
     kafka) kafka_healthy ;;
     clickhouse) [[ $(curl -fsS --max-time 2 "http://127.0.0.1:$clickhouse_port/ping" 2>/dev/null) == "Ok." ]] ;;
+    s3) "$seaweedfs_sh" ping "$s3_port" ;;
+    opensearch) "$opensearch_sh" ping "$opensearch_port" ;;
     esac
 }
 
@@ -141,6 +156,16 @@ start() {
         nohup "$chdb_venv/bin/python" "$repo/deploy/local/clickhouse/server.py" \
             --listen "127.0.0.1:$clickhouse_port" \
             --data-dir "$stack/data/clickhouse" \
+            >>"$log_path" 2>&1 </dev/null &
+        ;;
+    s3)
+        nohup "$seaweedfs_sh" run --port "$s3_port" --dir "$stack/data/s3" \
+            --access-key "${AUDITLOG_S3_ACCESS_KEY:-auditlog-local}" \
+            --secret-key "${AUDITLOG_S3_SECRET_KEY:-auditlog-local-secret}" \
+            >>"$log_path" 2>&1 </dev/null &
+        ;;
+    opensearch)
+        nohup "$opensearch_sh" run --port "$opensearch_port" --dir "$stack/data/opensearch" \
             >>"$log_path" 2>&1 </dev/null &
         ;;
     esac
@@ -244,11 +269,25 @@ stop_service() {
     fi
 }
 
-services() { if (($#)); then echo "$@"; else echo kafka clickhouse; fi; }
+# The streaming destinations are in the default set only on request: most work needs neither,
+# and OpenSearch's JVM costs start-up time and memory.
+streaming_services="s3 opensearch"
+services() {
+    if (($#)); then
+        echo "${@/#seaweedfs/s3}"
+    elif [[ ${AUDITLOG_STACK_STREAMING:-0} == 1 ]]; then
+        echo kafka clickhouse $streaming_services
+    else
+        echo kafka clickhouse
+    fi
+}
 
 status() {
     local service failed=0
-    for service in kafka clickhouse; do
+    # shellcheck disable=SC2046
+    for service in $(services) $(for service in $streaming_services; do
+        [[ ${AUDITLOG_STACK_STREAMING:-0} != 1 && -f $(pid_file "$service") ]] && echo "$service"
+    done); do
         if healthy "$service"; then
             printf '%-11s healthy  (log %s)\n' "$service" "$(log_file "$service")"
         else
@@ -291,8 +330,10 @@ down)
         for pid_path in "$stack"/run/*.pid; do
             [[ -e $pid_path ]] || continue
             app=$(basename "$pid_path" .pid)
-            [[ $app == kafka || $app == kafka-* || $app == clickhouse ]] || stop "$app"
+            [[ $app == kafka || $app == kafka-* || $app == clickhouse || " $streaming_services " == *" $app "* ]] || stop "$app"
         done
+        # Whatever the default set is now, `down` stops the streaming destinations it started.
+        stop $streaming_services
     fi
     for service in $(services "$@"); do stop_service "$service"; done
     ;;
@@ -300,7 +341,7 @@ status) status ;;
 with)
     install
     started=()
-    for service in kafka clickhouse; do
+    for service in $(services); do
         if start "$service"; then started+=("$service"); fi
     done
     cleanup() { for service in "${started[@]}"; do stop_service "$service"; done; }
@@ -308,7 +349,7 @@ with)
     "$@"
     ;;
 *)
-    sed -n '2,21p' "$0" >&2
+    sed -n '2,/^# Topics are not made here/p' "$0" >&2
     exit 2
     ;;
 esac
