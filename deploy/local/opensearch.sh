@@ -161,5 +161,5 @@ install) install ;;
 check) check ;;
 run) shift; run "$@" ;;
 ping) ping "${2:?port}" ;;
-*) sed -n '2,19p' "$0" >&2; exit 2 ;;
+*) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac

@@ -5,17 +5,20 @@
 #   seaweedfs.sh install    build `weed` into the tools cache unless it is there (idempotent)
 #   seaweedfs.sh check      exit 1, saying what is missing, unless the pinned build is there
 #   seaweedfs.sh path       print the pinned `weed` binary's path
-#   seaweedfs.sh run --port P --dir DIR [--access-key K --secret-key S] [--log FILE]
+#   seaweedfs.sh run --port P --dir DIR [--access-key K --secret-key S]
 #                           exec one process (master, volume, filer and S3 gateway) serving S3
-#                           on 127.0.0.1:P, data in DIR; with keys, every request must be signed
-#                           (AWS Signature V4) with them, otherwise access is anonymous
+#                           on 127.0.0.1:P, data in DIR, logging to standard error; with keys,
+#                           every request must be signed (AWS Signature V4) with them,
+#                           otherwise access is anonymous
 #   seaweedfs.sh ping PORT  exit 0 when the S3 gateway on 127.0.0.1:PORT answers its health check
 #
 # `weed` is built from its Go module (github.com/seaweedfs/seaweedfs) through the Go module
 # proxy, with the machine's Go: the module's go.mod carries a replace directive, so
 # `go install pkg@version` refuses it and the build runs in a writable copy of the module's source.
-# A cold build takes several minutes on two cores, so the binary is cached beside Kafka, one
-# directory per version: a version bump rebuilds, an unchanged pin costs nothing.
+# A cold build takes about 10 minutes on two busy cores (8 minutes of CPU), so the binary is
+# cached beside Kafka, one directory per version: a version bump rebuilds, an unchanged pin
+# costs nothing. The pinned module asks for Go 1.26.6; should a later pin ask for a newer Go
+# than the machine's, export GOTOOLCHAIN=go1.27.3 (the go command fetches it from the proxy).
 #
 # Locations (override with the environment):
 #   AUDITLOG_TOOLS_DIR  installed tools   ${XDG_CACHE_HOME:-$HOME/.cache}/auditlog/tools
@@ -100,21 +103,20 @@ identities() { # identities ACCESS_KEY SECRET_KEY
 }
 
 run() {
-    local port="" dir="" access_key="" secret_key="" log_path=""
+    local port="" dir="" access_key="" secret_key=""
     while (($#)); do
         case $1 in
         --port) port=$2; shift 2 ;;
         --dir) dir=$2; shift 2 ;;
         --access-key) access_key=$2; shift 2 ;;
         --secret-key) secret_key=$2; shift 2 ;;
-        --log) log_path=$2; shift 2 ;;
         *) log "unknown argument $1"; exit 2 ;;
         esac
     done
     [[ -n $port && -n $dir ]] || { log "run needs --port and --dir"; exit 2; }
     [[ (-n $access_key && -n $secret_key) || (-z $access_key && -z $secret_key) ]] || { log "give both --access-key and --secret-key, or neither"; exit 2; }
     install
-    mkdir -p "$dir/data" "$dir/logs"
+    mkdir -p "$dir/data"
     dir=$(cd "$dir" && pwd)
     local config=()
     if [[ -n $access_key ]]; then
@@ -140,10 +142,8 @@ run() {
         "-master.port.grpc=$(free_port)" "-volume.port.grpc=$(free_port)"
         "-filer.port.grpc=$(free_port)" "-s3.port.grpc=$(free_port)"
     )
-    local logging=()
-    [[ -n $log_path ]] && logging=(-logtostderr=false -alsologtostderr=false "-logdir=$dir/logs")
     # exec: the caller's pid is the server's, so a signal to it reaches the server itself.
-    exec "$weed" "${logging[@]}" server \
+    exec "$weed" server \
         -ip=127.0.0.1 -ip.bind=127.0.0.1 "-dir=$dir/data" \
         "-master.port=$master" "-volume.port=$volume" "-filer.port=$filer" "${grpc[@]}" \
         -filer -s3 "-s3.port=$port" "${config[@]}" -s3.port.iceberg=0 -s3.port.lance=0 \
@@ -151,7 +151,9 @@ run() {
         -volume.preStopSeconds=0
 }
 
-# The S3 gateway's own health route answers 200 once the gateway reaches its filer.
+# The S3 gateway's health route: 200 once the gateway listens. Its filer and volume server may
+# take a moment more before writes succeed, as after any restart: clients retry (the test kit
+# waits for a signed listing instead).
 ping() {
     [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/healthz") == 200 ]]
 }
@@ -162,5 +164,5 @@ check) check ;;
 path) echo "$weed" ;;
 run) shift; run "$@" ;;
 ping) ping "${2:?port}" ;;
-*) sed -n '2,21p' "$0" >&2; exit 2 ;;
+*) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac
