@@ -17,6 +17,18 @@ pub enum IngestError {
         /// The topic's name.
         topic: String,
     },
+    /// Topics are to be created with more replicas than the cluster has brokers.
+    #[error(
+        "the kafka cluster has {brokers} broker(s), fewer than the replication factor {replication_factor} to create {topics:?} with"
+    )]
+    TooFewBrokers {
+        /// Brokers the cluster's metadata lists.
+        brokers: usize,
+        /// The replication factor asked for.
+        replication_factor: i32,
+        /// The missing topics that were to be created.
+        topics: Vec<String>,
+    },
     /// The broker refused to create a topic.
     #[error("creating kafka topic {topic:?} failed: {message}")]
     Topic {

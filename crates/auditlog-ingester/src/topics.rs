@@ -6,7 +6,8 @@
 //! purpose, idempotently: a missing topic is created as configured, an existing one is left
 //! exactly as it is. A topic with fewer partitions than configured is reported, never
 //! changed: adding partitions moves keys to other partitions, which breaks per-resource
-//! ordering, and that is an operator's decision.
+//! ordering, and that is an operator's decision. A topic is never created with fewer replicas
+//! than asked for: when the cluster has fewer brokers than that, nothing is created.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -92,25 +93,22 @@ fn plural(partitions: i32) -> String {
 }
 
 /// Creates each topic of `specs` that is missing, and reports every topic's state.
+///
+/// Fails with [`IngestError::TooFewBrokers`], creating nothing, when a missing topic asks for
+/// more replicas than the cluster has brokers.
 pub async fn ensure_topics(
     kafka: &ClientConfig,
     specs: &[TopicSpec],
 ) -> Result<Vec<TopicOutcome>, IngestError> {
-    for spec in specs {
-        if spec.name.is_empty() || spec.partitions < 1 {
-            return Err(IngestError::Config(format!(
-                "topic {:?} needs a name and at least one partition (got {})",
-                spec.name, spec.partitions
-            )));
-        }
-        if spec.replication_factor.is_some_and(|factor| factor < 1) {
-            return Err(IngestError::Config(format!(
-                "topic {}: the replication factor must be at least 1",
-                spec.name
-            )));
-        }
-    }
+    specs.iter().try_for_each(validate)?;
     let admin: AdminClient<DefaultClientContext> = kafka.create()?;
+    let cluster = admin.inner().fetch_metadata(None, ADMIN_TIMEOUT)?;
+    let existing: Vec<&str> = cluster.topics().iter().map(|topic| topic.name()).collect();
+    let missing: Vec<&TopicSpec> = specs
+        .iter()
+        .filter(|spec| !existing.contains(&spec.name.as_str()))
+        .collect();
+    check_broker_count(cluster.brokers().len(), &missing)?;
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
@@ -156,6 +154,56 @@ pub async fn ensure_topics(
     Ok(outcomes)
 }
 
+fn validate(spec: &TopicSpec) -> Result<(), IngestError> {
+    if spec.name.is_empty() || spec.partitions < 1 {
+        return Err(IngestError::Config(format!(
+            "topic {:?} needs a name and at least one partition (got {})",
+            spec.name, spec.partitions
+        )));
+    }
+    if spec.replication_factor.is_some_and(|factor| factor < 1) {
+        return Err(IngestError::Config(format!(
+            "topic {}: the replication factor must be at least 1",
+            spec.name
+        )));
+    }
+    if let (Some(factor), Some(min_insync)) = (
+        spec.replication_factor,
+        spec.configs.get("min.insync.replicas"),
+    ) && min_insync
+        .trim()
+        .parse::<i32>()
+        .is_ok_and(|min| min > factor)
+    {
+        // Every acks=all write to such a topic would fail with NOT_ENOUGH_REPLICAS.
+        return Err(IngestError::Config(format!(
+            "topic {}: min.insync.replicas {min_insync} is more than the replication factor {factor}",
+            spec.name
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses to create `missing` topics with more replicas than `brokers`. Kafka would refuse
+/// too, but topic by topic and without saying how many brokers there are.
+fn check_broker_count(brokers: usize, missing: &[&TopicSpec]) -> Result<(), IngestError> {
+    let Some(factor) = missing
+        .iter()
+        .filter_map(|spec| spec.replication_factor)
+        .max()
+    else {
+        return Ok(());
+    };
+    if usize::try_from(factor).unwrap_or(usize::MAX) <= brokers {
+        return Ok(());
+    }
+    Err(IngestError::TooFewBrokers {
+        brokers,
+        replication_factor: factor,
+        topics: missing.iter().map(|spec| spec.name.clone()).collect(),
+    })
+}
+
 fn partition_count(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
@@ -169,4 +217,53 @@ fn partition_count(
         .ok_or_else(|| IngestError::MissingTopic {
             topic: topic.to_owned(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, factor: Option<i32>, min_insync: Option<&str>) -> TopicSpec {
+        TopicSpec {
+            name: name.to_owned(),
+            partitions: 3,
+            replication_factor: factor,
+            configs: min_insync
+                .map(|min| ("min.insync.replicas".to_owned(), min.to_owned()))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_missing_topic_is_not_created_with_more_replicas_than_brokers() {
+        let three = spec("events", Some(3), Some("2"));
+        let error = check_broker_count(1, &[&three, &spec("dlq", Some(3), None)]).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                IngestError::TooFewBrokers { brokers: 1, replication_factor: 3, topics }
+                    if topics == &["events", "dlq"]
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("1 broker(s)"), "{error}");
+        assert!(check_broker_count(3, &[&three]).is_ok());
+        // Existing topics are never changed, so their replication does not matter; nor does
+        // a topic left to the broker's default.
+        assert!(check_broker_count(1, &[]).is_ok());
+        assert!(check_broker_count(1, &[&spec("events", None, None)]).is_ok());
+    }
+
+    #[test]
+    fn min_insync_replicas_above_the_replication_factor_is_refused() {
+        let error = validate(&spec("events", Some(1), Some("2"))).unwrap_err();
+        assert!(
+            error.to_string().contains("min.insync.replicas 2"),
+            "{error}"
+        );
+        assert!(validate(&spec("events", Some(3), Some("2"))).is_ok());
+        assert!(validate(&spec("events", Some(0), None)).is_err());
+        assert!(validate(&spec("", Some(1), None)).is_err());
+    }
 }
