@@ -228,7 +228,7 @@ impl SinkRunner {
         consumer.subscribe(&[&config.topic])?;
         tracing::info!(
             sink = %sink.name,
-            kind = sink.destination.kind(),
+            kind = %sink.destination.kind(),
             format = %sink.format,
             filter = %sink.filter_text,
             group = %group,
@@ -351,7 +351,7 @@ impl SinkRunner {
                     sink = %self.name,
                     partition,
                     offset,
-                    reason,
+                    %reason,
                     "skipping a message that is not a valid event (the ingester dead-letters it)"
                 );
                 metrics::counter!(
