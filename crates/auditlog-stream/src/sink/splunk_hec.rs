@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::StreamError;
 use crate::config::{kind_settings, secret};
-use crate::sink::http::{HttpClient, parse_url};
+use crate::sink::http::{HttpClient, TlsSettings, parse_url};
 use crate::sink::{Batch, DeliveryError, Sink};
 
 /// The path events are sent to.
@@ -53,6 +53,7 @@ struct SplunkHecFile {
     sourcetype: Option<String>,
     host: Option<String>,
     timeout_secs: Option<u64>,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 /// A Splunk HEC sink's checked settings.
@@ -73,6 +74,8 @@ pub struct SplunkHecConfig {
     pub metadata: serde_json::Map<String, Value>,
     /// How long one request may take.
     pub timeout: Duration,
+    /// How servers are verified (`https://` URLs).
+    pub tls: TlsSettings,
 }
 
 impl fmt::Debug for SplunkHecConfig {
@@ -124,6 +127,7 @@ impl SplunkHecConfig {
             ack_poll: Duration::from_millis(file.ack_poll_ms.unwrap_or(250).max(10)),
             metadata,
             timeout: Duration::from_secs(file.timeout_secs.unwrap_or(30).max(1)),
+            tls: TlsSettings::new(sink, file.ca_file.as_deref())?,
         })
     }
 }
@@ -140,7 +144,7 @@ pub struct SplunkHecSink {
 impl SplunkHecSink {
     /// A sink with its own connection pool and acknowledgement channel.
     pub fn new(config: SplunkHecConfig) -> Self {
-        let client = HttpClient::new(config.timeout);
+        let client = HttpClient::new(config.timeout, &config.tls);
         Self {
             config,
             client,

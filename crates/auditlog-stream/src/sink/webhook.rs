@@ -25,7 +25,7 @@ use serde::Deserialize;
 use crate::StreamError;
 use crate::config::{kind_settings, secret};
 use crate::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
-use crate::sink::http::{HttpClient, header, parse_url};
+use crate::sink::http::{HttpClient, TlsSettings, header, parse_url};
 use crate::sink::{Batch, DeliveryError, Sink};
 
 /// The header naming a batch's range.
@@ -43,6 +43,7 @@ struct WebhookFile {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     timeout_secs: Option<u64>,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 /// A webhook's checked settings.
@@ -55,6 +56,8 @@ pub struct WebhookConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// How long one request may take.
     pub timeout: Duration,
+    /// How servers are verified (`https://` URLs).
+    pub tls: TlsSettings,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -108,6 +111,7 @@ impl WebhookConfig {
             secret,
             headers,
             timeout: Duration::from_secs(file.timeout_secs.unwrap_or(30).max(1)),
+            tls: TlsSettings::new(sink, file.ca_file.as_deref())?,
         })
     }
 }
@@ -122,7 +126,7 @@ pub struct WebhookSink {
 impl WebhookSink {
     /// A sink with its own connection pool.
     pub fn new(config: WebhookConfig) -> Self {
-        let client = HttpClient::new(config.timeout);
+        let client = HttpClient::new(config.timeout, &config.tls);
         Self { config, client }
     }
 }
