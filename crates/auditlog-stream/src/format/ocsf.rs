@@ -184,7 +184,13 @@ fn actor_user(event: &AuditEvent) -> Value {
             }
             object
         }
-        None => json!({ "name": "system", "type_id": 3, "type": "System" }),
+        // Coder records system actions under the nil user id.
+        None => json!({
+            "uid": uuid::Uuid::nil().to_string(),
+            "name": "system",
+            "type_id": 3,
+            "type": "System",
+        }),
     }
 }
 
