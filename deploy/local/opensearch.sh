@@ -10,7 +10,7 @@
 #   opensearch.sh run --port P --dir DIR [--transport-port T]
 #                                exec one node: REST API on 127.0.0.1:P, data in DIR/data,
 #                                config rendered into DIR/config (transport on a free port unless T)
-#   opensearch.sh ping PORT      exit 0 when the node on 127.0.0.1:PORT reports green or yellow
+#   opensearch.sh ping PORT      exit 0 when the node on 127.0.0.1:PORT serves (see ping below)
 #
 # What it is: OpenSearch 2.19 (the last line on Java 17) from `org.opensearch:opensearch`, with
 # the HTTP layer (transport-netty4) and the common analyzers on the classpath, as plugins the
@@ -149,11 +149,14 @@ run() {
     exec java "${jvm_flags[@]}" "${archive[@]}" auditlog.local.Launcher "$dir"
 }
 
-# Green or yellow: the node has elected itself and serves requests.
+# Green or yellow: the node has elected itself and serves requests; and the launcher has set
+# the cluster's default of no replicas, so an index created from now on is green.
 ping() {
-    local health
+    local health settings
     health=$(curl -fsS --max-time 2 "http://127.0.0.1:$1/_cluster/health" 2>/dev/null) || return 1
-    [[ $health == *'"status":"green"'* || $health == *'"status":"yellow"'* ]]
+    [[ $health == *'"status":"green"'* || $health == *'"status":"yellow"'* ]] || return 1
+    settings=$(curl -fsS --max-time 2 "http://127.0.0.1:$1/_cluster/settings" 2>/dev/null) || return 1
+    [[ $settings == *'"default_number_of_replicas":"0"'* ]]
 }
 
 case ${1:-} in

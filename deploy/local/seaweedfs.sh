@@ -10,7 +10,9 @@
 #                           on 127.0.0.1:P, data in DIR, logging to standard error; with keys,
 #                           every request must be signed (AWS Signature V4) with them,
 #                           otherwise access is anonymous
-#   seaweedfs.sh ping PORT  exit 0 when the S3 gateway on 127.0.0.1:PORT answers its health check
+#   seaweedfs.sh ping PORT [DIR]
+#                           exit 0 when the S3 gateway on 127.0.0.1:PORT answers its health check
+#                           and, given the instance's DIR, its volume server and filer theirs
 #
 # `weed` is built from its Go module (github.com/seaweedfs/seaweedfs) through the Go module
 # proxy, with the machine's Go: the module's go.mod carries a replace directive, so
@@ -138,6 +140,8 @@ run() {
     master=$(free_port)
     volume=$(free_port)
     filer=$(free_port)
+    # For ping: the internal servers' health routes say when the whole chain serves.
+    printf 'master=%s\nvolume=%s\nfiler=%s\n' "$master" "$volume" "$filer" >"$dir/ports"
     local grpc=(
         "-master.port.grpc=$(free_port)" "-volume.port.grpc=$(free_port)"
         "-filer.port.grpc=$(free_port)" "-s3.port.grpc=$(free_port)"
@@ -151,10 +155,20 @@ run() {
         -volume.preStopSeconds=0
 }
 
-# The S3 gateway's health route: 200 once the gateway listens. Its filer and volume server may
-# take a moment more before writes succeed, as after any restart: clients retry (the test kit
-# waits for a signed listing instead).
+# The S3 gateway's health route answers 200 once the gateway listens, which can be before its
+# filer serves and its volume server has registered with the master (then reads fail); with
+# the instance's directory, ping asks those two as well.
 ping() {
+    local port=$1 dir=${2:-} name
+    healthz "$port" || return 1
+    [[ -n $dir ]] || return 0
+    [[ -f $dir/ports ]] || return 1
+    for name in volume filer; do
+        healthz "$(sed -n "s/^$name=//p" "$dir/ports")" || return 1
+    done
+}
+
+healthz() {
     [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/healthz") == 200 ]]
 }
 
@@ -163,6 +177,6 @@ install) install ;;
 check) check ;;
 path) echo "$weed" ;;
 run) shift; run "$@" ;;
-ping) ping "${2:?port}" ;;
+ping) ping "${2:?port}" "${3:-}" ;;
 *) sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac

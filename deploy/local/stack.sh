@@ -127,7 +127,7 @@ healthy() {
     case $1 in
     kafka) kafka_healthy ;;
     clickhouse) [[ $(curl -fsS --max-time 2 "http://127.0.0.1:$clickhouse_port/ping" 2>/dev/null) == "Ok." ]] ;;
-    s3) "$seaweedfs_sh" ping "$s3_port" ;;
+    s3) "$seaweedfs_sh" ping "$s3_port" "$stack/data/s3" ;;
     opensearch) "$opensearch_sh" ping "$opensearch_port" ;;
     esac
 }

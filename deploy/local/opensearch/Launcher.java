@@ -8,6 +8,7 @@ import java.util.concurrent.TimeUnit;
 import org.opensearch.analysis.common.CommonAnalysisPlugin;
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
+import org.opensearch.common.unit.TimeValue;
 import org.opensearch.env.Environment;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
@@ -61,6 +62,17 @@ public final class Launcher extends Node {
             }
         }, "auditlog-opensearch-shutdown"));
         node.start();
+        // One node holds no replica, so indices default to none and their health is green, not
+        // yellow. Only a cluster setting in the cluster state sets that default (the node's
+        // opensearch.yml cannot), and readiness checks (opensearch.sh ping) wait for it.
+        try {
+            node.client().admin().cluster().prepareUpdateSettings()
+                .setPersistentSettings(Settings.builder().put("cluster.default_number_of_replicas", 0).build())
+                .get(TimeValue.timeValueSeconds(120));
+        } catch (Exception e) {
+            e.printStackTrace();
+            System.exit(1);
+        }
         stopped.await();
     }
 }
