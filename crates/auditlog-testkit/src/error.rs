@@ -16,6 +16,9 @@ pub enum Error {
     },
     #[error("GET {path}: reading the body: {source}")]
     Body { path: String, source: hyper::Error },
+    /// A request of any method ([`crate::http_request`]) that got no answer.
+    #[error("{what}: {reason}")]
+    Exchange { what: String, reason: String },
     #[error("{name} did not answer {path} with 200 within {seconds} s; log:\n{log}")]
     NotReady {
         name: String,

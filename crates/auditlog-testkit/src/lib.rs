@@ -8,6 +8,8 @@
 //! ```text
 //!  test ──▶ unique_name ──▶ create_topic / fresh_database ──▶ shared stack (:9092, :8123)
 //!       ├─▶ PrivateBroker / PrivateClickHouse ──▶ a server of its own (free ports, temp dirs)
+//!       ├─▶ KafkaCluster ──▶ three Kafka nodes of its own, to kill, stop and restart
+//!       ├─▶ S3Server / OpenSearchNode ──▶ streaming destinations of its own (signed S3, REST)
 //!       └─▶ AuditlogCommand ──▶ AuditlogProcess (log file, ops port) ◀── http_get / HttpClient
 //! ```
 //!
@@ -29,11 +31,18 @@
 mod clickhouse_server;
 mod error;
 mod http;
+mod http_request;
 mod independent;
 mod kafka;
 mod kafka_broker;
+mod kafka_cluster;
+mod opensearch;
 mod paths;
 mod process;
+mod seaweedfs;
+mod sigv4;
+mod splunk_hec;
+mod webhook_receiver;
 
 pub use clickhouse_server::{
     PrivateClickHouse, clickhouse_client, clickhouse_execute, clickhouse_scalar, clickhouse_url,
@@ -41,8 +50,17 @@ pub use clickhouse_server::{
 };
 pub use error::Error;
 pub use http::{HttpClient, HttpResponse, http_get, percent_encode};
+pub use http_request::http_request;
 pub use independent::independent_proof_check;
 pub use kafka::{Record, create_topic, kafka_brokers, read_topic};
 pub use kafka_broker::PrivateBroker;
+pub use kafka_cluster::KafkaCluster;
+pub use opensearch::OpenSearchNode;
 pub use paths::{auditlog_binary, free_port, log_dir, repo_root, tools_dir, unique_name};
 pub use process::{AuditlogCommand, AuditlogProcess, metric_sum};
+pub use seaweedfs::{S3_REGION, S3Server};
+pub use sigv4::{
+    SigV4Credentials, SigV4Request, amz_date, sha256_hex, sigv4_authorization, uri_encode,
+};
+pub use splunk_hec::SplunkHecReceiver;
+pub use webhook_receiver::WebhookReceiver;
