@@ -48,6 +48,7 @@
 //! # Ok::<(), auditlog_query::Error>(())
 //! ```
 
+mod chart;
 mod cursor;
 mod date;
 mod description;
@@ -65,6 +66,7 @@ mod response;
 mod runner;
 mod sql;
 mod suggest;
+mod window;
 
 pub use auditlog_store::{AuditLogRow, COLUMNS};
 pub use cursor::Cursor;
@@ -82,4 +84,7 @@ pub use runner::{
     ScopedDirectory, Visibility,
 };
 pub use sql::{COUNT_CAP, LookupKey, Page, ParamValue, SqlBuilder, SqlQuery};
-pub use suggest::{EnumKey, MAX_SUGGESTIONS, SuggestColumn, SuggestSource, filter_keys, matching};
+pub use suggest::{
+    EnumKey, MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestColumn, SuggestSource, filter_keys, matching,
+};
+pub use window::{WINDOWS, Window, windows_for};

@@ -20,12 +20,14 @@ use auditlog_store::{AuditLogRow, ServerFailure, decode_rows};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::chart::CensusCache;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};
 use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_seconds};
 use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
-use crate::suggest::{SuggestSource, filter_keys, matching};
+use crate::suggest::{MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestSource, filter_keys, matching};
+use crate::window::windows_for;
 
 /// The default limit on one query's run time.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,6 +178,7 @@ pub struct QueryRunner {
     query_timeout: Duration,
     organization_cache_ttl: Duration,
     organizations: Mutex<Option<CachedDirectory>>,
+    census: Mutex<CensusCache>,
 }
 
 impl std::fmt::Debug for QueryRunner {
@@ -201,6 +204,7 @@ impl QueryRunner {
             query_timeout: DEFAULT_QUERY_TIMEOUT,
             organization_cache_ttl: DEFAULT_ORGANIZATION_CACHE_TTL,
             organizations: Mutex::new(None),
+            census: Mutex::new(CensusCache::new()),
         })
     }
 
@@ -280,24 +284,49 @@ impl QueryRunner {
     }
 
     /// One page of matching rows, newest first.
+    ///
+    /// Read through widening time windows ([`crate::window`]): the first window that fills
+    /// the page answers it, and a page still short after the widest is read unbounded.
     pub async fn page(
         &self,
         visibility: &Visibility,
         filter: &ResolvedFilter,
         page: &Page,
     ) -> Result<Vec<AuditLogRow>, Error> {
-        let query = self.sql_builder(visibility).page(filter, page);
-        self.fetch_rows(&query).await
+        let builder = self.sql_builder(visibility);
+        let wanted = match page {
+            Page::Offset { limit, .. } | Page::After { limit, .. } => *limit,
+        };
+        if wanted > 0 {
+            for window in windows_for(filter) {
+                let rows = self
+                    .fetch_rows(&builder.page_within(filter, page, Some(*window)))
+                    .await?;
+                if rows.len() as u64 >= wanted {
+                    return Ok(rows);
+                }
+            }
+        }
+        self.fetch_rows(&builder.page(filter, page)).await
     }
 
-    /// Coder's capped count: at most [`crate::COUNT_CAP`] + 1.
+    /// Coder's capped count: at most [`crate::COUNT_CAP`] + 1, through the same windows as
+    /// pages (a window that reaches the cap answers it).
     pub async fn count_capped(
         &self,
         visibility: &Visibility,
         filter: &ResolvedFilter,
     ) -> Result<u64, Error> {
-        let query = self.sql_builder(visibility).count_capped(filter);
-        self.fetch_count(&query).await
+        let builder = self.sql_builder(visibility);
+        for window in windows_for(filter) {
+            let count = self
+                .fetch_count(&builder.count_capped_within(filter, Some(*window)))
+                .await?;
+            if count > crate::COUNT_CAP {
+                return Ok(count);
+            }
+        }
+        self.fetch_count(&builder.count_capped(filter)).await
     }
 
     /// The exact number of matching events, duplicates counted once.
@@ -329,9 +358,20 @@ impl QueryRunner {
             last_micros: 0,
         });
         let mut bucket_seconds = bucket_width_seconds(span.first_micros, span.last_micros);
-        let mut buckets = self
-            .fetch_all::<Bucket>(&builder.histogram_buckets(filter, bucket_seconds, None))
-            .await?;
+        let seconds = (
+            span.first_micros.div_euclid(MICROS_PER_SECOND),
+            span.last_micros.div_euclid(MICROS_PER_SECOND),
+        );
+        let mut buckets = match self
+            .hourly_histogram(&builder, filter, bucket_seconds, seconds)
+            .await?
+        {
+            Some(buckets) => buckets,
+            None => {
+                self.fetch_all::<Bucket>(&builder.histogram_buckets(filter, bucket_seconds, None))
+                    .await?
+            }
+        };
         if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
             let occupied = (first.start, last.start + bucket_seconds as i64);
             let finer = bucket_width_seconds(
@@ -340,13 +380,20 @@ impl QueryRunner {
             );
             if finer < bucket_seconds {
                 bucket_seconds = finer;
-                buckets = self
-                    .fetch_all::<Bucket>(&builder.histogram_buckets(
-                        filter,
-                        bucket_seconds,
-                        Some(occupied),
-                    ))
-                    .await?;
+                buckets = match self
+                    .hourly_histogram(&builder, filter, finer, (occupied.0, occupied.1 - 1))
+                    .await?
+                {
+                    Some(buckets) => buckets,
+                    None => {
+                        self.fetch_all::<Bucket>(&builder.histogram_buckets(
+                            filter,
+                            bucket_seconds,
+                            Some(occupied),
+                        ))
+                        .await?
+                    }
+                };
             }
         }
         let total = buckets.iter().map(|bucket| bucket.count).sum();
@@ -378,8 +425,23 @@ impl QueryRunner {
                 matching(names.iter().map(String::as_str), prefix)
             }
             SuggestSource::Column(column) => {
-                let query = self.sql_builder(visibility).suggest(column, prefix);
-                self.fetch_all::<String>(&query).await?
+                let builder = self.sql_builder(visibility);
+                let mut found = None;
+                for window in SUGGEST_WINDOWS {
+                    let query = builder.suggest_within(column, prefix, Some(window));
+                    let values = self.fetch_all::<String>(&query).await?;
+                    if values.len() as u64 >= MAX_SUGGESTIONS {
+                        found = Some(values);
+                        break;
+                    }
+                }
+                match found {
+                    Some(values) => values,
+                    None => {
+                        self.fetch_all::<String>(&builder.suggest(column, prefix))
+                            .await?
+                    }
+                }
             }
         };
         Ok(Some(values))
@@ -487,7 +549,15 @@ impl QueryRunner {
         }
     }
 
-    async fn fetch_all<T>(&self, query: &SqlQuery) -> Result<Vec<T>, Error>
+    /// The chart's day census cache (see [`crate::chart`]); a poisoned lock only means a
+    /// panic elsewhere mid-update, and a census is re-taken whenever it disagrees.
+    pub(crate) fn census_cache(&self) -> std::sync::MutexGuard<'_, CensusCache> {
+        self.census
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) async fn fetch_all<T>(&self, query: &SqlQuery) -> Result<Vec<T>, Error>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {

@@ -25,6 +25,7 @@ use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::grammar::go_lowercase;
 use crate::resolve::{Actor, ResolvedFilter};
+use crate::window::Window;
 
 /// Coder's `count_cap`: counts stop at this many rows plus one ("2,000+").
 pub const COUNT_CAP: u64 = 2000;
@@ -255,8 +256,9 @@ pub struct SqlQuery {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlBuilder {
-    qualified_table: String,
+    pub(crate) qualified_table: String,
     qualified_lookup: String,
+    pub(crate) qualified_hourly: String,
     distributed: bool,
     organization_scope: Option<Vec<Uuid>>,
 }
@@ -351,11 +353,13 @@ impl SqlBuilder {
         auditlog_store::check_identifier("table", table)?;
         let lookup = auditlog_store::lookup_table(table);
         auditlog_store::check_identifier("table", &lookup)?;
+        auditlog_store::check_identifier("table", &auditlog_store::hourly_table(table))?;
         Ok(Self {
             // Validated identifiers cannot contain a backtick, so quoting them is safe, and it
             // keeps names that are also keywords working.
             qualified_table: format!("`{database}`.`{table}`"),
             qualified_lookup: format!("`{database}`.`{lookup}`"),
+            qualified_hourly: format!("`{database}`.`{}`", auditlog_store::hourly_table(table)),
             distributed: false,
             organization_scope: None,
         })
@@ -383,12 +387,24 @@ impl SqlBuilder {
     /// The rows of one page, columns as [`COLUMNS`], ordered `time DESC, id DESC`. Copies
     /// of one event come back next to each other; the reader keeps the first.
     pub fn page(&self, filter: &ResolvedFilter, page: &Page) -> SqlQuery {
+        self.page_within(filter, page, None)
+    }
+
+    /// [`Self::page`], reading only the `window` newest seconds before the page's anchor
+    /// (see [`Window`]). Exact whenever it returns a full page.
+    pub fn page_within(
+        &self,
+        filter: &ResolvedFilter,
+        page: &Page,
+        window: Option<Window>,
+    ) -> SqlQuery {
         let Source {
             from,
             mut conditions,
         } = self.source(filter);
         let time = Column::Time.name();
         let id = Column::Id.name();
+        let mut cursor_time = None;
         let limit_clause = match page {
             Page::Offset { limit, offset } => {
                 let limit = conditions.bind("limit", ParamValue::UInt64(*limit));
@@ -396,7 +412,7 @@ impl SqlBuilder {
                 format!("LIMIT {limit} OFFSET {offset}")
             }
             Page::After { limit, cursor } => {
-                let cursor_time = conditions.bind(
+                let cursor_placeholder = conditions.bind(
                     "cursor_time",
                     ParamValue::DateTime64Micros(cursor.time_micros()),
                 );
@@ -405,17 +421,25 @@ impl SqlBuilder {
                 // lets ClickHouse skip granules, which a tuple comparison does not guarantee.
                 conditions
                     .predicates
-                    .push(format!("{time} <= {cursor_time}"));
-                conditions
-                    .predicates
-                    .push(format!("({time} < {cursor_time} OR {id} < {cursor_id})"));
+                    .push(format!("{time} <= {cursor_placeholder}"));
+                conditions.predicates.push(format!(
+                    "({time} < {cursor_placeholder} OR {id} < {cursor_id})"
+                ));
+                cursor_time = Some(cursor_placeholder);
                 let limit = conditions.bind("limit", ParamValue::UInt64(*limit));
                 format!("LIMIT {limit}")
             }
         };
+        let mut outer_where = String::new();
+        if let Some(window) = window {
+            let bound = self.window_bound(&mut conditions, filter, cursor_time, window);
+            conditions.predicates.push(format!("{time} >= {bound}"));
+            // The same bound outside prunes the months the keys cannot be in.
+            outer_where = format!("{time} >= {bound}\n  AND ");
+        }
         let in_operator = if self.distributed { "GLOBAL IN" } else { "IN" };
         let text = format!(
-            "SELECT {columns}\nFROM {table}\nWHERE ({time}, {id}) {in_operator} (\n\
+            "SELECT {columns}\nFROM {table}\nWHERE {outer_where}({time}, {id}) {in_operator} (\n\
              SELECT DISTINCT {time}, {id}\n{from}{where_clause}\n\
              ORDER BY {time} DESC, {id} DESC\n{limit_clause}\n)\n\
              ORDER BY {time} DESC, {id} DESC",
@@ -428,7 +452,22 @@ impl SqlBuilder {
 
     /// Coder's capped count: the matching events, counting at most [`COUNT_CAP`] + 1.
     pub fn count_capped(&self, filter: &ResolvedFilter) -> SqlQuery {
-        let Source { from, conditions } = self.source(filter);
+        self.count_capped_within(filter, None)
+    }
+
+    /// [`Self::count_capped`] over the `window` newest seconds only: exact whenever it
+    /// reaches the cap.
+    pub fn count_capped_within(&self, filter: &ResolvedFilter, window: Option<Window>) -> SqlQuery {
+        let Source {
+            from,
+            mut conditions,
+        } = self.source(filter);
+        if let Some(window) = window {
+            let bound = self.window_bound(&mut conditions, filter, None, window);
+            conditions
+                .predicates
+                .push(format!("{} >= {bound}", Column::Time.name()));
+        }
         let text = format!(
             "SELECT count() FROM (\nSELECT DISTINCT {time}, {id}\n{from}{where_clause}\nLIMIT {limit}\n)",
             time = Column::Time.name(),
@@ -613,6 +652,14 @@ impl Conditions {
         let placeholder = format!("{{{name}:{}}}", value.clickhouse_type());
         self.params.push((name.to_owned(), value));
         placeholder
+    }
+
+    /// The placeholder of a parameter bound earlier, if it was.
+    pub(crate) fn placeholder_of(&self, name: &str) -> Option<String> {
+        self.params
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, value)| format!("{{{name}:{}}}", value.clickhouse_type()))
     }
 
     fn compare(&mut self, column: Column, operator: &str, name: &'static str, value: ParamValue) {

@@ -9,7 +9,10 @@
 //!
 //! Seen values come from one `GROUP BY` over one column, with the caller's organization scope
 //! from [`SqlBuilder`], so an `org_auditor` is never offered another organization's users or
-//! targets. Duplicate rows cannot add a value.
+//! targets. Duplicate rows cannot add a value. The values come from the newest weeks first
+//! ([`SUGGEST_WINDOWS`]): completion runs on every keystroke, the values an auditor types are
+//! mostly current ones, and a read of the newest weeks costs the same at any history. Only a
+//! prefix with fewer than [`MAX_SUGGESTIONS`] recent values reads further back.
 
 use auditlog_event::{Action, BuildReason, ResourceType};
 
@@ -17,9 +20,14 @@ use crate::filter::KEYS_IN_CODER_ORDER;
 use crate::grammar::go_lowercase;
 use crate::resolve::ResolvedFilter;
 use crate::sql::{Column, ParamValue, SqlBuilder, SqlQuery};
+use crate::window::{WINDOWS, Window};
 
 /// The most values one suggestion answer holds.
 pub const MAX_SUGGESTIONS: u64 = 10;
+
+/// The windows completions read, newest first, before reading all history: the last week,
+/// then the last 64 days.
+pub const SUGGEST_WINDOWS: [Window; 2] = [WINDOWS[1], WINDOWS[2]];
 
 /// What a key's values are completed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +124,24 @@ impl SqlBuilder {
     /// The most frequent stored values of `column` that start with `prefix`, lowercased (the
     /// filter compares them case-insensitively), in the caller's scope.
     pub fn suggest(&self, column: SuggestColumn, prefix: &str) -> SqlQuery {
+        self.suggest_within(column, prefix, None)
+    }
+
+    /// [`Self::suggest`] over the `window` newest seconds only.
+    pub fn suggest_within(
+        &self,
+        column: SuggestColumn,
+        prefix: &str,
+        window: Option<Window>,
+    ) -> SqlQuery {
         let mut conditions = self.conditions(&ResolvedFilter::default());
+        if let Some(window) = window {
+            let bound =
+                self.window_bound(&mut conditions, &ResolvedFilter::default(), None, window);
+            conditions
+                .predicates
+                .push(format!("{} >= {bound}", Column::Time.name()));
+        }
         let name = column.column().name();
         let prefix = conditions.bind("prefix", ParamValue::String(go_lowercase(prefix)));
         conditions

@@ -62,5 +62,6 @@ pub use row::{
 };
 pub use server_error::{ServerFailure, error_code};
 pub use tables::{
-    INGEST_CHECKPOINTS as CHECKPOINTS_TABLE, INGEST_DIGESTS as DIGESTS_TABLE, lookup_table,
+    INGEST_CHECKPOINTS as CHECKPOINTS_TABLE, INGEST_DIGESTS as DIGESTS_TABLE, hourly_feed,
+    hourly_table, lookup_table,
 };

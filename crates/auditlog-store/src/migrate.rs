@@ -11,7 +11,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::tables::{MIGRATIONS_TABLE, lookup_table};
+use crate::tables::{MIGRATIONS_TABLE, hourly_table, lookup_table};
 use crate::{StoreError, check_identifier};
 
 /// One schema migration.
@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_event_keys.sql",
         sql: include_str!("../../../schemas/clickhouse/0006_event_keys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_hourly.sql",
+        sql: include_str!("../../../schemas/clickhouse/0007_hourly.sql"),
+    },
 ];
 
 /// The replicated (cluster) schema: Replicated engines, a Distributed table, `ON CLUSTER`.
@@ -92,6 +97,11 @@ pub const CLUSTER_MIGRATIONS: &[Migration] = &[
         name: "cluster/0006_event_keys.sql",
         sql: include_str!("../../../schemas/clickhouse/cluster/0006_event_keys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "cluster/0007_hourly.sql",
+        sql: include_str!("../../../schemas/clickhouse/cluster/0007_hourly.sql"),
+    },
 ];
 
 /// Migrations whose materialized views are backfilled from the rows already in the table,
@@ -102,10 +112,11 @@ pub const CLUSTER_MIGRATIONS: &[Migration] = &[
 /// Each `CREATE MATERIALIZED VIEW ... TO target AS select` becomes
 /// `INSERT INTO target select`. Only for views whose target tolerates rows counted twice
 /// (the lookup's readers deduplicate; the rollups hold idempotent aggregate states such as
-/// `uniqExactState(time, id)`, `min`, `max`): a row inserted between the view's creation and
+/// `uniqExactState(time, id)`, `min`, `max`; the chart's hourly counts of 0007, which their
+/// reader checks day by day against the table): a row inserted between the view's creation and
 /// the backfill is seen by both, and a backfill interrupted before the record runs again in
 /// full on the next `migrate`.
-pub const BACKFILLED_VERSIONS: &[u32] = &[3, 4, 6];
+pub const BACKFILLED_VERSIONS: &[u32] = &[3, 4, 6, 7];
 
 /// Where and how to apply the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +364,12 @@ pub async fn apply(client: &Client, target: &SchemaTarget) -> Result<MigrationRe
 async fn apply_retention(client: &Client, target: &SchemaTarget) -> Result<(), StoreError> {
     // The lookup table follows the events' retention exactly: a lookup row that outlived
     // its event would be counted by a point filter's count.
-    for table in [target.table.clone(), lookup_table(&target.table)] {
+    // The chart's hourly counts follow it too, so that an expired day is not counted.
+    for table in [
+        target.table.clone(),
+        lookup_table(&target.table),
+        hourly_table(&target.table),
+    ] {
         apply_table_retention(client, target, &table).await?;
     }
     Ok(())

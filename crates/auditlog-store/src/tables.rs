@@ -68,6 +68,16 @@ pub fn lookup_feed(table: &str) -> String {
     format!("{table}_lookup_feed")
 }
 
+/// Matching rows per hour and coarse filter key, for the chart (migration 0007).
+pub fn hourly_table(table: &str) -> String {
+    format!("{table}_hourly")
+}
+
+/// The materialized view that feeds [`hourly_table`] from `table` (migration 0007).
+pub fn hourly_feed(table: &str) -> String {
+    format!("{table}_hourly_feed")
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -101,7 +111,12 @@ mod tests {
         .chain(ROLLUP_TABLES)
         .chain(ANALYST_VIEWS)
         .map(str::to_owned)
-        .chain([lookup_table(AUDIT_LOGS), lookup_feed(AUDIT_LOGS)])
+        .chain([
+            lookup_table(AUDIT_LOGS),
+            lookup_feed(AUDIT_LOGS),
+            hourly_table(AUDIT_LOGS),
+            hourly_feed(AUDIT_LOGS),
+        ])
         .collect();
         assert_eq!(created, named);
         for view in ANALYST_VIEWS {

@@ -6,7 +6,9 @@
 
 mod analysts;
 mod api;
+mod chart;
 mod clickhouse_server;
+mod cluster;
 mod cookbook;
 #[path = "query_support/dataset.rs"]
 mod dataset;
@@ -22,4 +24,5 @@ mod query_cli;
 mod query_oracle;
 mod query_support;
 mod smoke;
+mod stream;
 mod ui_browser;

@@ -82,16 +82,20 @@ fn the_reader_sees_every_column_index_and_view() {
         "toDateTime(recorded_at) + INTERVAL 7 DAY"
     );
     assert_eq!(schema.views.len(), 4);
-    assert_eq!(schema.materialized_views.len(), 4);
+    assert_eq!(schema.materialized_views.len(), 5);
     assert_eq!(
         schema.materialized_views["t_lookup_feed"].target,
         "t_lookup"
     );
-    assert_eq!(schema.tables.len(), 8);
+    assert_eq!(
+        schema.materialized_views["t_hourly_feed"].target,
+        "t_hourly"
+    );
+    assert_eq!(schema.tables.len(), 9);
 
     let cluster = Schema::of(&cluster_target(), CLUSTER_MIGRATIONS);
     // Each table that holds rows is a shard's table plus a Distributed one.
-    assert_eq!(cluster.tables.len(), 16);
+    assert_eq!(cluster.tables.len(), 18);
     assert_eq!(
         cluster.tables["t"].columns, cluster.tables["t_local"].columns,
         "the Distributed table follows the shards' columns"
