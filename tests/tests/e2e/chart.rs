@@ -16,7 +16,6 @@ use auditlog_event::AuditEvent;
 use auditlog_query::Resolver;
 use auditlog_testkit::clickhouse_execute;
 use auditlog_traffic::TrafficGenerator;
-use serde_json::Value;
 use time::macros::datetime;
 use uuid::Uuid;
 
