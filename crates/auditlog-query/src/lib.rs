@@ -52,6 +52,7 @@ mod chart;
 mod cursor;
 mod date;
 mod description;
+mod engine_time;
 mod error;
 mod export;
 mod filter;
@@ -70,6 +71,7 @@ mod window;
 
 pub use auditlog_store::{AuditLogRow, COLUMNS};
 pub use cursor::Cursor;
+pub use engine_time::{EngineTime, measure as measure_engine_time};
 pub use error::{Error, InvalidQuery, Validation};
 pub use export::{write_csv_header, write_csv_rows, write_ndjson};
 pub use filter::{AuditFilter, OrganizationRef, Username};

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::chart::CensusCache;
+use crate::engine_time;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};
 use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_seconds};
@@ -561,7 +562,16 @@ impl QueryRunner {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        self.bounded(self.request(query).fetch_all::<T>()).await
+        self.bounded(async {
+            let mut cursor = self.request(query).fetch::<T>()?;
+            let mut rows = Vec::new();
+            while let Some(row) = cursor.next().await? {
+                rows.push(row);
+            }
+            engine_time::record(cursor.summary());
+            Ok(rows)
+        })
+        .await
     }
 
     /// The rows of a page query, one per event: its copies arrive next to each other (the
@@ -570,7 +580,9 @@ impl QueryRunner {
         let bytes = self
             .bounded(async {
                 let mut cursor = self.request(query).fetch_bytes("RowBinary")?;
-                cursor.collect().await
+                let bytes = cursor.collect().await;
+                engine_time::record(cursor.summary());
+                bytes
             })
             .await?;
         let mut rows = decode_rows(&bytes)?;

@@ -38,6 +38,13 @@ async fn chart(server: &ApiServer, query: &str) -> (i64, BTreeMap<i64, u64>) {
         )
         .await;
     assert_eq!(response.status, 200, "{query:?}: {}", response.text());
+    // The engine's own time for the chart's queries, as ClickHouse reported it.
+    let timing = response
+        .headers
+        .get("server-timing")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    assert!(timing.starts_with("clickhouse;dur="), "Server-Timing {timing:?}");
     let body = response.json();
     let width = body["bucket_seconds"].as_i64().expect("bucket_seconds");
     let buckets = body["buckets"]

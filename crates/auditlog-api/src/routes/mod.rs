@@ -53,9 +53,10 @@ mod tests;
 use std::sync::Arc;
 use std::time::Instant;
 
-use auditlog_query::{InvalidQuery, QueryRunner, ResolvedFilter, Validation};
+use auditlog_query::{InvalidQuery, QueryRunner, ResolvedFilter, Validation, measure_engine_time};
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, MatchedPath, Query, Request};
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -108,14 +109,21 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Counts requests by route and status and times them (`auditlog_api_request_duration_seconds`).
+/// Counts requests by route and status and times them (`auditlog_api_request_duration_seconds`),
+/// and says in `Server-Timing` how long ClickHouse itself took: the slowest of the request's
+/// queries and their sum, so a slow answer names its side (engine, wire or server).
 async fn record_request(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let started = Instant::now();
-    let response = next.run(request).await;
+    let (mut response, engine) = measure_engine_time(next.run(request)).await;
+    if engine.queries > 0
+        && let Ok(value) = HeaderValue::from_str(&engine.server_timing())
+    {
+        response.headers_mut().insert("server-timing", value);
+    }
     let status = response.status().as_u16().to_string();
     metrics::counter!("auditlog_api_requests_total", "route" => route.clone(), "status" => status)
         .increment(1);
