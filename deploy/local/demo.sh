@@ -63,7 +63,12 @@ scalar() {
 }
 
 say "schema"
-"$bin" migrate
+# The topics' replication fits the local stack: one copy on one broker, or a production
+# cluster's three copies, two in sync, with AUDITLOG_KAFKA_NODES=3 (migrate's own defaults
+# are a production cluster's, and it refuses more replicas than there are brokers).
+if ((${AUDITLOG_KAFKA_NODES:-1} >= 3)); then replication=(3 2); else replication=(1 1); fi
+"$bin" migrate --kafka-replication-factor "${AUDITLOG_KAFKA_REPLICATION_FACTOR:-${replication[0]}}" \
+    --kafka-min-insync-replicas "${AUDITLOG_KAFKA_MIN_INSYNC_REPLICAS:-${replication[1]}}"
 # Rows from before migration 5 carry no source position, so no digest covers them and
 # verify would rightly call them unprotected: a demo from an older checkout starts afresh.
 legacy=$(scalar "SELECT count() FROM $table WHERE source_partition < 0")

@@ -111,6 +111,10 @@ pub struct PipelineTarget {
     pub database: String,
     /// The checkpoint signing key (`auditlog keygen`); its public half is `<path>.pub`.
     pub signing_key: PathBuf,
+    /// The replication factor and `min.insync.replicas` [`migrate`](Self::migrate) creates
+    /// topics with: 1 and 1 on the shared one-broker stack (`auditlog migrate` defaults to a
+    /// production cluster's 3 and 2).
+    pub replication: (i32, i32),
 }
 
 impl PipelineTarget {
@@ -148,6 +152,7 @@ impl PipelineTarget {
             clickhouse_url: crate::clickhouse_url(),
             database: unique_name(prefix),
             signing_key,
+            replication: (1, 1),
         }
     }
 
@@ -239,9 +244,17 @@ impl PipelineTarget {
         );
     }
 
-    /// Applies the schema.
+    /// Creates the missing topics (with [`replication`](Self::replication)) and applies the
+    /// schema.
     pub fn migrate(&self) {
-        self.run(&["migrate"]);
+        let (factor, min_insync) = self.replication;
+        self.run(&[
+            "migrate",
+            "--kafka-replication-factor",
+            &factor.to_string(),
+            "--kafka-min-insync-replicas",
+            &min_insync.to_string(),
+        ]);
     }
 
     /// Starts an ingester in the background.

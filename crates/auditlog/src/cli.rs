@@ -168,6 +168,28 @@ pub enum Command {
     /// Prove that no stored event was deleted, changed or forged: recompute every batch
     /// digest from the stored rows and check the chain against the signed checkpoints.
     Verify(VerifyArgs),
+    /// Stream audit events to the sinks configured as `[[stream.sinks]]` (SIEMs, webhooks),
+    /// each in its own consumer group; offsets are committed only after delivery.
+    Stream(StreamArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct StreamArgs {
+    /// Run only this sink; repeatable [default: every configured sink].
+    #[arg(
+        long = "sink",
+        env = "AUDITLOG_STREAM_SINKS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub sinks: Vec<String>,
+    /// Exit once every sink has delivered up to the end offsets seen at start (backfills,
+    /// cron jobs, tests).
+    #[arg(long, env = "AUDITLOG_STREAM_UNTIL_CAUGHT_UP")]
+    pub until_caught_up: bool,
+    /// Address of the /metrics, /healthz and /readyz endpoints [default: 127.0.0.1:9465].
+    #[arg(long, env = "AUDITLOG_STREAM_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -285,9 +307,13 @@ pub struct TopicArgs {
     /// Partitions of the dead-letter topic [default: 1].
     #[arg(long, env = "AUDITLOG_KAFKA_DLQ_PARTITIONS", value_name = "N")]
     pub kafka_dlq_partitions: Option<i32>,
-    /// Replicas per partition [default: the broker's default.replication.factor].
+    /// Replicas per partition; the cluster needs at least this many brokers [default: 3].
     #[arg(long, env = "AUDITLOG_KAFKA_REPLICATION_FACTOR", value_name = "N")]
     pub kafka_replication_factor: Option<i32>,
+    /// The topics' min.insync.replicas: replicas that must have an event before an acks=all
+    /// producer is told it is stored [default: 2].
+    #[arg(long, env = "AUDITLOG_KAFKA_MIN_INSYNC_REPLICAS", value_name = "N")]
+    pub kafka_min_insync_replicas: Option<i32>,
     /// A topic config for both topics, e.g. `retention.ms=604800000`; repeatable, and merged
     /// over `[kafka.topic_config]`.
     #[arg(

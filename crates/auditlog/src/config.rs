@@ -14,9 +14,10 @@ use anyhow::{Context, Result};
 use auditlog_api::{ConfiguredToken, HttpLimits};
 use serde::Deserialize;
 
-use crate::cli::{
-    GlobalArgs, IngestArgs, LogFormat, MigrateArgs, ProducerArgs, ServeArgs, TopicArgs,
-};
+use crate::cli::{GlobalArgs, IngestArgs, LogFormat, MigrateArgs, ProducerArgs, ServeArgs};
+
+mod topics;
+pub use topics::topic_specs;
 
 pub const DEFAULT_KAFKA_BROKERS: &str = "127.0.0.1:9092";
 pub const DEFAULT_KAFKA_TOPIC: &str = "audit-events";
@@ -55,6 +56,9 @@ pub struct FileConfig {
     pub integrity: IntegrityFile,
     #[serde(default)]
     pub log: LogFile,
+    /// `[stream]` and its `[[stream.sinks]]`, checked by `auditlog stream`.
+    #[serde(default)]
+    pub stream: auditlog_stream::StreamFile,
 }
 
 /// `[integrity]`
@@ -90,8 +94,10 @@ pub struct KafkaFile {
     pub partitions: Option<i32>,
     /// Partitions `migrate` creates the dead-letter topic with.
     pub dlq_partitions: Option<i32>,
-    /// Replicas per partition of the topics `migrate` creates (absent: the broker's default).
+    /// Replicas per partition of the topics `migrate` creates (absent: 3).
     pub replication_factor: Option<i32>,
+    /// `min.insync.replicas` of the topics `migrate` creates (absent: 2).
+    pub min_insync_replicas: Option<i32>,
     /// Topic configs (`retention.ms`, `min.insync.replicas`, ...) of the topics `migrate`
     /// creates.
     #[serde(default)]
@@ -371,55 +377,6 @@ impl Settings {
                 .or_else(|| self.clickhouse_cluster.clone()),
         }
     }
-}
-
-/// The topics `auditlog migrate` makes sure of: the audit event topic and the dead letters.
-pub fn topic_specs(
-    settings: &Settings,
-    args: &TopicArgs,
-    file: &FileConfig,
-) -> Vec<auditlog_ingester::TopicSpec> {
-    let kafka = &file.kafka;
-    let replication_factor = args.kafka_replication_factor.or(kafka.replication_factor);
-    let configs: BTreeMap<String, String> = kafka
-        .topic_config
-        .clone()
-        .into_iter()
-        .chain(args.kafka_topic_config.iter().cloned())
-        .collect();
-    vec![
-        auditlog_ingester::TopicSpec {
-            name: settings.kafka_topic.clone(),
-            partitions: pick(args.kafka_partitions, kafka.partitions, || {
-                DEFAULT_KAFKA_PARTITIONS
-            }),
-            replication_factor,
-            configs: configs.clone(),
-        },
-        auditlog_ingester::TopicSpec {
-            name: settings.kafka_dlq_topic.clone(),
-            partitions: pick(args.kafka_dlq_partitions, kafka.dlq_partitions, || {
-                DEFAULT_KAFKA_DLQ_PARTITIONS
-            }),
-            replication_factor,
-            configs: configs.clone(),
-        },
-        // The copy of the checkpoints outside ClickHouse: one partition (a few messages a
-        // minute) kept for ever, whatever retention the other topics have.
-        auditlog_ingester::TopicSpec {
-            name: settings.kafka_checkpoint_topic.clone(),
-            partitions: 1,
-            replication_factor,
-            configs: configs
-                .into_iter()
-                .chain([
-                    ("retention.ms".to_owned(), "-1".to_owned()),
-                    ("retention.bytes".to_owned(), "-1".to_owned()),
-                    ("cleanup.policy".to_owned(), "delete".to_owned()),
-                ])
-                .collect(),
-        },
-    ]
 }
 
 /// `auditlog ingest`'s resolved settings.

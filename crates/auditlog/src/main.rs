@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::AccessDdl(args) => commands::access_ddl::run(&settings, args)?,
             Command::Keygen(args) => commands::keygen::run(args)?,
             Command::Verify(args) => return commands::verify::run(&settings, args, &file).await,
+            Command::Stream(args) => return commands::stream::run(&settings, args, &file).await,
         }
         Ok(ExitCode::SUCCESS)
     })

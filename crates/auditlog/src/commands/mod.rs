@@ -8,4 +8,5 @@ pub mod keygen;
 pub mod migrate;
 pub mod query;
 pub mod serve;
+pub mod stream;
 pub mod verify;
