@@ -12,3 +12,4 @@ pub use auditlog_testkit::{
 };
 
 pub mod pipeline;
+pub mod sender;
