@@ -410,6 +410,15 @@ impl SinkRunner {
                     )
                     .increment(1);
                     metrics::gauge!(names::SINK_FAILING, &label).set(1.0);
+                    // The tick does not run while a batch is retried, and this is when
+                    // these two gauges matter most.
+                    metrics::gauge!(names::SECONDS_SINCE_LAST_SUCCESS, &label)
+                        .set(self.last_success.elapsed().as_secs_f64());
+                    if attempt == 1 || self.last_lag.elapsed() >= LAG_EVERY {
+                        self.last_lag = Instant::now();
+                        self.publish_lag().await;
+                    }
+                    // Readiness last: whoever sees the sink unready finds the gauges set.
                     self.health.failed(&self.name, &error.to_string());
                     let delay = retry::delay(&self.retry, attempt);
                     tracing::warn!(
@@ -487,31 +496,40 @@ impl SinkRunner {
         }
     }
 
-    /// Resumes each paused partition at the offset after the last message taken (an
-    /// explicit seek: librdkafka's own resume position has been seen to skip ahead).
+    /// Resumes the partitions this member owns now, each at the offset after the last
+    /// message taken (an explicit seek: librdkafka's own resume position has been seen to
+    /// skip ahead). The assignment may have changed while paused: a partition that moved
+    /// cannot be sought (it is logged), and whoever owns it starts from its last commit,
+    /// which is never past what was delivered. Resuming happens whatever the seeks did, so
+    /// a sink is never left paused.
     async fn resume(&mut self) {
-        let Some(assignment) = self.paused.take() else {
+        if self.paused.take().is_none() {
             return;
-        };
+        }
         let consumer = Arc::clone(&self.consumer);
         let topic = self.topic.clone();
         let next_offsets = self.next_offsets.clone();
         let result = tokio::task::spawn_blocking(move || {
+            let assignment = consumer.assignment()?;
+            let mut failed_seeks = Vec::new();
             for element in assignment.elements_for_topic(&topic) {
-                if let Some(next) = next_offsets.get(&element.partition()) {
-                    consumer.seek(
-                        &topic,
-                        element.partition(),
-                        Offset::Offset(*next),
-                        KAFKA_TIMEOUT,
-                    )?;
+                let partition = element.partition();
+                if let Some(next) = next_offsets.get(&partition)
+                    && let Err(error) =
+                        consumer.seek(&topic, partition, Offset::Offset(*next), KAFKA_TIMEOUT)
+                {
+                    failed_seeks.push((partition, error));
                 }
             }
-            consumer.resume(&assignment)
+            consumer.resume(&assignment).map(|()| failed_seeks)
         })
         .await;
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(failed_seeks)) => {
+                for (partition, error) in failed_seeks {
+                    tracing::warn!(sink = %self.name, partition, %error, "seek before resuming failed");
+                }
+            }
             Ok(Err(error)) => tracing::warn!(sink = %self.name, %error, "resuming failed"),
             Err(error) => tracing::warn!(sink = %self.name, %error, "resuming failed"),
         }
@@ -594,6 +612,10 @@ impl SinkRunner {
         let committed = self.committed.clone();
         let lag = tokio::task::spawn_blocking(move || {
             let assignment = consumer.assignment().ok()?;
+            if assignment.count() == 0 {
+                // Not a member yet (or between rebalances): no lag to speak of.
+                return None;
+            }
             let positions = consumer
                 .committed_offsets(assignment.clone(), KAFKA_TIMEOUT)
                 .ok();

@@ -71,12 +71,27 @@ async fn publish(topic: &str, events: &[AuditEvent]) {
         .expect("producer shutdown");
 }
 
-fn write_config(name: &str, webhook: &WebhookReceiver, hec: &SplunkHecReceiver) -> PathBuf {
-    let path = log_dir().join(format!("{}.toml", unique_name(name)));
+/// The sinks' names, unique per test: a sink's name is its consumer group's, and tests that
+/// run at once must not share groups.
+struct SinkNames {
+    webhook: String,
+    splunk: String,
+}
+
+fn sink_names(test: &str) -> SinkNames {
+    let suffix = unique_name(test);
+    SinkNames {
+        webhook: format!("webhook-{suffix}"),
+        splunk: format!("splunk-{suffix}"),
+    }
+}
+
+fn write_config(names: &SinkNames, webhook: &WebhookReceiver, hec: &SplunkHecReceiver) -> PathBuf {
+    let path = log_dir().join(format!("{}.toml", names.webhook));
     let text = format!(
         r#"
 [[stream.sinks]]
-name = "siem-webhook"
+name = "{webhook_name}"
 kind = "webhook"
 format = "coder"
 filter = "username:carol"
@@ -87,7 +102,7 @@ batch_max_age_ms = 200
 headers = {{ "X-Tenant" = "acme" }}
 
 [[stream.sinks]]
-name = "splunk"
+name = "{splunk_name}"
 kind = "splunk_hec"
 format = "ocsf"
 url = "{hec}"
@@ -100,6 +115,8 @@ batch_max_age_ms = 200
 "#,
         webhook = webhook.url(),
         hec = hec.url(),
+        webhook_name = names.webhook,
+        splunk_name = names.splunk,
     );
     std::fs::write(&path, text).expect("config file");
     path
@@ -180,7 +197,8 @@ async fn stream_delivers_filtered_signed_and_acknowledged_events_once() {
 
     let webhook = WebhookReceiver::start(SECRET).await;
     let hec = SplunkHecReceiver::start(HEC_TOKEN, true).await;
-    let config = write_config("stream", &webhook, &hec);
+    let names = sink_names("stream");
+    let config = write_config(&names, &webhook, &hec);
     let mut stream = spawn_stream("stream", &config, &topic, free_port());
     let status = wait_for_exit(&mut stream).await;
     let log = stream.log();
@@ -260,7 +278,8 @@ async fn destinations_failing_for_a_while_lose_nothing() {
     // The webhook answers 503 to its next 6 requests; Splunk is busy until told otherwise.
     webhook.fail_next(6, 503);
     hec.set_unavailable(true);
-    let config = write_config("stream_outage", &webhook, &hec);
+    let names = sink_names("stream_outage");
+    let config = write_config(&names, &webhook, &hec);
     let ops_port = free_port();
     let mut stream = spawn_stream("stream_outage", &config, &topic, ops_port);
 
@@ -270,7 +289,9 @@ async fn destinations_failing_for_a_while_lose_nothing() {
     while Instant::now() < deadline && stream.is_running() {
         if let Some(response) = stream.ops_get("/readyz").await
             && response.status == 503
-            && response.text().contains("sink splunk failing")
+            && response
+                .text()
+                .contains(&format!("sink {} failing", names.splunk))
         {
             unready = Some(response.text());
             break;
@@ -286,6 +307,14 @@ async fn destinations_failing_for_a_while_lose_nothing() {
     assert!(
         metric_sum(&metrics, "auditlog_stream_delivery_failures_total") > 0.0,
         "{metrics}"
+    );
+    assert!(
+        metric_sum(&metrics, "auditlog_stream_sink_failing") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric_sum(&metrics, "auditlog_stream_lag_messages") > 0.0,
+        "the undelivered events show as lag: {metrics}"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(stream.is_running(), "a failing sink must not end the run");
@@ -347,7 +376,8 @@ async fn kill_dash_nine_while_a_sink_is_stuck_then_restart_loses_nothing() {
     let webhook = WebhookReceiver::start(SECRET).await;
     let hec = SplunkHecReceiver::start(HEC_TOKEN, true).await;
     webhook.fail_next(u64::MAX, 503);
-    let config = write_config("stream_kill", &webhook, &hec);
+    let names = sink_names("stream_kill");
+    let config = write_config(&names, &webhook, &hec);
     let mut stream = spawn_stream_forever("stream_kill", &config, &topic);
 
     // Splunk gets everything while the webhook keeps failing; then the process dies hard.
