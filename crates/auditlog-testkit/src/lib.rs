@@ -10,6 +10,8 @@
 //!       ├─▶ PrivateBroker / PrivateClickHouse ──▶ a server of its own (free ports, temp dirs)
 //!       ├─▶ KafkaCluster ──▶ three Kafka nodes of its own, to kill, stop and restart
 //!       ├─▶ S3Server / OpenSearchNode ──▶ streaming destinations of its own (signed S3, REST)
+//!       ├─▶ SplunkHecReceiver / WebhookReceiver ──▶ HTTP destinations that check and record
+//!       │     (HEC's token, events and acks; the webhook's HMAC signature and freshness)
 //!       └─▶ AuditlogCommand ──▶ AuditlogProcess (log file, ops port) ◀── http_get / HttpClient
 //! ```
 //!
