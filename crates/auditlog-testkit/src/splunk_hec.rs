@@ -293,3 +293,101 @@ async fn ack_poll(
     }
     answer(StatusCode::OK, json!({ "acks": statuses }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http_request;
+
+    async fn post(
+        receiver: &SplunkHecReceiver,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Value) {
+        let response = http_request(
+            "POST",
+            receiver.address.port(),
+            path,
+            headers,
+            body.to_owned(),
+        )
+        .await
+        .unwrap();
+        let value = serde_json::from_str(&response.text()).unwrap_or(Value::Null);
+        (response.status.as_u16(), value)
+    }
+
+    const AUTH: (&str, &str) = ("authorization", "Splunk t0ken");
+    const CHANNEL: (&str, &str) = (
+        "x-splunk-request-channel",
+        "2c6a1f1e-0000-4000-8000-000000000001",
+    );
+
+    #[tokio::test]
+    async fn tokens_and_event_validations_answer_as_splunk_does() {
+        let receiver = SplunkHecReceiver::start("t0ken", false).await;
+        let event = "/services/collector/event";
+        assert_eq!(post(&receiver, event, &[], "{}").await.1["code"], 2);
+        let wrong = post(&receiver, event, &[("authorization", "Splunk nope")], "{}").await;
+        assert_eq!((wrong.0, wrong.1["code"].clone()), (403, json!(4)));
+        assert_eq!(post(&receiver, event, &[AUTH], "").await.1["code"], 5);
+        let missing = post(&receiver, event, &[AUTH], r#"{"event":1} {"time":2}"#).await;
+        assert_eq!(
+            missing.1,
+            json!({"text": "Event field is required", "code": 12, "invalid-event-number": 1})
+        );
+        assert_eq!(
+            post(&receiver, event, &[AUTH], r#"{"event":""}"#).await.1["code"],
+            13
+        );
+        assert_eq!(post(&receiver, event, &[AUTH], "{nope").await.1["code"], 6);
+        assert!(
+            receiver.events().is_empty(),
+            "a refused request stores nothing"
+        );
+        let ok = post(
+            &receiver,
+            event,
+            &[AUTH],
+            r#"{"event":{"a":1}} {"event":"b"}"#,
+        )
+        .await;
+        assert_eq!(ok, (200, json!({"text": "Success", "code": 0})));
+        assert_eq!(receiver.events().len(), 2);
+        receiver.set_unavailable(true);
+        assert_eq!(
+            post(&receiver, event, &[AUTH], r#"{"event":1}"#).await.0,
+            503
+        );
+        assert_eq!((receiver.requests(), receiver.refused()), (8, 7));
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_need_a_channel_and_come_true_on_the_second_poll() {
+        let receiver = SplunkHecReceiver::start("t0ken", true).await;
+        let event = "/services/collector/event";
+        let ack = "/services/collector/ack";
+        let without = post(&receiver, event, &[AUTH], r#"{"event":1}"#).await;
+        assert_eq!((without.0, without.1["code"].clone()), (400, json!(10)));
+        let first = post(&receiver, event, &[AUTH, CHANNEL], r#"{"event":1}"#).await;
+        let second = post(&receiver, event, &[AUTH, CHANNEL], r#"{"event":2}"#).await;
+        assert_eq!(
+            (first.1["ackId"].clone(), second.1["ackId"].clone()),
+            (json!(0), json!(1))
+        );
+        let polls = r#"{"acks":[0,1,7]}"#;
+        let once = post(&receiver, ack, &[AUTH, CHANNEL], polls).await;
+        assert_eq!(
+            once.1,
+            json!({"acks": {"0": false, "1": false, "7": false}})
+        );
+        let twice = post(&receiver, ack, &[AUTH, CHANNEL], polls).await;
+        assert_eq!(twice.1, json!({"acks": {"0": true, "1": true, "7": false}}));
+        // Ack ids belong to their channel.
+        let other = ("x-splunk-request-channel", "another");
+        let elsewhere = post(&receiver, ack, &[AUTH, other], r#"{"acks":[0]}"#).await;
+        assert_eq!(elsewhere.1, json!({"acks": {"0": false}}));
+        assert_eq!(receiver.ack_polls(), 3);
+    }
+}

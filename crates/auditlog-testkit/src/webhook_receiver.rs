@@ -195,3 +195,81 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
         .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http_request;
+
+    const SECRET: &str = "the receiver's test secret";
+
+    fn signature(secret: &str, timestamp: &str, body: &str) -> String {
+        let mut mac = Hmac::<sha2_next::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.{body}").as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("sha256={hex}")
+    }
+
+    async fn post(receiver: &WebhookReceiver, timestamp: &str, signature: &str, body: &str) -> u16 {
+        http_request(
+            "POST",
+            receiver.address.port(),
+            "/hook",
+            &[
+                ("x-auditlog-timestamp", timestamp),
+                ("x-auditlog-signature", signature),
+                ("x-auditlog-batch", "t/0/0-1"),
+            ],
+            body.to_owned(),
+        )
+        .await
+        .unwrap()
+        .status
+        .as_u16()
+    }
+
+    #[tokio::test]
+    async fn only_fresh_requests_signed_with_the_secret_are_recorded() {
+        let receiver = WebhookReceiver::start(SECRET).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let body = "{\"id\":1}\n{\"id\":2}\n";
+        assert_eq!(
+            post(&receiver, &now, &signature(SECRET, &now, body), body).await,
+            200
+        );
+        assert_eq!(receiver.lines().len(), 2);
+        assert_eq!(receiver.batches(), ["t/0/0-1"]);
+        // Another secret, another body, a timestamp the signature was not made with.
+        assert_eq!(
+            post(&receiver, &now, &signature("other", &now, body), body).await,
+            401
+        );
+        assert_eq!(
+            post(&receiver, &now, &signature(SECRET, &now, "{}\n"), body).await,
+            401
+        );
+        assert_eq!(
+            post(&receiver, "1", &signature(SECRET, &now, body), body).await,
+            401
+        );
+        assert_eq!(receiver.bad_signatures(), 3);
+        // Signed properly, but an hour old: a replay.
+        let old = (now.parse::<i64>().unwrap() - 3600).to_string();
+        assert_eq!(
+            post(&receiver, &old, &signature(SECRET, &old, body), body).await,
+            401
+        );
+        assert_eq!(receiver.stale(), 1);
+        receiver.fail_next(1, 503);
+        assert_eq!(
+            post(&receiver, &now, &signature(SECRET, &now, body), body).await,
+            503
+        );
+        assert_eq!(receiver.lines().len(), 2, "nothing more was recorded");
+    }
+}
