@@ -20,6 +20,8 @@ use serde::Deserialize;
 
 use crate::StreamError;
 use crate::format::Format;
+use crate::sink::opensearch::OpenSearchConfig;
+use crate::sink::s3::S3Config;
 use crate::sink::splunk_hec::SplunkHecConfig;
 use crate::sink::webhook::WebhookConfig;
 
@@ -45,7 +47,7 @@ pub struct StreamFile {
 pub struct SinkFile {
     /// Unique among the sinks; names the consumer group (`auditlog-stream-<name>`).
     pub name: String,
-    /// `webhook` or `splunk_hec` (`s3` and `opensearch` are reserved).
+    /// `webhook`, `splunk_hec`, `s3` or `opensearch`.
     pub kind: String,
     /// `coder` (the default) or `ocsf`.
     pub format: Option<String>,
@@ -93,6 +95,10 @@ pub enum Destination {
     Webhook(WebhookConfig),
     /// Splunk's HTTP Event Collector.
     SplunkHec(SplunkHecConfig),
+    /// An archive in an S3-compatible object store, with manifests.
+    S3(S3Config),
+    /// OpenSearch's (or Elasticsearch's) bulk API.
+    OpenSearch(OpenSearchConfig),
 }
 
 impl Destination {
@@ -101,12 +107,11 @@ impl Destination {
         match self {
             Destination::Webhook(_) => "webhook",
             Destination::SplunkHec(_) => "splunk_hec",
+            Destination::S3(_) => "s3",
+            Destination::OpenSearch(_) => "opensearch",
         }
     }
 }
-
-/// Kinds a later build adds; named so that their configuration gets a clear answer.
-const RESERVED_KINDS: [&str; 2] = ["s3", "opensearch"];
 
 /// One sink, checked.
 #[derive(Debug, Clone)]
@@ -140,18 +145,16 @@ impl SinkConfig {
         let destination = match file.kind.as_str() {
             "webhook" => Destination::Webhook(WebhookConfig::from_settings(name, settings)?),
             "splunk_hec" => Destination::SplunkHec(SplunkHecConfig::from_settings(name, settings)?),
-            kind if RESERVED_KINDS.contains(&kind) => {
-                return Err(StreamError::config(
-                    name,
-                    format!(
-                        "kind {kind:?} is not available in this build yet (available: webhook, splunk_hec)"
-                    ),
-                ));
+            "s3" => Destination::S3(S3Config::from_settings(name, settings)?),
+            "opensearch" => {
+                Destination::OpenSearch(OpenSearchConfig::from_settings(name, settings)?)
             }
             kind => {
                 return Err(StreamError::config(
                     name,
-                    format!("unknown kind {kind:?} (expected one of: webhook, splunk_hec)"),
+                    format!(
+                        "unknown kind {kind:?} (expected one of: webhook, splunk_hec, s3, opensearch)"
+                    ),
                 ));
             }
         };

@@ -83,16 +83,19 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<StreamReport, StreamError> {
     let targets = if config.until_caught_up {
-        let client = client_config(&config, None);
-        let topic = config.topic.clone();
-        Some(
-            tokio::task::spawn_blocking(move || watermarks_of_topic(&client, &topic))
-                .await
-                .map_err(|error| StreamError::SinkStopped {
-                    sink: "*".into(),
-                    message: error.to_string(),
-                })??,
-        )
+        let read = || {
+            let client = client_config(&config, None);
+            let topic = config.topic.clone();
+            async move {
+                tokio::task::spawn_blocking(move || watermarks_of_topic(&client, &topic))
+                    .await
+                    .map_err(|error| StreamError::SinkStopped {
+                        sink: "*".into(),
+                        message: error.to_string(),
+                    })?
+            }
+        };
+        Some(with_start_retries("reading the topic's end offsets", &config.retry, read).await?)
     } else {
         None
     };
@@ -158,6 +161,40 @@ fn client_config(config: &StreamConfig, group: Option<&str>) -> ClientConfig {
             .set("enable.partition.eof", "false");
     }
     client
+}
+
+/// Reads from Kafka at start are tried this many times: a busy broker or a moving group
+/// coordinator answers late, which is no reason to give up at once.
+const START_ATTEMPTS: u32 = 10;
+
+/// Runs a read from Kafka that a start needs, trying again after Kafka errors (with the
+/// retry policy's backoff) up to [`START_ATTEMPTS`] times; other errors return at once.
+async fn with_start_retries<T, F, Fut>(
+    what: &str,
+    policy: &auditlog_ingester::RetryPolicy,
+    mut read: F,
+) -> Result<T, StreamError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StreamError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read().await {
+            Err(StreamError::Kafka(error)) if attempt < START_ATTEMPTS => {
+                let delay = retry::delay(policy, attempt);
+                tracing::warn!(
+                    %error,
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "{what} failed; trying again"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 fn watermarks_of_topic(client: &ClientConfig, topic: &str) -> Result<Watermarks, StreamError> {
@@ -259,7 +296,10 @@ impl SinkRunner {
 
     async fn run(mut self) -> Result<SinkReport, StreamError> {
         if let Some(targets) = &self.targets {
-            self.committed = self.committed_at_start(targets).await?;
+            let what = format!("reading sink {}'s committed offsets", self.name);
+            let committed =
+                with_start_retries(&what, &self.retry, || self.committed_at_start(targets)).await?;
+            self.committed = committed;
         }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -269,6 +309,11 @@ impl SinkRunner {
         }
         match outcome {
             Ok(()) | Err(Stopped) => {}
+        }
+        // What was delivered stays delivered if this fails: the S3 archive's next run finds
+        // the objects its manifests do not list yet.
+        if let Err(error) = self.sink.finish().await {
+            tracing::warn!(sink = %self.name, %error, "finishing the sink failed");
         }
         tracing::info!(
             sink = %self.name,

@@ -19,8 +19,8 @@
 //! Modules: `config` (the `[[stream.sinks]]` entries, checked), `matcher` (a filter over one
 //! event), `format` (`coder`, `ocsf`), `batcher` (open batches per partition), `sink` (the
 //! [`Sink`] trait and one module per kind, with the shared HTTP client), `signature` (the
-//! webhook's HMAC), `engine` (the consumers, delivery, retries and commits), `retry`,
-//! `health` and [`metrics`].
+//! webhook's HMAC), `manifest` (the S3 archive's layout and manifest chain), `engine` (the
+//! consumers, delivery, retries and commits), `retry`, `health` and [`metrics`].
 //!
 //! ```
 //! use auditlog_stream::{StreamFile, sinks_from_file};
@@ -57,6 +57,7 @@ mod engine;
 mod error;
 mod format;
 mod health;
+mod manifest;
 mod matcher;
 pub mod metrics;
 mod retry;
@@ -71,6 +72,9 @@ pub use engine::{SinkReport, StreamConfig, StreamReport, run};
 pub use error::StreamError;
 pub use format::{Format, OCSF_VERSION};
 pub use health::Health;
+pub use manifest::{
+    ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestLink, ManifestObject, ObjectName,
+};
 pub use matcher::matches;
 pub use signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, hmac_sha256, sign_webhook};
 pub use sink::{Batch, DeliveryError, FailureClass, Record, Sink};

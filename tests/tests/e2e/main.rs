@@ -25,4 +25,5 @@ mod query_oracle;
 mod query_support;
 mod smoke;
 mod stream;
+mod stream_archive;
 mod ui_browser;

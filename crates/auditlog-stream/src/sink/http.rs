@@ -143,6 +143,11 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
+    /// The rustls configuration, for a sink that builds its own client (the S3 archive).
+    pub(crate) fn client_config(&self) -> rustls::ClientConfig {
+        self.config.as_ref().clone()
+    }
+
     /// The roots, with the PEM certificates of `ca_file` added when given.
     pub(crate) fn new(sink: &str, ca_file: Option<&Path>) -> Result<Self, StreamError> {
         let mut roots = rustls::RootCertStore::empty();

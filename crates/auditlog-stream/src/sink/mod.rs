@@ -13,11 +13,18 @@
 //! (same range, same records), so a destination can make retries idempotent from the range:
 //! the webhook sends it as `X-Auditlog-Batch`; an object store would name the object after it.
 //!
-//! Kinds: `webhook` (signed NDJSON over HTTP), `splunk_hec` (Splunk's HTTP Event Collector).
-//! `s3` and `opensearch` are reserved names: each gets a module here implementing [`Sink`],
-//! a variant of [`crate::Destination`] with its settings, and a line in `build`.
+//! Kinds: `webhook` (signed NDJSON over HTTP), `splunk_hec` (Splunk's HTTP Event Collector),
+//! `s3` (gzipped NDJSON objects named by range, with a chain of manifests; `s3_client`,
+//! `sigv4` and `gzip` serve it) and `opensearch` (the bulk API, the event id as `_id`). A
+//! kind is a module here implementing [`Sink`], a variant of [`crate::Destination`] with its
+//! settings, and a line in `build`.
 
+mod gzip;
 pub(crate) mod http;
+pub mod opensearch;
+pub mod s3;
+mod s3_client;
+mod sigv4;
 pub mod splunk_hec;
 pub mod webhook;
 
@@ -151,6 +158,12 @@ pub trait Sink: Send + Sync + fmt::Debug {
     /// error, or after a crash with the same range (records may then differ only if the
     /// sink's filter or format changed in between).
     async fn deliver(&self, batch: &Batch) -> Result<(), DeliveryError>;
+
+    /// Called once when the sink stops after its last confirmed batch (caught up, or asked
+    /// to stop): the S3 archive writes the manifests of what it delivered since the last.
+    async fn finish(&self) -> Result<(), DeliveryError> {
+        Ok(())
+    }
 }
 
 /// The sink for a configured destination.
@@ -158,5 +171,9 @@ pub(crate) fn build(destination: &Destination) -> Box<dyn Sink> {
     match destination {
         Destination::Webhook(config) => Box::new(webhook::WebhookSink::new(config.clone())),
         Destination::SplunkHec(config) => Box::new(splunk_hec::SplunkHecSink::new(config.clone())),
+        Destination::S3(config) => Box::new(s3::S3Sink::new(config.clone())),
+        Destination::OpenSearch(config) => {
+            Box::new(opensearch::OpenSearchSink::new(config.clone()))
+        }
     }
 }

@@ -1,0 +1,304 @@
+//! `opensearch`: OpenSearch's (and Elasticsearch's) bulk API, one document per event with the
+//! event id as its `_id`, so a retried or re-read batch overwrites instead of duplicating.
+//!
+//! ```text
+//!  first batch ──POST _index_template/NAME──▶ template for PREFIX-* (mappings below)
+//!  Batch ──POST _bulk: {"index":{"_index":"PREFIX-YYYY.MM","_id":ID}}\n{event}\n ...──▶ items
+//!                          every item 2xx ─▶ Ok;  any 429/5xx item ─▶ transient;  else refused
+//! ```
+//!
+//! The index is monthly, by the event's own time (UTC), so an index holds one month and can
+//! be dropped or snapshotted whole. A bulk answer of 200 can still carry failed items: each
+//! item is checked, and a batch with any failed item is delivered again whole (the ids make
+//! that harmless) and its failures named in the error, never dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use bytes::Bytes;
+use hyper::Uri;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::StreamError;
+use crate::config::{kind_settings, secret};
+use crate::sink::http::{HttpClient, TlsSettings, parse_url};
+use crate::sink::{Batch, DeliveryError, Sink};
+
+/// The default index prefix: indices are `audit-events-YYYY.MM`.
+pub const DEFAULT_INDEX_PREFIX: &str = "audit-events";
+
+/// The TOML keys of an `opensearch` sink.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenSearchFile {
+    url: String,
+    index_prefix: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    timeout_secs: Option<u64>,
+    ca_file: Option<std::path::PathBuf>,
+}
+
+/// An `opensearch` sink's checked settings.
+#[derive(Clone)]
+pub struct OpenSearchConfig {
+    /// The cluster's base URL.
+    pub url: Uri,
+    /// Indices are `PREFIX-YYYY.MM`; the template is named `PREFIX`.
+    pub index_prefix: String,
+    authorization: Option<HeaderValue>,
+    /// How long one request may take.
+    pub timeout: Duration,
+    tls: TlsSettings,
+}
+
+impl std::fmt::Debug for OpenSearchConfig {
+    // The credentials never reach a log line.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("OpenSearchConfig")
+            .field("url", &self.url)
+            .field("index_prefix", &self.index_prefix)
+            .field("authenticated", &self.authorization.is_some())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenSearchConfig {
+    pub(crate) fn from_settings(sink: &str, settings: toml::Value) -> Result<Self, StreamError> {
+        let file: OpenSearchFile = kind_settings(sink, "opensearch", settings)?;
+        let url = parse_url(sink, "url", file.url.trim_end_matches('/'))?;
+        let index_prefix = file
+            .index_prefix
+            .unwrap_or_else(|| DEFAULT_INDEX_PREFIX.to_owned());
+        // OpenSearch's own rules for index names, as far as a prefix can break them.
+        let valid = !index_prefix.is_empty()
+            && index_prefix.len() <= 200
+            && !index_prefix.starts_with(['-', '_', '+'])
+            && index_prefix.chars().all(|character| {
+                character.is_ascii_lowercase()
+                    || character.is_ascii_digit()
+                    || "-_.".contains(character)
+            });
+        if !valid {
+            return Err(StreamError::config(
+                sink,
+                format!(
+                    "index_prefix {index_prefix:?}: lower-case letters, digits, '-', '_' and '.', not starting with '-' or '_'"
+                ),
+            ));
+        }
+        let password = secret(sink, "password", file.password, file.password_env)?;
+        let authorization = match (file.username, password) {
+            (None, None) => None,
+            (Some(username), Some(password)) => {
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                    StreamError::config(sink, "username or password is not valid in a header")
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            _ => {
+                return Err(StreamError::config(
+                    sink,
+                    "give username and password (or password_env) together",
+                ));
+            }
+        };
+        Ok(Self {
+            url,
+            index_prefix,
+            authorization,
+            timeout: Duration::from_secs(file.timeout_secs.unwrap_or(30).max(1)),
+            tls: TlsSettings::new(sink, file.ca_file.as_deref())?,
+        })
+    }
+
+    /// The index an event of `time` goes to: `PREFIX-YYYY.MM`.
+    pub fn index_for(&self, time: time::OffsetDateTime) -> String {
+        let time = time.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{}-{:04}.{:02}",
+            self.index_prefix,
+            time.year(),
+            u8::from(time.month())
+        )
+    }
+
+    /// The index template the sink installs: keyword ids (both formats' dedup keys), dates
+    /// for the event time, and the free-form maps (`diff`, `additional_fields`) stored but
+    /// not mapped, since their values change type from one event to the next and would
+    /// otherwise have documents refused for a mapping conflict.
+    pub fn template(&self) -> Value {
+        let opaque = json!({ "type": "object", "enabled": false });
+        json!({
+            "index_patterns": [format!("{}-*", self.index_prefix)],
+            "priority": 100,
+            "template": {
+                "mappings": {
+                    "properties": {
+                        "id": { "type": "keyword" },
+                        "request_id": { "type": "keyword" },
+                        "time": { "type": "date" },
+                        "diff": opaque,
+                        "additional_fields": opaque,
+                        "metadata": { "properties": { "uid": { "type": "keyword" } } },
+                        "unmapped": {
+                            "properties": { "diff": opaque, "additional_fields": opaque }
+                        }
+                    }
+                }
+            },
+            "_meta": { "managed_by": "auditlog stream" }
+        })
+    }
+}
+
+/// Indexes batches in OpenSearch.
+#[derive(Debug)]
+pub struct OpenSearchSink {
+    config: OpenSearchConfig,
+    client: HttpClient,
+    template_installed: AtomicBool,
+}
+
+impl OpenSearchSink {
+    /// A sink with its own connection pool.
+    pub fn new(config: OpenSearchConfig) -> Self {
+        let client = HttpClient::new(config.timeout, &config.tls);
+        Self {
+            config,
+            client,
+            template_installed: AtomicBool::new(false),
+        }
+    }
+
+    fn uri(&self, path: &str) -> Result<Uri, DeliveryError> {
+        let base = self.config.url.to_string();
+        format!("{}/{path}", base.trim_end_matches('/'))
+            .parse()
+            .map_err(|error| DeliveryError::rejected(format!("{path}: {error}")))
+    }
+
+    fn headers(&self, content_type: &'static str) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static(content_type))];
+        if let Some(value) = &self.config.authorization {
+            headers.push((AUTHORIZATION, value.clone()));
+        }
+        headers
+    }
+
+    async fn install_template(&self) -> Result<(), DeliveryError> {
+        if self.template_installed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = format!("_index_template/{}", self.config.index_prefix);
+        let answer = self
+            .client
+            .post(
+                &self.uri(&path)?,
+                &self.headers("application/json"),
+                Bytes::from(self.config.template().to_string()),
+            )
+            .await?;
+        answer.check(&format!("opensearch {path}"))?;
+        self.template_installed.store(true, Ordering::Release);
+        tracing::info!(template = %self.config.index_prefix, "opensearch index template installed");
+        Ok(())
+    }
+}
+
+/// The bulk body: an `index` action with the event id, then the event, per record.
+pub(crate) fn bulk_body(config: &OpenSearchConfig, batch: &Batch) -> Vec<u8> {
+    let mut body = Vec::with_capacity(
+        batch
+            .records
+            .iter()
+            .map(|record| record.json.len() + 96)
+            .sum(),
+    );
+    for record in &batch.records {
+        let action = json!({ "index": { "_index": config.index_for(record.time), "_id": record.id.to_string() } });
+        // Writing a `Value` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, &action);
+        body.push(b'\n');
+        body.extend_from_slice(&record.json);
+        body.push(b'\n');
+    }
+    body
+}
+
+/// Judges a bulk answer item by item.
+pub(crate) fn check_bulk_answer(body: &[u8]) -> Result<(), DeliveryError> {
+    let answer: Value = serde_json::from_slice(body).map_err(|error| {
+        DeliveryError::transient(format!("opensearch _bulk: unreadable answer: {error}"))
+    })?;
+    if answer["errors"] != Value::Bool(true) {
+        return Ok(());
+    }
+    let mut transient = false;
+    let mut failures = Vec::new();
+    for item in answer["items"].as_array().into_iter().flatten() {
+        let Some(result) = item.as_object().and_then(|object| object.values().next()) else {
+            continue;
+        };
+        let status = result["status"].as_u64().unwrap_or(0);
+        if (200..300).contains(&status) {
+            continue;
+        }
+        transient |= status == 429 || status >= 500;
+        failures.push(format!(
+            "{} {status} {}: {}",
+            result["_id"].as_str().unwrap_or("?"),
+            result["error"]["type"].as_str().unwrap_or("?"),
+            result["error"]["reason"].as_str().unwrap_or("?")
+        ));
+    }
+    let message = format!(
+        "opensearch _bulk: {} item(s) failed, the batch is sent again: {}",
+        failures.len(),
+        failures
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if transient || failures.is_empty() {
+        Err(DeliveryError::transient(message))
+    } else {
+        Err(DeliveryError::rejected(message))
+    }
+}
+
+#[async_trait]
+impl Sink for OpenSearchSink {
+    async fn deliver(&self, batch: &Batch) -> Result<(), DeliveryError> {
+        self.install_template().await?;
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        let answer = self
+            .client
+            .post(
+                &self.uri("_bulk")?,
+                &self.headers("application/x-ndjson"),
+                Bytes::from(bulk_body(&self.config, batch)),
+            )
+            .await?;
+        answer.check("opensearch _bulk")?;
+        check_bulk_answer(&answer.body)
+    }
+}
+
+#[cfg(test)]
+#[path = "opensearch_tests.rs"]
+mod tests;

@@ -1,0 +1,394 @@
+//! Whole-system tests of the `s3` and `opensearch` sinks against the real servers: SeaweedFS's
+//! S3 server (every request SigV4-signed) and an OpenSearch node, both private to the test.
+//!
+//! Events go through the SDK into a topic of the test's own, and the real binary streams
+//! them with `--until-caught-up`. The archive is read back with an independent S3 client
+//! (boto3), which walks each partition's manifest chain from its head, checks every link's
+//! and object's SHA-256, opens the gzip objects and counts their lines; OpenSearch is asked
+//! through its REST API for counts, ids and document versions.
+//!
+//! What the tests hold the sinks to:
+//! - the archive holds exactly the filter's events, each once, and its manifests account
+//!   for every offset of every partition (event, filtered or malformed), chained unbroken;
+//! - the index holds every valid event once, under its event id, in monthly indices made
+//!   from the template the sink installed;
+//! - a later run of the same group adds a manifest linked to the previous one; a new group
+//!   over the same offsets overwrites (OpenSearch versions go up, counts do not) and adds
+//!   nothing to the archive.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use auditlog_e2e::pipeline::{events, produce_payloads};
+use auditlog_event::AuditEvent;
+use auditlog_producer::Producer;
+use auditlog_testkit::{
+    AuditlogCommand, AuditlogProcess, OpenSearchNode, S3Server, auditlog_binary, create_topic,
+    free_port, kafka_brokers, log_dir, unique_name,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+const PARTITIONS: i32 = 3;
+const BUCKET: &str = "audit-archive";
+
+/// Reads the archive with boto3: every manifest chain from its head back to its first
+/// manifest, every object listed, and what the bucket holds besides. Prints one JSON
+/// document; `problems` names whatever does not add up.
+const ARCHIVE_READER: &str = r#"
+import gzip, hashlib, json, sys
+import boto3
+from botocore.config import Config
+endpoint, key, secret, bucket, prefix = sys.argv[1:6]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}))
+keys = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    keys += [item["Key"] for item in page.get("Contents", [])]
+def get(k):
+    return s3.get_object(Bucket=bucket, Key=k)["Body"].read()
+problems, ids, chains, listed = [], [], {}, set()
+for head_key in [k for k in keys if k.endswith("/HEAD.json")]:
+    head = json.loads(get(head_key))
+    link, manifests = head, []
+    while link is not None:
+        body = get(link["key"])
+        listed.add(link["key"])
+        if hashlib.sha256(body).hexdigest() != link["sha256"]:
+            problems.append("manifest %s: sha256 differs from its link" % link["key"])
+        manifest = json.loads(body)
+        if manifest["sequence"] != link["sequence"]:
+            problems.append("manifest %s: sequence %s, link says %s" % (link["key"], manifest["sequence"], link["sequence"]))
+        manifests.append(manifest)
+        link = manifest["previous"]
+    manifests.reverse()
+    if manifests[0]["sequence"] != 0:
+        problems.append("%s: chain does not start at sequence 0" % head_key)
+    expected = manifests[0]["first_offset"]
+    for manifest in manifests:
+        if manifest["first_offset"] != expected:
+            problems.append("manifest %s starts at %s, expected %s" % (manifest["sequence"], manifest["first_offset"], expected))
+        for entry in manifest["objects"]:
+            listed.add(entry["key"])
+            if entry["first_offset"] != expected:
+                problems.append("%s starts at %s, expected %s" % (entry["key"], entry["first_offset"], expected))
+            data = get(entry["key"])
+            if hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["bytes"]:
+                problems.append("%s: sha256 or size differs from the manifest" % entry["key"])
+            lines = gzip.decompress(data).decode().splitlines()
+            if len(lines) != entry["events"]:
+                problems.append("%s: %d lines, manifest says %d" % (entry["key"], len(lines), entry["events"]))
+            if entry["events"] + entry["filtered"] + entry["malformed"] != entry["last_offset"] - entry["first_offset"] + 1:
+                problems.append("%s: offsets not all accounted for" % entry["key"])
+            ids += [json.loads(line)["id"] for line in lines]
+            expected = entry["last_offset"] + 1
+        if manifest["last_offset"] != expected - 1:
+            problems.append("manifest %s ends at %s, its objects at %s" % (manifest["sequence"], manifest["last_offset"], expected - 1))
+    chains[str(manifests[0]["partition"])] = {
+        "first": manifests[0]["first_offset"], "next": expected, "manifests": len(manifests),
+        "filtered": sum(m["filtered"] for m in manifests), "malformed": sum(m["malformed"] for m in manifests)}
+stray = [k for k in keys if k not in listed and not k.endswith("/HEAD.json")]
+if stray:
+    problems.append("objects no manifest lists: %s" % stray)
+print(json.dumps({"ids": ids, "chains": chains, "problems": problems, "keys": len(keys)}))
+"#;
+
+async fn publish(topic: &str, events: &[AuditEvent]) {
+    let producer = Producer::builder(kafka_brokers(), topic)
+        .build()
+        .expect("producer");
+    for event in events {
+        producer.send(event).await.expect("delivered to kafka");
+    }
+    producer
+        .shutdown(Duration::from_secs(30))
+        .await
+        .expect("producer shutdown");
+}
+
+/// The two sinks, named with `suffix` (a new suffix is a new consumer group).
+fn write_config(suffix: &str, s3: &S3Server, opensearch: &OpenSearchNode, prefix: &str) -> PathBuf {
+    let path = log_dir().join(format!("{}.toml", unique_name("stream_archive")));
+    let text = format!(
+        r#"
+[[stream.sinks]]
+name = "archive-{suffix}"
+kind = "s3"
+format = "coder"
+filter = "resource_type:template"
+url = "s3://{BUCKET}/{prefix}"
+endpoint = "{endpoint}"
+batch_events = 25
+batch_max_age_ms = 200
+manifest_interval_secs = 1
+
+[[stream.sinks]]
+name = "search-{suffix}"
+kind = "opensearch"
+format = "ocsf"
+url = "{search}"
+index_prefix = "{prefix}"
+batch_events = 64
+batch_max_age_ms = 200
+"#,
+        endpoint = s3.endpoint(),
+        search = opensearch.url(),
+    );
+    std::fs::write(&path, text).expect("config file");
+    path
+}
+
+/// Runs `auditlog stream --until-caught-up` to its end; its log.
+async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> String {
+    let ops_port = free_port();
+    let credentials = s3.credentials();
+    let mut process: AuditlogProcess = AuditlogCommand::new(auditlog_binary(), "stream_archive")
+        .args([
+            "--config",
+            config.to_str().expect("utf-8 path"),
+            "--kafka-topic",
+            topic,
+            "stream",
+            "--until-caught-up",
+            "--metrics-listen",
+            &format!("127.0.0.1:{ops_port}"),
+        ])
+        // The key pair through the environment, as an operator keeps it out of the file.
+        .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
+        .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone())
+        .ops_port(ops_port)
+        .spawn();
+    let deadline = Instant::now() + TIMEOUT;
+    let status: ExitStatus = loop {
+        if let Some(status) = process.exit_status() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream did not catch up within {TIMEOUT:?}; log:\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = process.log();
+    assert!(status.success(), "exit {status}; log:\n{log}");
+    log
+}
+
+/// The archive as boto3 reads it.
+fn read_archive(s3: &S3Server, prefix: &str) -> Value {
+    let credentials = s3.credentials();
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            ARCHIVE_READER,
+            &s3.endpoint(),
+            &credentials.access_key,
+            &credentials.secret_key,
+            BUCKET,
+            &format!("{prefix}/"),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "archive reader: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the reader's JSON")
+}
+
+/// Each id once: the ids, or a panic naming the repeated ones.
+fn ids_once(ids: impl IntoIterator<Item = Uuid>, what: &str) -> BTreeSet<Uuid> {
+    let mut counts: BTreeMap<Uuid, usize> = BTreeMap::new();
+    for id in ids {
+        *counts.entry(id).or_default() += 1;
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "{what}: ids more than once: {repeated:?}"
+    );
+    counts.into_keys().collect()
+}
+
+fn archived_ids(archive: &Value) -> BTreeSet<Uuid> {
+    let problems = archive["problems"].as_array().expect("problems");
+    assert!(problems.is_empty(), "archive problems: {problems:#?}");
+    ids_once(
+        archive["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| id.as_str().and_then(|id| id.parse().ok()).expect("a uuid")),
+        "archive",
+    )
+}
+
+/// Every document of the indices under `prefix`: its id, its `metadata.uid` and version.
+async fn documents(opensearch: &OpenSearchNode, prefix: &str) -> Vec<(Uuid, Uuid, u64)> {
+    opensearch.refresh(&format!("{prefix}-*")).await;
+    let answer = opensearch
+        .json(
+            "POST",
+            &format!("/{prefix}-*/_search"),
+            Some(&json!({ "size": 10000, "version": true, "_source": ["metadata.uid"] })),
+        )
+        .await;
+    answer["hits"]["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|hit| {
+            let parse =
+                |value: &Value| value.as_str().and_then(|id| id.parse().ok()).expect("uuid");
+            (
+                parse(&hit["_id"]),
+                parse(&hit["_source"]["metadata"]["uid"]),
+                hit["_version"].as_u64().expect("version"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
+    let topic = unique_name("stream_archive");
+    create_topic(&kafka_brokers(), &topic, PARTITIONS).await;
+    let (s3, opensearch) = tokio::join!(S3Server::start(), OpenSearchNode::start());
+    s3.create_bucket(BUCKET).await;
+    let prefix = unique_name("audit").replace('_', "-").to_lowercase();
+
+    // First run: events, one message that is not an event, more events.
+    let first = events(51, 240);
+    publish(&topic, &first).await;
+    produce_payloads(&topic, vec![("junk".into(), b"not avro".to_vec())]).await;
+    let config = write_config("a", &s3, &opensearch, &prefix);
+    let log = stream_until_caught_up(&config, &topic, &s3).await;
+    assert!(log.contains("opensearch index template installed"), "{log}");
+
+    // Second run, same groups: only what is new, in a second manifest per partition.
+    let second = events(52, 120);
+    publish(&topic, &second).await;
+    stream_until_caught_up(&config, &topic, &s3).await;
+
+    let all: Vec<&AuditEvent> = first.iter().chain(&second).collect();
+    let templates: BTreeSet<Uuid> = all
+        .iter()
+        .filter(|event| event.resource_type.as_str() == "template")
+        .map(|event| event.id)
+        .collect();
+    let every_id: BTreeSet<Uuid> = all.iter().map(|event| event.id).collect();
+    assert!(!templates.is_empty() && templates.len() < every_id.len());
+
+    let archive = read_archive(&s3, &prefix);
+    assert_eq!(
+        archived_ids(&archive),
+        templates,
+        "exactly the filter's events in the archive; {archive}"
+    );
+    let chains = archive["chains"].as_object().expect("chains");
+    assert_eq!(
+        chains.len(),
+        PARTITIONS as usize,
+        "one chain per partition: {archive}"
+    );
+    let messages = all.len() as u64 + 1;
+    let covered: u64 = chains
+        .values()
+        .map(|chain| {
+            assert_eq!(chain["first"], 0, "from the partition's start: {chain}");
+            assert!(
+                chain["manifests"].as_u64().unwrap() >= 2,
+                "one per run at least: {chain}"
+            );
+            chain["next"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(
+        covered, messages,
+        "every offset of every partition: {archive}"
+    );
+    let skipped: u64 = chains
+        .values()
+        .map(|chain| chain["filtered"].as_u64().unwrap() + chain["malformed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(skipped, messages - templates.len() as u64);
+    assert_eq!(
+        chains
+            .values()
+            .map(|chain| chain["malformed"].as_u64().unwrap())
+            .sum::<u64>(),
+        1,
+        "the junk message is accounted as malformed"
+    );
+
+    // OpenSearch: every event once, under its id, in the template's indices.
+    let docs = documents(&opensearch, &prefix).await;
+    assert!(
+        docs.iter().all(|(id, uid, _)| id == uid),
+        "_id is the event id"
+    );
+    assert_eq!(
+        ids_once(docs.iter().map(|(id, _, _)| *id), "opensearch"),
+        every_id
+    );
+    assert_eq!(
+        opensearch.count(&format!("{prefix}-*")).await,
+        every_id.len() as u64
+    );
+    let template = opensearch
+        .json("GET", &format!("/_index_template/{prefix}"), None)
+        .await;
+    assert_eq!(
+        template["index_templates"][0]["index_template"]["index_patterns"][0],
+        format!("{prefix}-*")
+    );
+    let month = time::OffsetDateTime::now_utc();
+    let indices = opensearch
+        .json(
+            "GET",
+            &format!("/_cat/indices/{prefix}-*?format=json"),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = indices
+        .as_array()
+        .expect("indices")
+        .iter()
+        .filter_map(|index| index["index"].as_str())
+        .collect();
+    assert!(
+        names.iter().all(|name| name.len() == prefix.len() + 8
+            && name[prefix.len() + 1..].chars().nth(4) == Some('.')),
+        "monthly indices: {names:?} (now {month})"
+    );
+
+    // A new group over the same offsets: OpenSearch overwrites, the archive adds nothing.
+    let keys_before = archive["keys"].as_u64().unwrap();
+    let replay = write_config("b", &s3, &opensearch, &prefix);
+    let log = stream_until_caught_up(&replay, &topic, &s3).await;
+    let docs = documents(&opensearch, &prefix).await;
+    assert_eq!(
+        ids_once(
+            docs.iter().map(|(id, _, _)| *id),
+            "opensearch after the replay"
+        ),
+        every_id
+    );
+    assert!(
+        docs.iter().all(|(_, _, version)| *version >= 2),
+        "every document was written again (overwritten, not duplicated); log:\n{log}"
+    );
+    let archive = read_archive(&s3, &prefix);
+    assert_eq!(archived_ids(&archive), templates, "{archive}");
+    assert_eq!(
+        archive["keys"].as_u64().unwrap(),
+        keys_before,
+        "nothing added: {archive}"
+    );
+}
