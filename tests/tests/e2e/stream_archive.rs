@@ -111,7 +111,13 @@ async fn publish(topic: &str, events: &[AuditEvent]) {
 }
 
 /// The two sinks, named with `suffix` (a new suffix is a new consumer group).
-fn write_config(suffix: &str, s3: &S3Server, opensearch: &OpenSearchNode, prefix: &str) -> PathBuf {
+fn write_config(
+    suffix: &str,
+    s3: &S3Server,
+    opensearch: &OpenSearchNode,
+    prefix: &str,
+    manifest_secs: u64,
+) -> PathBuf {
     let path = log_dir().join(format!("{}.toml", unique_name("stream_archive")));
     let text = format!(
         r#"
@@ -124,7 +130,7 @@ url = "s3://{BUCKET}/{prefix}"
 endpoint = "{endpoint}"
 batch_events = 25
 batch_max_age_ms = 200
-manifest_interval_secs = 1
+manifest_interval_secs = {manifest_secs}
 
 [[stream.sinks]]
 name = "search-{suffix}"
@@ -142,26 +148,39 @@ batch_max_age_ms = 200
     path
 }
 
-/// Runs `auditlog stream --until-caught-up` to its end; its log.
-async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> String {
+/// `auditlog stream`, with `--until-caught-up` or until killed.
+fn spawn_stream(
+    config: &Path,
+    topic: &str,
+    s3: &S3Server,
+    until_caught_up: bool,
+) -> AuditlogProcess {
     let ops_port = free_port();
     let credentials = s3.credentials();
-    let mut process: AuditlogProcess = AuditlogCommand::new(auditlog_binary(), "stream_archive")
-        .args([
-            "--config",
-            config.to_str().expect("utf-8 path"),
-            "--kafka-topic",
-            topic,
-            "stream",
-            "--until-caught-up",
-            "--metrics-listen",
-            &format!("127.0.0.1:{ops_port}"),
-        ])
+    let mut args = vec![
+        "--config".to_owned(),
+        config.to_str().expect("utf-8 path").to_owned(),
+        "--kafka-topic".to_owned(),
+        topic.to_owned(),
+        "stream".to_owned(),
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{ops_port}"),
+    ];
+    if until_caught_up {
+        args.push("--until-caught-up".to_owned());
+    }
+    AuditlogCommand::new(auditlog_binary(), "stream_archive")
+        .args(args)
         // The key pair through the environment, as an operator keeps it out of the file.
         .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
         .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone())
         .ops_port(ops_port)
-        .spawn();
+        .spawn()
+}
+
+/// Runs `auditlog stream --until-caught-up` to its end; its log.
+async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> String {
+    let mut process = spawn_stream(config, topic, s3, true);
     let deadline = Instant::now() + TIMEOUT;
     let status: ExitStatus = loop {
         if let Some(status) = process.exit_status() {
@@ -267,7 +286,7 @@ async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
     let first = events(51, 240);
     publish(&topic, &first).await;
     produce_payloads(&topic, vec![("junk".into(), b"not avro".to_vec())]).await;
-    let config = write_config("a", &s3, &opensearch, &prefix);
+    let config = write_config("a", &s3, &opensearch, &prefix, 1);
     let log = stream_until_caught_up(&config, &topic, &s3).await;
     assert!(log.contains("opensearch index template installed"), "{log}");
 
@@ -370,7 +389,7 @@ async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
 
     // A new group over the same offsets: OpenSearch overwrites, the archive adds nothing.
     let keys_before = archive["keys"].as_u64().unwrap();
-    let replay = write_config("b", &s3, &opensearch, &prefix);
+    let replay = write_config("b", &s3, &opensearch, &prefix, 1);
     let log = stream_until_caught_up(&replay, &topic, &s3).await;
     let docs = documents(&opensearch, &prefix).await;
     assert_eq!(
@@ -391,4 +410,99 @@ async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
         keys_before,
         "nothing added: {archive}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_dash_nine_mid_archive_then_a_restart_keeps_each_event_once() {
+    let topic = unique_name("stream_archive_kill");
+    create_topic(&kafka_brokers(), &topic, PARTITIONS).await;
+    let (mut s3, opensearch) = tokio::join!(S3Server::start(), OpenSearchNode::start());
+    s3.create_bucket(BUCKET).await;
+    let prefix = unique_name("audit").replace('_', "-").to_lowercase();
+    let first = events(61, 300);
+    publish(&topic, &first).await;
+
+    // No manifest is due within the test: after the kill only the objects tell the story.
+    let config = write_config("k", &s3, &opensearch, &prefix, 3600);
+    let mut stream = spawn_stream(&config, &topic, &s3, false);
+    let deadline = Instant::now() + TIMEOUT;
+    while opensearch_count_or_zero(&opensearch, &prefix).await < first.len() as u64
+        || s3.list_keys(BUCKET, &format!("{prefix}/")).await.is_empty()
+    {
+        assert!(
+            Instant::now() < deadline && stream.is_running(),
+            "{}",
+            stream.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The store goes away with the next events on their way; the process dies mid-retry.
+    s3.kill();
+    let second = events(62, 150);
+    publish(&topic, &second).await;
+    assert!(
+        stream
+            .wait_for_log("delivery failed; the partition waits", TIMEOUT)
+            .await,
+        "{}",
+        stream.log()
+    );
+    stream.kill_dash_nine();
+    s3.resume().await;
+    let objects_before = s3.list_keys(BUCKET, &format!("{prefix}/")).await;
+    assert!(
+        objects_before.iter().all(|key| key.ends_with(".ndjson.gz")),
+        "no manifest yet: {objects_before:?}"
+    );
+    // What a crash between an object's write and its commit leaves: an object past the
+    // committed offsets, which the restarted sink must delete and write again its own way.
+    let day = time::OffsetDateTime::now_utc();
+    let stale = format!(
+        "{prefix}/{:04}/{:02}/{:02}/{topic}/0/{:020}-{:020}.ndjson.gz",
+        day.year(),
+        u8::from(day.month()),
+        day.day(),
+        100_000,
+        100_009
+    );
+    s3.put_object(BUCKET, &stale, b"never committed".to_vec())
+        .await;
+
+    let log = stream_until_caught_up(&config, &topic, &s3).await;
+    assert!(
+        log.contains("deleting an object written but never committed"),
+        "{log}"
+    );
+    let all: Vec<&AuditEvent> = first.iter().chain(&second).collect();
+    let templates: BTreeSet<Uuid> = all
+        .iter()
+        .filter(|event| event.resource_type.as_str() == "template")
+        .map(|event| event.id)
+        .collect();
+    let archive = read_archive(&s3, &prefix);
+    assert_eq!(archived_ids(&archive), templates, "{archive}");
+    let covered: u64 = archive["chains"]
+        .as_object()
+        .expect("chains")
+        .values()
+        .map(|chain| chain["next"].as_u64().unwrap())
+        .sum();
+    assert_eq!(covered, all.len() as u64, "every offset: {archive}");
+    assert!(s3.get_object(BUCKET, &stale).await.is_none());
+
+    let docs = documents(&opensearch, &prefix).await;
+    let every_id: BTreeSet<Uuid> = all.iter().map(|event| event.id).collect();
+    assert_eq!(
+        ids_once(docs.iter().map(|(id, _, _)| *id), "opensearch"),
+        every_id
+    );
+}
+
+/// Documents searchable now under `prefix`, 0 before the first index exists.
+async fn opensearch_count_or_zero(opensearch: &OpenSearchNode, prefix: &str) -> u64 {
+    let answer = opensearch
+        .request("GET", &format!("/{prefix}-*/_count"), None)
+        .await
+        .expect("opensearch answers");
+    answer.json()["count"].as_u64().unwrap_or(0)
 }
