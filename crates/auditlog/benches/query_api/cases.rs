@@ -147,7 +147,7 @@ pub async fn cases(
     let request_id = pick(
         client,
         "request_id",
-        "SELECT toString(request_id) FROM audit_logs WHERE time >= '2025-02-15 00:00:00' \
+        "SELECT toString(request_id) FROM audit_logs WHERE time >= '2025-11-15 00:00:00' \
          ORDER BY time, id LIMIT 1",
     )
     .await?;
@@ -169,8 +169,8 @@ pub async fn cases(
          GROUP BY organization_id ORDER BY count() DESC, organization_id LIMIT 1 OFFSET 1",
     )
     .await?;
-    let one_day = (date!(2025 - 02 - 10), date!(2025 - 02 - 10));
-    let thirty_days = (date!(2025 - 02 - 01), date!(2025 - 03 - 02));
+    let one_day = (date!(2025 - 12 - 10), date!(2025 - 12 - 10));
+    let thirty_days = (date!(2025 - 11 - 01), date!(2025 - 11 - 30));
     let day_text = |day: Date| day.to_string();
     cases.extend([
         filter_case(

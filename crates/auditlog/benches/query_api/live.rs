@@ -8,7 +8,8 @@
 //!  probe: note one event's request_id and send instant; poll GET /api/v2/audit?q=request_id:..
 //! ```
 //!
-//! Live events are timed now, after the loaded span (which ends 2025-04-01), so they sit in
+//! Live events are timed from the end of the loaded span (2026-01-01) on, at the wall clock's
+//! pace, so they are the table's newest rows, as continuous ingest makes them, and sit in
 //! partitions of their own: [`remove_live_rows`] drops them again, and a next run starts from
 //! the cached load as it was.
 
@@ -36,9 +37,9 @@ const TICK: Duration = Duration::from_millis(10);
 const PROBE_POLL: Duration = Duration::from_millis(50);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first instant of the live rows; the loaded events all come before it.
-const LIVE_FROM: &str = "2025-04-01 00:00:00";
+const LIVE_FROM: &str = "2026-01-01 00:00:00";
 /// The first partition (`toYYYYMM(time)`) that can hold live rows.
-const LIVE_PARTITION: &str = "202504";
+const LIVE_PARTITION: &str = "202601";
 
 type ProbeReply = oneshot::Sender<(Uuid, Instant)>;
 
@@ -221,6 +222,15 @@ async fn pace(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0_u64;
     let mut coder_skipped = 0_u64;
+    // Live events continue the loaded history: stamped from the end of the loaded span on,
+    // at the wall clock's pace, as continuous ingest would have them.
+    let live_from = time::PrimitiveDateTime::parse(
+        LIVE_FROM,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .map_err(|error| format!("LIVE_FROM: {error}"))?
+    .assume_utc();
+    let started_at = OffsetDateTime::now_utc();
     loop {
         tokio::select! {
             biased;
@@ -240,7 +250,7 @@ async fn pace(
                         .ok_or("the live generator yields nothing")?
                 }
             };
-            event.time = OffsetDateTime::now_utc();
+            event.time = live_from + (OffsetDateTime::now_utc() - started_at);
             event.id = Uuid::now_v7();
             event.request_id = Uuid::now_v7();
             let started = Instant::now();

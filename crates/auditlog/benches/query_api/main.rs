@@ -470,7 +470,7 @@ async fn export_report(http: &HttpClient, server: &Server) -> Result<(), String>
     let started = Instant::now();
     let path = format!(
         "/api/v2/audit/export?q={}",
-        percent_encode("date_from:2025-02-01 date_to:2025-02-07")
+        percent_encode("date_from:2025-12-01 date_to:2025-12-07")
     );
     let response = http
         .send(server.port, &path, Some(TOKEN), &[])
