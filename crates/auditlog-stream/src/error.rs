@@ -33,6 +33,9 @@ pub enum StreamError {
     /// The Kafka client failed in a way no retry helps (bad settings, unknown topic).
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// An archive could not be read (`verify --archive`): the store's answer.
+    #[error("archive: {0}")]
+    Archive(String),
     /// A sink task ended unexpectedly.
     #[error("sink {sink:?} stopped: {message}")]
     SinkStopped {

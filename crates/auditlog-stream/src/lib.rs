@@ -19,7 +19,8 @@
 //! Modules: `config` (the `[[stream.sinks]]` entries, checked), `matcher` (a filter over one
 //! event), `format` (`coder`, `ocsf`), `batcher` (open batches per partition), `sink` (the
 //! [`Sink`] trait and one module per kind, with the shared HTTP client), `signature` (the
-//! webhook's HMAC), `manifest` (the S3 archive's layout and manifest chain), `engine` (the
+//! webhook's HMAC), `manifest` (the S3 archive's layout and manifest chain), `archive`
+//! ([`verify_archive`]: checking an archive offline), `engine` (the
 //! consumers, delivery, retries and commits), `retry`, `health` and [`metrics`].
 //!
 //! ```
@@ -51,6 +52,7 @@
 //! # Ok::<(), auditlog_stream::StreamError>(())
 //! ```
 
+mod archive;
 mod batcher;
 mod config;
 mod engine;
@@ -64,6 +66,7 @@ mod retry;
 mod signature;
 pub mod sink;
 
+pub use archive::{ArchiveReport, ChainReport, verify_archive};
 pub use config::{
     BatchLimits, DEFAULT_METRICS_LISTEN, Destination, GROUP_PREFIX, SinkConfig, SinkFile,
     StreamFile, resolve_filter, sinks_from_file,

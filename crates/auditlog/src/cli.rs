@@ -282,6 +282,13 @@ pub struct VerifyArgs {
     /// Do not print progress on stderr.
     #[arg(long)]
     pub no_progress: bool,
+    /// Check the S3 archive the `s3` sink wrote at s3://BUCKET/PREFIX instead: every
+    /// manifest chain, object hash and offset (credentials from AUDITLOG_S3_* or AWS_*).
+    #[arg(long, value_name = "S3_URL")]
+    pub archive: Option<String>,
+    /// The archive's S3-compatible endpoint [default: AWS's, for the region].
+    #[arg(long, env = "AUDITLOG_S3_ENDPOINT", value_name = "URL")]
+    pub archive_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

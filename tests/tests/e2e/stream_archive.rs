@@ -506,3 +506,164 @@ async fn opensearch_count_or_zero(opensearch: &OpenSearchNode, prefix: &str) -> 
         .expect("opensearch answers");
     answer.json()["count"].as_u64().unwrap_or(0)
 }
+
+/// Drops the first line of a gzipped NDJSON object, as someone hiding an event would.
+const REMOVE_A_LINE: &str = r#"
+import gzip, sys
+import boto3
+from botocore.config import Config
+endpoint, key, secret, bucket, name = sys.argv[1:6]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}))
+lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=name)["Body"].read()).splitlines(True)
+s3.put_object(Bucket=bucket, Key=name, Body=gzip.compress(b"".join(lines[1:])))
+"#;
+
+/// `auditlog verify --archive`: exit success, and the report as JSON.
+fn verify_archive(s3: &S3Server, prefix: &str) -> (bool, Value) {
+    let credentials = s3.credentials();
+    let output = std::process::Command::new(auditlog_binary())
+        .args([
+            "verify",
+            "--archive",
+            &format!("s3://{BUCKET}/{prefix}"),
+            "--archive-endpoint",
+            &s3.endpoint(),
+            "--format",
+            "json",
+        ])
+        .env("AUDITLOG_S3_ACCESS_KEY", &credentials.access_key)
+        .env("AUDITLOG_S3_SECRET_KEY", &credentials.secret_key)
+        .output()
+        .expect("auditlog verify runs");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "verify's JSON ({error}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_archive_passes_then_names_each_tampering() {
+    let topic = unique_name("stream_archive_verify");
+    create_topic(&kafka_brokers(), &topic, PARTITIONS).await;
+    let s3 = S3Server::start().await;
+    s3.create_bucket(BUCKET).await;
+    let prefix = unique_name("audit").replace('_', "-").to_lowercase();
+    let config = log_dir().join(format!("{}.toml", unique_name("stream_archive_verify")));
+    std::fs::write(
+        &config,
+        format!(
+            "[[stream.sinks]]\nname = \"archive\"\nkind = \"s3\"\nurl = \"s3://{BUCKET}/{prefix}\"\n\
+             endpoint = \"{}\"\nbatch_events = 10\nbatch_max_age_ms = 200\n",
+            s3.endpoint()
+        ),
+    )
+    .expect("config file");
+    // Two runs: two manifests per partition.
+    publish(&topic, &events(71, 150)).await;
+    stream_until_caught_up(&config, &topic, &s3).await;
+    publish(&topic, &events(72, 150)).await;
+    stream_until_caught_up(&config, &topic, &s3).await;
+
+    let (valid, report) = verify_archive(&s3, &prefix);
+    assert!(valid, "a real archive passes: {report:#}");
+    assert_eq!(
+        report["chains"].as_array().unwrap().len(),
+        PARTITIONS as usize
+    );
+    let events: u64 = report["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|chain| chain["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(events, 300, "{report:#}");
+
+    // Partition 0's newest manifest names its objects and its predecessor.
+    let head: Value = serde_json::from_slice(
+        &s3.get_object(BUCKET, &format!("{prefix}/manifests/{topic}/0/HEAD.json"))
+            .await
+            .expect("a head"),
+    )
+    .unwrap();
+    let newest: Value = serde_json::from_slice(
+        &s3.get_object(BUCKET, head["key"].as_str().unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let with_events: Vec<String> = newest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|object| object["events"].as_u64().unwrap() >= 2)
+        .map(|object| object["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(with_events.len() >= 3, "{newest:#}");
+    let (deleted, altered, shortened) = (&with_events[0], &with_events[1], &with_events[2]);
+    let missing_manifest = newest["previous"]["key"].as_str().unwrap().to_owned();
+
+    for key in [deleted, &missing_manifest] {
+        let response = s3
+            .request(
+                "DELETE",
+                &format!("/{BUCKET}/{key}"),
+                &[],
+                bytes::Bytes::new(),
+            )
+            .await
+            .expect("delete");
+        assert!(response.status.is_success(), "{}", response.text());
+    }
+    let mut bytes = s3.get_object(BUCKET, altered).await.unwrap().to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    s3.put_object(BUCKET, altered, bytes).await;
+    let credentials = s3.credentials();
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            REMOVE_A_LINE,
+            &s3.endpoint(),
+            &credentials.access_key,
+            &credentials.secret_key,
+            BUCKET,
+            shortened,
+        ])
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+
+    let (valid, report) = verify_archive(&s3, &prefix);
+    assert!(!valid, "{report:#}");
+    let problems: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|problem| problem.as_str().unwrap())
+        .collect();
+    let named = |needle: &str| problems.iter().any(|problem| problem.contains(needle));
+    assert!(
+        named(&format!("object {deleted} ")) && named("is missing"),
+        "{problems:#?}"
+    );
+    assert!(
+        named(&format!("object {altered} is altered")),
+        "{problems:#?}"
+    );
+    assert!(
+        named(&format!("object {shortened} holds")) && named("lines were removed"),
+        "{problems:#?}"
+    );
+    assert!(
+        named(&format!(
+            "manifest {missing_manifest} (sequence 0) is missing"
+        )),
+        "{problems:#?}"
+    );
+}

@@ -19,11 +19,11 @@
 //! kind is a module here implementing [`Sink`], a variant of [`crate::Destination`] with its
 //! settings, and a line in `build`.
 
-mod gzip;
+pub(crate) mod gzip;
 pub(crate) mod http;
 pub mod opensearch;
 pub mod s3;
-mod s3_client;
+pub(crate) mod s3_client;
 mod sigv4;
 pub mod splunk_hec;
 pub mod webhook;

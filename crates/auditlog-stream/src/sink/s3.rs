@@ -96,6 +96,20 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
+impl S3Config {
+    /// A client for the configured bucket.
+    pub(crate) fn client(&self) -> S3Client {
+        S3Client::new(
+            &self.endpoint,
+            &self.bucket,
+            self.path_style,
+            self.credentials.clone(),
+            self.timeout,
+            &self.tls,
+        )
+    }
+}
+
 /// The first non-empty environment variable of `names`.
 fn env_first(names: &[&str]) -> Option<String> {
     names
@@ -202,14 +216,7 @@ pub struct S3Sink {
 impl S3Sink {
     /// A sink with its own connection pool.
     pub fn new(config: S3Config) -> Self {
-        let client = S3Client::new(
-            &config.endpoint,
-            &config.bucket,
-            config.path_style,
-            config.credentials.clone(),
-            config.timeout,
-            &config.tls,
-        );
+        let client = config.client();
         Self {
             config,
             client,

@@ -10,3 +10,4 @@ pub mod query;
 pub mod serve;
 pub mod stream;
 pub mod verify;
+pub mod verify_archive;

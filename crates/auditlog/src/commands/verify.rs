@@ -20,6 +20,10 @@ use crate::cli::{CheckpointSource, VerifyArgs, VerifyFormat};
 use crate::config::{FileConfig, Settings, trusted_keys};
 
 pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> Result<ExitCode> {
+    if let Some(url) = &args.archive {
+        let endpoint = args.archive_endpoint.as_deref();
+        return super::verify_archive::run(url, endpoint, args.format).await;
+    }
     let trusted = trusted_keys(&args.public_keys, file)?;
     let sources = if args.checkpoints.is_empty() {
         vec![CheckpointSource::ClickHouse, CheckpointSource::Kafka]
