@@ -8,7 +8,7 @@ CARGO ?= cargo
 TOOLS_DIR ?= $(or $(AUDITLOG_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/auditlog/tools)
 CHDB_PYTHON := $(TOOLS_DIR)/chdb-venv/bin/python
 
-.PHONY: help install up down status fmt fmt-check lint build test test-unit bench demo clean-stack
+.PHONY: help install up down status fmt fmt-check lint build test test-unit bench soak demo clean-stack
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -61,6 +61,12 @@ bench: ## run the benchmarks (figures are ratios against a baseline from the sam
 	# The query bench's anchor, Coder's schema on PostgreSQL; the bench starts and stops it.
 	deploy/local/postgres.sh install
 	$(STACK) with $(CARGO) bench --workspace
+
+SOAK_MINUTES ?= 30
+soak: ## a long run (SOAK_MINUTES, 30) on a three-node Kafka cluster at 5,000 events/s with a random fault every 2-3 minutes
+	$(CARGO) build --release -p auditlog
+	$(STACK) install kafka clickhouse
+	AUDITLOG_SOAK_MINUTES=$(SOAK_MINUTES) $(CARGO) bench -p auditlog-e2e --bench soak
 
 demo: ## the whole system: stack, schema, 2 ingesters, ~1M events, the API and the audit page, and a guide
 	$(CARGO) build --release -p auditlog
