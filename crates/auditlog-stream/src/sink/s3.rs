@@ -250,21 +250,19 @@ impl S3Sink {
         let layout = &self.config.layout;
         let head = self.read_head(topic, partition).await?;
         let manifested = head.as_ref().map(|link| link.last_offset);
-        // Objects written after a manifest are in its day's folder or later ones.
-        let start_after = head
-            .as_ref()
-            .map(|link| layout.date_folder(link.created_at));
-        let mut found: Vec<_> = self
-            .client
-            .list(layout.prefix(), start_after.as_deref())
-            .await?
-            .into_iter()
-            .filter_map(|key| {
-                let name = layout.parse_object_key(&key)?;
-                (name.topic == topic && name.partition == partition).then_some((name, key))
-            })
-            .filter(|(name, _)| manifested.is_none_or(|last| name.first_offset > last))
-            .collect();
+        let mut found = Vec::new();
+        for day in self.days_since(head.as_ref()).await? {
+            // One partition's objects of one day: a listing no larger than that.
+            let folder = format!("{day}{topic}/{partition}/");
+            for key in self.client.list(&folder, None).await? {
+                let Some(name) = layout.parse_object_key(&key) else {
+                    continue;
+                };
+                if manifested.is_none_or(|last| name.first_offset > last) {
+                    found.push((name, key));
+                }
+            }
+        }
         found.sort_by_key(|(name, _)| (name.first_offset, name.last_offset));
         let mut pending = Vec::new();
         let mut floor = manifested;
@@ -294,6 +292,45 @@ impl S3Sink {
             last_manifest: Instant::now(),
             current: None,
         })
+    }
+
+    /// The day folders that can hold objects newer than `head`: its day to tomorrow (clocks
+    /// differ), or, with no manifest yet, every day folder there is.
+    async fn days_since(&self, head: Option<&ManifestLink>) -> Result<Vec<String>, DeliveryError> {
+        let layout = &self.config.layout;
+        if let Some(link) = head {
+            let mut day = link.created_at.to_offset(time::UtcOffset::UTC);
+            let until = OffsetDateTime::now_utc() + time::Duration::days(1);
+            let mut days = Vec::new();
+            while day.date() <= until.date() {
+                days.push(layout.date_folder(day));
+                day += time::Duration::days(1);
+            }
+            return Ok(days);
+        }
+        let digits = |folder: &str, parent: &str, len: usize| {
+            folder
+                .strip_prefix(parent)
+                .and_then(|name| name.strip_suffix('/'))
+                .is_some_and(|name| name.len() == len && name.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let mut days = Vec::new();
+        for year in self.client.list_folders(layout.prefix()).await? {
+            if !digits(&year, layout.prefix(), 4) {
+                continue;
+            }
+            for month in self.client.list_folders(&year).await? {
+                if !digits(&month, &year, 2) {
+                    continue;
+                }
+                for day in self.client.list_folders(&month).await? {
+                    if digits(&day, &month, 2) {
+                        days.push(day);
+                    }
+                }
+            }
+        }
+        Ok(days)
     }
 
     /// A manifest entry for an object already in the bucket.

@@ -241,10 +241,29 @@ impl S3Client {
         prefix: &str,
         start_after: Option<&str>,
     ) -> Result<Vec<String>, DeliveryError> {
+        Ok(self.list_pages(prefix, start_after, false).await?.0)
+    }
+
+    /// The "folders" right under `prefix` (`prefix` + a name + `/`), as S3 groups keys on `/`.
+    pub(crate) async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, DeliveryError> {
+        Ok(self.list_pages(prefix, None, true).await?.1)
+    }
+
+    /// Keys and, with `folders`, common prefixes on `/`.
+    async fn list_pages(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        folders: bool,
+    ) -> Result<(Vec<String>, Vec<String>), DeliveryError> {
         let mut keys = Vec::new();
+        let mut prefixes = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut query = vec![("list-type", "2"), ("prefix", prefix)];
+            if folders {
+                query.push(("delimiter", "/"));
+            }
             if let Some(token) = token.as_deref() {
                 query.push(("continuation-token", token));
             } else if let Some(after) = start_after {
@@ -256,13 +275,19 @@ impl S3Client {
             answer.check(&format!("list {prefix}"))?;
             let text = String::from_utf8_lossy(&answer.body);
             keys.extend(xml_values(&text, "Key"));
+            // `<Prefix>` is also the answer's echo of the request's prefix.
+            prefixes.extend(
+                xml_values(&text, "Prefix")
+                    .into_iter()
+                    .filter(|found| found != prefix),
+            );
             token = xml_values(&text, "NextContinuationToken")
                 .into_iter()
                 .next();
             let truncated =
                 xml_values(&text, "IsTruncated").first().map(String::as_str) == Some("true");
             if !truncated || token.is_none() {
-                return Ok(keys);
+                return Ok((keys, prefixes));
             }
         }
     }
