@@ -20,6 +20,18 @@ pub async fn run(settings: &Settings, args: &ServeArgs, file: &FileConfig) -> Re
     let runner = Arc::new(
         QueryRunner::for_config(&settings.clickhouse())?.with_query_timeout(serve.query_timeout),
     );
+    // The chart's census of every stored day, taken once in the background, so the first
+    // chart drawn is not the one that pays for it.
+    let warming = Arc::clone(&runner);
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match warming.warm_chart().await {
+            Ok(()) => tracing::info!(elapsed = ?started.elapsed(), "chart census taken"),
+            Err(error) => {
+                tracing::warn!(%error, "chart census not taken; the first chart will take it")
+            }
+        }
+    });
     let state = ApiState {
         runner,
         auth: Arc::new(auth),
