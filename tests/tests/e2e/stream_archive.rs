@@ -152,11 +152,10 @@ batch_max_age_ms = 200
 fn spawn_stream(
     config: &Path,
     topic: &str,
-    s3: &S3Server,
+    s3: Option<&S3Server>,
     until_caught_up: bool,
 ) -> AuditlogProcess {
     let ops_port = free_port();
-    let credentials = s3.credentials();
     let mut args = vec![
         "--config".to_owned(),
         config.to_str().expect("utf-8 path").to_owned(),
@@ -169,18 +168,20 @@ fn spawn_stream(
     if until_caught_up {
         args.push("--until-caught-up".to_owned());
     }
-    AuditlogCommand::new(auditlog_binary(), "stream_archive")
-        .args(args)
+    let mut command = AuditlogCommand::new(auditlog_binary(), "stream_archive").args(args);
+    if let Some(s3) = s3 {
         // The key pair through the environment, as an operator keeps it out of the file.
-        .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
-        .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone())
-        .ops_port(ops_port)
-        .spawn()
+        let credentials = s3.credentials();
+        command = command
+            .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
+            .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone());
+    }
+    command.ops_port(ops_port).spawn()
 }
 
 /// Runs `auditlog stream --until-caught-up` to its end; its log.
 async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> String {
-    let mut process = spawn_stream(config, topic, s3, true);
+    let mut process = spawn_stream(config, topic, Some(s3), true);
     let deadline = Instant::now() + TIMEOUT;
     let status: ExitStatus = loop {
         if let Some(status) = process.exit_status() {
@@ -424,7 +425,7 @@ async fn kill_dash_nine_mid_archive_then_a_restart_keeps_each_event_once() {
 
     // No manifest is due within the test: after the kill only the objects tell the story.
     let config = write_config("k", &s3, &opensearch, &prefix, 3600);
-    let mut stream = spawn_stream(&config, &topic, &s3, false);
+    let mut stream = spawn_stream(&config, &topic, Some(&s3), false);
     let deadline = Instant::now() + TIMEOUT;
     while opensearch_count_or_zero(&opensearch, &prefix).await < first.len() as u64
         || s3.list_keys(BUCKET, &format!("{prefix}/")).await.is_empty()
@@ -666,4 +667,83 @@ async fn verify_archive_passes_then_names_each_tampering() {
         )),
         "{problems:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opensearch_items_it_refuses_are_retried_and_reported_until_fixed() {
+    let topic = unique_name("stream_archive_refused");
+    create_topic(&kafka_brokers(), &topic, PARTITIONS).await;
+    let opensearch = OpenSearchNode::start().await;
+    let prefix = unique_name("audit").replace('_', "-").to_lowercase();
+    let sent = events(81, 60);
+    publish(&topic, &sent).await;
+    // Indices made before the sink's template, mapping OCSF's numeric class as a boolean:
+    // OpenSearch answers the bulk request 200 and refuses every item in it.
+    let months: BTreeSet<String> = sent
+        .iter()
+        .map(|event| {
+            format!(
+                "{prefix}-{:04}.{:02}",
+                event.time.year(),
+                u8::from(event.time.month())
+            )
+        })
+        .collect();
+    for index in &months {
+        opensearch
+            .json(
+                "PUT",
+                &format!("/{index}"),
+                Some(&json!({ "mappings": { "properties": { "class_uid": { "type": "boolean" } } } })),
+            )
+            .await;
+    }
+    let config = log_dir().join(format!("{}.toml", unique_name("stream_archive_refused")));
+    std::fs::write(
+        &config,
+        format!(
+            "[[stream.sinks]]\nname = \"search\"\nkind = \"opensearch\"\nformat = \"ocsf\"\n\
+             url = \"{}\"\nindex_prefix = \"{prefix}\"\nbatch_max_age_ms = 200\n",
+            opensearch.url()
+        ),
+    )
+    .expect("config file");
+    let mut stream = spawn_stream(&config, &topic, None, false);
+    assert!(
+        stream
+            .wait_for_log("mapper_parsing_exception", TIMEOUT)
+            .await,
+        "{}",
+        stream.log()
+    );
+    let ready = stream.ops_get("/readyz").await.expect("readyz answers");
+    assert_eq!(
+        ready.status.as_u16(),
+        503,
+        "unready while refused: {}",
+        ready.text()
+    );
+    assert!(ready.text().contains("search"), "{}", ready.text());
+    assert_eq!(opensearch_count_or_zero(&opensearch, &prefix).await, 0);
+
+    // Someone fixes the mapping: the same batches go through, nothing was skipped.
+    for index in &months {
+        opensearch.json("DELETE", &format!("/{index}"), None).await;
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    while opensearch_count_or_zero(&opensearch, &prefix).await < sent.len() as u64 {
+        assert!(
+            Instant::now() < deadline && stream.is_running(),
+            "{}",
+            stream.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let docs = documents(&opensearch, &prefix).await;
+    let expected: BTreeSet<Uuid> = sent.iter().map(|event| event.id).collect();
+    assert_eq!(
+        ids_once(docs.iter().map(|(id, _, _)| *id), "opensearch"),
+        expected
+    );
+    stream.kill_dash_nine();
 }
