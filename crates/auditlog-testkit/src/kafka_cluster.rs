@@ -58,13 +58,15 @@ impl KafkaCluster {
     pub fn start(size: usize) -> Self {
         assert!(size >= 1, "a cluster needs a node");
         let name = unique_name("kafka_cluster");
-        let root = std::env::temp_dir().join(format!("auditlog_private_{name}"));
+        // One directory per node and none around them: a node's watcher (kafka.sh --owner)
+        // removes its own when the test process is gone.
+        let temp = std::env::temp_dir();
         let nodes = (1..=size as i32)
             .map(|id| Node {
                 id,
                 port: free_port(),
                 controller_port: free_port(),
-                dir: root.join(format!("node-{id}")),
+                dir: temp.join(format!("auditlog_private_{name}_node{id}")),
                 log_path: log_dir().join(format!("{name}_node{id}.log")),
                 process: None,
             })
@@ -394,8 +396,8 @@ impl Drop for KafkaCluster {
         for id in self.node_ids() {
             self.kill(id);
         }
-        if let Some(root) = self.nodes.first().and_then(|node| node.dir.parent()) {
-            let _ = std::fs::remove_dir_all(root);
+        for node in &self.nodes {
+            let _ = std::fs::remove_dir_all(&node.dir);
         }
     }
 }

@@ -85,12 +85,26 @@ impl Run {
     /// Waits until at least `rows` distinct events are stored.
     async fn wait_for_rows(&self, rows: u64) {
         let counts = self.target.wait_for_rows(rows, DEADLINE).await;
-        assert!(
-            counts.1 >= rows,
-            "only {} of {rows} events stored; ingester logs:\n{}",
-            counts.1,
-            self.logs()
-        );
+        if counts.1 < rows {
+            // What each ingester believed it was doing when it stopped making progress.
+            let mut metrics = String::new();
+            for ingester in &self.ingesters {
+                let scrape = ingester.metrics().await.unwrap_or_default();
+                metrics.push_str(&format!("{}:\n", ingester.name()));
+                for line in scrape.lines().filter(|line| {
+                    line.starts_with("auditlog_ingest_")
+                        && !line.contains("_bucket")
+                        && !line.contains("stage_")
+                }) {
+                    metrics.push_str(&format!("  {line}\n"));
+                }
+            }
+            panic!(
+                "only {} of {rows} events stored; ingester metrics:\n{metrics}ingester logs:\n{}",
+                counts.1,
+                self.logs()
+            );
+        }
     }
 
     /// Every event id stored, with how many rows queries see for it.
