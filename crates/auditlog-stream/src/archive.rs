@@ -18,7 +18,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::StreamError;
-use crate::manifest::{ArchiveLayout, Manifest, ManifestLink};
+use auditlog_integrity::{Envelope, TrustedKeys};
+
+use crate::manifest::{ArchiveLayout, Manifest, ManifestCheckpoint, ManifestLink};
 use crate::sink::DeliveryError;
 use crate::sink::gzip::gunzip;
 use crate::sink::s3::S3Config;
@@ -45,6 +47,10 @@ pub struct ChainReport {
     pub filtered: u64,
     /// Offsets that were not valid events.
     pub malformed: u64,
+    /// Manifests that carry a signed checkpoint.
+    pub checkpoints: u64,
+    /// The furthest offset of the partition a carried checkpoint signs.
+    pub signed_through: Option<i64>,
 }
 
 /// What `verify --archive` found.
@@ -56,6 +62,8 @@ pub struct ArchiveReport {
     pub unmanifested: Vec<String>,
     /// Everything that does not hold, each naming its object or manifest.
     pub problems: Vec<String>,
+    /// Whether the carried checkpoints' signatures were checked (trusted keys were given).
+    pub signatures_checked: bool,
 }
 
 impl ArchiveReport {
@@ -67,9 +75,11 @@ impl ArchiveReport {
 
 /// Checks the archive at `url` (`s3://BUCKET[/PREFIX]`) through `endpoint` (AWS when absent),
 /// with the credentials the `s3` sink would use (`AUDITLOG_S3_*` or `AWS_*` variables).
+/// With `trusted` keys, every checkpoint a manifest carries must be signed by one of them.
 pub async fn verify_archive(
     url: &str,
     endpoint: Option<&str>,
+    trusted: Option<&TrustedKeys>,
 ) -> Result<ArchiveReport, StreamError> {
     let mut settings = toml::Table::new();
     settings.insert("url".into(), url.into());
@@ -81,7 +91,11 @@ pub async fn verify_archive(
     Checker {
         client: &client,
         layout: &config.layout,
-        report: ArchiveReport::default(),
+        trusted,
+        report: ArchiveReport {
+            signatures_checked: trusted.is_some(),
+            ..ArchiveReport::default()
+        },
     }
     .run()
     .await
@@ -91,6 +105,7 @@ pub async fn verify_archive(
 struct Checker<'a> {
     client: &'a S3Client,
     layout: &'a ArchiveLayout,
+    trusted: Option<&'a TrustedKeys>,
     report: ArchiveReport,
 }
 
@@ -233,6 +248,11 @@ impl Checker<'_> {
         }
         for manifest in &manifests {
             chain.manifests += 1;
+            if let Some(checkpoint) = &manifest.checkpoint {
+                chain.checkpoints += 1;
+                self.checkpoint(manifest, checkpoint);
+                chain.signed_through = chain.signed_through.max(Some(checkpoint.signed_through));
+            }
             if manifest.first_offset != chain.last_offset + 1 {
                 self.report.problems.push(format!(
                     "manifest {} of {}/{} starts at offset {}, expected {}: offsets {}..{} are not accounted for",
@@ -281,6 +301,46 @@ impl Checker<'_> {
             chain.last_offset = manifest.last_offset;
         }
         Ok(Some(chain))
+    }
+
+    /// The checkpoint a manifest carries: readable, naming the partition as far as the
+    /// manifest says, and signed by a trusted key (when keys were given).
+    fn checkpoint(&mut self, manifest: &Manifest, checkpoint: &ManifestCheckpoint) {
+        let name = format!(
+            "the checkpoint of manifest {} of {}/{}",
+            manifest.sequence, manifest.topic, manifest.partition
+        );
+        let envelope = Envelope {
+            body: checkpoint.body.clone(),
+            signature: checkpoint.signature.clone(),
+        };
+        let signed = match envelope.open() {
+            Ok(signed) => signed,
+            Err(error) => {
+                self.report
+                    .problems
+                    .push(format!("{name} is unreadable: {error}"));
+                return;
+            }
+        };
+        let head = signed
+            .checkpoint
+            .heads
+            .iter()
+            .find(|head| head.topic == manifest.topic && head.partition == manifest.partition);
+        if head.map(|head| head.last_offset) != Some(checkpoint.signed_through) {
+            self.report.problems.push(format!(
+                "{name} does not sign offset {} of the partition, as the manifest says",
+                checkpoint.signed_through
+            ));
+        }
+        if let Some(trusted) = self.trusted
+            && let Err(error) = trusted.verify(&signed)
+        {
+            self.report
+                .problems
+                .push(format!("{name} does not verify: {error}"));
+        }
     }
 
     async fn object(

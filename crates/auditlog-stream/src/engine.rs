@@ -40,6 +40,9 @@ pub struct StreamConfig {
     pub retry: auditlog_ingester::RetryPolicy,
     /// Stop once every sink has committed up to the end offsets seen at start.
     pub until_caught_up: bool,
+    /// The ingester's signed checkpoint topic: the S3 archive's manifests carry the
+    /// checkpoints that cover them. `None`: manifests carry none.
+    pub checkpoint_topic: Option<String>,
 }
 
 /// What one sink did.
@@ -275,7 +278,13 @@ impl SinkRunner {
             name: sink.name.clone(),
             topic: config.topic.clone(),
             consumer: Arc::new(consumer),
-            sink: crate::sink::build(&sink.destination),
+            sink: crate::sink::build(
+                &sink.destination,
+                &crate::sink::SinkContext {
+                    kafka: client_config(config, None),
+                    checkpoint_topic: config.checkpoint_topic.clone(),
+                },
+            ),
             batcher: Batcher::new(&config.topic, sink.format, sink.filter.clone(), sink.batch),
             health,
             retry: config.retry,

@@ -76,7 +76,8 @@ pub use error::StreamError;
 pub use format::{Format, OCSF_VERSION};
 pub use health::Health;
 pub use manifest::{
-    ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestLink, ManifestObject, ObjectName,
+    ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestCheckpoint, ManifestLink, ManifestObject,
+    ObjectName,
 };
 pub use matcher::matches;
 pub use signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, hmac_sha256, sign_webhook};

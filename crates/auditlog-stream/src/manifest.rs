@@ -65,6 +65,18 @@ pub struct ManifestLink {
     pub created_at: OffsetDateTime,
 }
 
+/// The ingester's signed checkpoint a manifest carries ([`auditlog_integrity::Envelope`]'s
+/// fields), and how far its head for the manifest's partition reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestCheckpoint {
+    /// The exact signed text.
+    pub body: String,
+    /// Ed25519 over `body`, base64.
+    pub signature: String,
+    /// The last offset of the manifest's partition the checkpoint signs.
+    pub signed_through: i64,
+}
+
 /// One checkpoint interval of one partition's archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -93,6 +105,10 @@ pub struct Manifest {
     pub filtered: u64,
     /// Messages that were not valid events.
     pub malformed: u64,
+    /// The ingester's signed checkpoint covering these offsets (or the newest there was,
+    /// when the ingester was behind); `None` when no checkpoint names the partition.
+    #[serde(default)]
+    pub checkpoint: Option<ManifestCheckpoint>,
 }
 
 /// The archive's keys under one `PREFIX/` (empty, or ending in `/`).

@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{events, produce_payloads};
 use auditlog_event::AuditEvent;
+use auditlog_integrity::{ChainHead, CheckpointSigner};
 use auditlog_producer::Producer;
 use auditlog_testkit::{
     AuditlogCommand, AuditlogProcess, OpenSearchNode, S3Server, auditlog_binary, create_topic,
-    free_port, kafka_brokers, log_dir, unique_name,
+    free_port, kafka_brokers, log_dir, read_topic, unique_name,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -161,6 +162,9 @@ fn spawn_stream(
         config.to_str().expect("utf-8 path").to_owned(),
         "--kafka-topic".to_owned(),
         topic.to_owned(),
+        // Where the archive's manifests find signed checkpoints (only one test makes it).
+        "--kafka-checkpoint-topic".to_owned(),
+        format!("{topic}-checkpoints"),
         "stream".to_owned(),
         "--metrics-listen".to_owned(),
         format!("127.0.0.1:{ops_port}"),
@@ -521,19 +525,51 @@ lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=name)["Body"].read()).s
 s3.put_object(Bucket=bucket, Key=name, Body=gzip.compress(b"".join(lines[1:])))
 "#;
 
+/// Signs the topic's end offsets as an ingester would (its digests are not the archive's
+/// business) and publishes the checkpoint where `stream` reads them.
+async fn publish_checkpoint(topic: &str, signer: &CheckpointSigner, messages: usize) {
+    let records = read_topic(&kafka_brokers(), topic, PARTITIONS, messages, TIMEOUT).await;
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in &records {
+        let end = ends.entry(record.partition).or_default();
+        *end = (*end).max(record.offset);
+    }
+    let heads = ends
+        .into_iter()
+        .map(|(partition, last_offset)| ChainHead {
+            topic: topic.to_owned(),
+            partition,
+            last_offset,
+            digest: [7; 32],
+        })
+        .collect();
+    let micros = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    let envelope = signer.sign(micros, heads).envelope();
+    produce_payloads(
+        &format!("{topic}-checkpoints"),
+        vec![("checkpoint".into(), serde_json::to_vec(&envelope).unwrap())],
+    )
+    .await;
+}
+
 /// `auditlog verify --archive`: exit success, and the report as JSON.
-fn verify_archive(s3: &S3Server, prefix: &str) -> (bool, Value) {
+fn verify_archive(s3: &S3Server, prefix: &str, public_key: Option<&Path>) -> (bool, Value) {
     let credentials = s3.credentials();
+    let mut args = vec![
+        "verify".to_owned(),
+        "--archive".to_owned(),
+        format!("s3://{BUCKET}/{prefix}"),
+        "--archive-endpoint".to_owned(),
+        s3.endpoint(),
+        "--format".to_owned(),
+        "json".to_owned(),
+    ];
+    if let Some(path) = public_key {
+        args.push("--public-key".to_owned());
+        args.push(path.to_str().expect("utf-8 path").to_owned());
+    }
     let output = std::process::Command::new(auditlog_binary())
-        .args([
-            "verify",
-            "--archive",
-            &format!("s3://{BUCKET}/{prefix}"),
-            "--archive-endpoint",
-            &s3.endpoint(),
-            "--format",
-            "json",
-        ])
+        .args(args)
         .env("AUDITLOG_S3_ACCESS_KEY", &credentials.access_key)
         .env("AUDITLOG_S3_SECRET_KEY", &credentials.secret_key)
         .output()
@@ -565,17 +601,38 @@ async fn verify_archive_passes_then_names_each_tampering() {
         ),
     )
     .expect("config file");
-    // Two runs: two manifests per partition.
+    // Two runs: two manifests per partition, each carrying the checkpoint signed before it.
+    create_topic(&kafka_brokers(), &format!("{topic}-checkpoints"), 1).await;
+    let signer = CheckpointSigner::generate();
+    let public_key = log_dir().join(format!("{}.pub", unique_name("archive_key")));
+    std::fs::write(&public_key, signer.public_pem()).expect("public key");
+    let stranger = log_dir().join(format!("{}.pub", unique_name("stranger_key")));
+    std::fs::write(&stranger, CheckpointSigner::generate().public_pem()).expect("public key");
     publish(&topic, &events(71, 150)).await;
+    publish_checkpoint(&topic, &signer, 150).await;
     stream_until_caught_up(&config, &topic, &s3).await;
     publish(&topic, &events(72, 150)).await;
+    publish_checkpoint(&topic, &signer, 300).await;
     stream_until_caught_up(&config, &topic, &s3).await;
 
-    let (valid, report) = verify_archive(&s3, &prefix);
+    let (valid, report) = verify_archive(&s3, &prefix, Some(&public_key));
     assert!(valid, "a real archive passes: {report:#}");
+    assert_eq!(report["signatures_checked"], true);
+    let chains = report["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), PARTITIONS as usize);
+    for chain in chains {
+        assert_eq!(chain["checkpoints"], 2, "{chain}");
+        assert_eq!(
+            chain["signed_through"], chain["last_offset"],
+            "the newest checkpoint signs the archive's last offset: {chain}"
+        );
+    }
+    let (valid, report) = verify_archive(&s3, &prefix, Some(&stranger));
+    assert!(!valid, "{report:#}");
     assert_eq!(
-        report["chains"].as_array().unwrap().len(),
-        PARTITIONS as usize
+        report["problems"].as_array().unwrap().len(),
+        PARTITIONS as usize * 2,
+        "each checkpoint is named as not verifying with the stranger's key: {report:#}"
     );
     let events: u64 = report["chains"]
         .as_array()
@@ -640,7 +697,7 @@ async fn verify_archive_passes_then_names_each_tampering() {
         .expect("python3 runs");
     assert!(status.success());
 
-    let (valid, report) = verify_archive(&s3, &prefix);
+    let (valid, report) = verify_archive(&s3, &prefix, None);
     assert!(!valid, "{report:#}");
     let problems: Vec<&str> = report["problems"]
         .as_array()

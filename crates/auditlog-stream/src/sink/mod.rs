@@ -19,6 +19,7 @@
 //! kind is a module here implementing [`Sink`], a variant of [`crate::Destination`] with its
 //! settings, and a line in `build`.
 
+mod checkpoints;
 pub(crate) mod gzip;
 pub(crate) mod http;
 pub mod opensearch;
@@ -166,12 +167,30 @@ pub trait Sink: Send + Sync + fmt::Debug {
     }
 }
 
+/// What a sink may need from the run besides its own settings.
+#[derive(Debug, Clone)]
+pub(crate) struct SinkContext {
+    /// Kafka client settings (brokers, properties), without a group.
+    pub(crate) kafka: rdkafka::ClientConfig,
+    /// The ingester's signed checkpoint topic, whose checkpoints archive manifests carry.
+    pub(crate) checkpoint_topic: Option<String>,
+}
+
 /// The sink for a configured destination.
-pub(crate) fn build(destination: &Destination) -> Box<dyn Sink> {
+pub(crate) fn build(destination: &Destination, context: &SinkContext) -> Box<dyn Sink> {
     match destination {
         Destination::Webhook(config) => Box::new(webhook::WebhookSink::new(config.clone())),
         Destination::SplunkHec(config) => Box::new(splunk_hec::SplunkHecSink::new(config.clone())),
-        Destination::S3(config) => Box::new(s3::S3Sink::new(config.clone())),
+        Destination::S3(config) => {
+            let sink = s3::S3Sink::new(config.clone());
+            Box::new(match &context.checkpoint_topic {
+                Some(topic) => sink.with_checkpoints(checkpoints::CheckpointReader::new(
+                    context.kafka.clone(),
+                    topic.clone(),
+                )),
+                None => sink,
+            })
+        }
         Destination::OpenSearch(config) => {
             Box::new(opensearch::OpenSearchSink::new(config.clone()))
         }

@@ -35,6 +35,7 @@ use tokio::sync::Mutex;
 use crate::StreamError;
 use crate::config::{kind_settings, secret};
 use crate::manifest::{ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestLink, ManifestObject};
+use crate::sink::checkpoints::CheckpointReader;
 use crate::sink::gzip::gzip;
 use crate::sink::http::{TlsSettings, parse_url};
 use crate::sink::s3_client::S3Client;
@@ -211,6 +212,7 @@ pub struct S3Sink {
     config: S3Config,
     client: S3Client,
     partitions: Mutex<HashMap<(String, i32), PartitionState>>,
+    checkpoints: Option<CheckpointReader>,
 }
 
 impl S3Sink {
@@ -221,7 +223,14 @@ impl S3Sink {
             config,
             client,
             partitions: Mutex::new(HashMap::new()),
+            checkpoints: None,
         }
+    }
+
+    /// Manifests carry the signed checkpoints `reader` finds.
+    pub(crate) fn with_checkpoints(mut self, reader: CheckpointReader) -> Self {
+        self.checkpoints = Some(reader);
+        self
     }
 
     async fn read_head(
@@ -385,6 +394,10 @@ impl S3Sink {
             )));
         }
         let sequence = state.head.as_ref().map_or(0, |link| link.sequence + 1);
+        let checkpoint = match &self.checkpoints {
+            Some(reader) => reader.covering(topic, partition, last.last_offset).await,
+            None => None,
+        };
         let manifest = Manifest {
             version: MANIFEST_VERSION,
             topic: topic.to_owned(),
@@ -398,6 +411,7 @@ impl S3Sink {
             filtered: state.pending.iter().map(|object| object.filtered).sum(),
             malformed: state.pending.iter().map(|object| object.malformed).sum(),
             objects: state.pending.clone(),
+            checkpoint,
         };
         let mut body = serde_json::to_vec_pretty(&manifest)
             .map_err(|error| DeliveryError::rejected(format!("manifest: {error}")))?;

@@ -42,6 +42,7 @@ pub async fn run(settings: &Settings, args: &StreamArgs, file: &FileConfig) -> R
         sinks,
         retry: auditlog_ingester::RetryPolicy::default(),
         until_caught_up: args.until_caught_up,
+        checkpoint_topic: Some(settings.kafka_checkpoint_topic.clone()),
     };
     tracing::info!(
         topic = %config.topic,

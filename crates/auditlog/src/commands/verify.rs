@@ -22,7 +22,11 @@ use crate::config::{FileConfig, Settings, trusted_keys};
 pub async fn run(settings: &Settings, args: &VerifyArgs, file: &FileConfig) -> Result<ExitCode> {
     if let Some(url) = &args.archive {
         let endpoint = args.archive_endpoint.as_deref();
-        return super::verify_archive::run(url, endpoint, args.format).await;
+        let keys_given = !args.public_keys.is_empty() || !file.integrity.public_keys.is_empty();
+        let trusted = keys_given
+            .then(|| trusted_keys(&args.public_keys, file))
+            .transpose()?;
+        return super::verify_archive::run(url, endpoint, trusted.as_ref(), args.format).await;
     }
     let trusted = trusted_keys(&args.public_keys, file)?;
     let sources = if args.checkpoints.is_empty() {

@@ -9,12 +9,18 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use auditlog_integrity::TrustedKeys;
 use auditlog_stream::{ArchiveReport, verify_archive};
 
 use crate::cli::VerifyFormat;
 
-pub async fn run(url: &str, endpoint: Option<&str>, format: VerifyFormat) -> Result<ExitCode> {
-    let report = verify_archive(url, endpoint).await?;
+pub async fn run(
+    url: &str,
+    endpoint: Option<&str>,
+    trusted: Option<&TrustedKeys>,
+    format: VerifyFormat,
+) -> Result<ExitCode> {
+    let report = verify_archive(url, endpoint, trusted).await?;
     print(url, &report, format)?;
     Ok(if report.is_valid() {
         ExitCode::SUCCESS
@@ -64,6 +70,16 @@ fn print(url: &str, report: &ArchiveReport, format: VerifyFormat) -> Result<()> 
             chain.filtered,
             chain.malformed
         );
+        match chain.signed_through {
+            Some(offset) => println!(
+                "    {} signed checkpoint(s), through offset {offset}",
+                chain.checkpoints
+            ),
+            None => println!("    no signed checkpoint"),
+        }
+    }
+    if !report.signatures_checked {
+        println!("checkpoint signatures not checked: give --public-key");
     }
     if !report.unmanifested.is_empty() {
         println!(
