@@ -521,7 +521,7 @@ impl S3Sink {
             ("format", batch.format.to_string()),
         ];
         self.client
-            .put(&key, Bytes::from(body), "application/x-ndjson", &meta)
+            .put(&key, Bytes::from(body), "application/gzip", &meta)
             .await?;
         state.pending.push(entry);
         state.floor = Some(batch.last_offset);
