@@ -89,4 +89,4 @@ pub use sql::{COUNT_CAP, LookupKey, Page, ParamValue, SqlBuilder, SqlQuery};
 pub use suggest::{
     EnumKey, MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestColumn, SuggestSource, filter_keys, matching,
 };
-pub use window::{WINDOWS, Window, windows_for};
+pub use window::{WINDOWS, Window, count_windows, page_windows, windows_for};

@@ -28,7 +28,7 @@ use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_
 use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
 use crate::suggest::{MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestSource, filter_keys, matching};
-use crate::window::windows_for;
+use crate::window::{count_windows, page_windows};
 
 /// The default limit on one query's run time.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -299,7 +299,7 @@ impl QueryRunner {
             Page::Offset { limit, .. } | Page::After { limit, .. } => *limit,
         };
         if wanted > 0 {
-            for window in windows_for(filter) {
+            for window in page_windows(filter) {
                 let rows = self
                     .fetch_rows(&builder.page_within(filter, page, Some(*window)))
                     .await?;
@@ -319,7 +319,7 @@ impl QueryRunner {
         filter: &ResolvedFilter,
     ) -> Result<u64, Error> {
         let builder = self.sql_builder(visibility);
-        for window in windows_for(filter) {
+        for window in count_windows(filter) {
             let count = self
                 .fetch_count(&builder.count_capped_within(filter, Some(*window)))
                 .await?;

@@ -22,7 +22,7 @@
 //! min/max projection), or earlier when the page's cursor or the filter's `date_to` says so.
 
 use crate::resolve::ResolvedFilter;
-use crate::sql::{Column, Conditions, ParamValue, SqlBuilder};
+use crate::sql::{Column, Conditions, LookupKey, ParamValue, SqlBuilder};
 
 const DAY_SECONDS: u64 = 86_400;
 
@@ -62,6 +62,32 @@ pub fn windows_for(filter: &ResolvedFilter) -> &'static [Window] {
         .take_while(|window| window.seconds < days.saturating_mul(DAY_SECONDS))
         .count();
     &WINDOWS[..keep]
+}
+
+/// The windows a page of `filter` tries. A point filter reads its keys from the lookup
+/// table, sorted by value first, where the newest keys of a rare value are one short range
+/// read whatever their age: only one window (8 days) is tried there, which pays off for busy
+/// values (an organization, an active user) and costs a rare one a single pruned read.
+pub fn page_windows(filter: &ResolvedFilter) -> &'static [Window] {
+    let windows = windows_for(filter);
+    if LookupKey::route(filter).is_some() {
+        match windows.get(1) {
+            Some(_) => &WINDOWS[1..2],
+            None => &[],
+        }
+    } else {
+        windows
+    }
+}
+
+/// The windows a capped count of `filter` tries: none for a point filter, whose count reads
+/// the lookup table's value range and stops at the cap, in any order.
+pub fn count_windows(filter: &ResolvedFilter) -> &'static [Window] {
+    if LookupKey::route(filter).is_some() {
+        &[]
+    } else {
+        windows_for(filter)
+    }
 }
 
 impl SqlBuilder {
@@ -142,6 +168,18 @@ mod tests {
         assert!(count.text.contains(
             "time >= least((SELECT max(time) FROM `db`.`t`), {date_to:DateTime64(6, 'UTC')}) - toIntervalSecond({window_seconds:UInt64})"
         ));
+    }
+
+    #[test]
+    fn point_filters_try_one_window_for_pages_and_none_for_counts() {
+        let point = resolved("resource_id:00000000-0000-0000-0000-000000000001");
+        assert_eq!(page_windows(&point), &WINDOWS[1..2]);
+        assert!(count_windows(&point).is_empty());
+        let coarse = resolved("action:login");
+        assert_eq!(page_windows(&coarse), &WINDOWS);
+        assert_eq!(count_windows(&coarse), &WINDOWS);
+        let one_day = resolved("username:alice date_from:2024-01-01 date_to:2024-01-01");
+        assert!(page_windows(&one_day).is_empty());
     }
 
     #[test]
