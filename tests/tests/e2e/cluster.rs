@@ -1,12 +1,14 @@
 //! The pipeline on a three-node Kafka cluster, as production runs it, while brokers fail.
 //!
-//! One private cluster (`KafkaCluster`, three combined broker-controller nodes) serves every
-//! test here, one test at a time: a JVM start is the dearest part of a test, and the faults
-//! of two tests must not overlap. Each test has its own topics, made by `auditlog migrate`
-//! with 3 replicas and `min.insync.replicas=2`, its own ClickHouse database, the SDK sending
-//! (each event's outcome recorded by id) and two `auditlog ingest` processes consuming. Each
-//! ends the same way: every confirmed event stored exactly once, nothing stored that was not
-//! sent, and `auditlog verify` valid.
+//! One private cluster (`KafkaCluster`, three combined broker-controller nodes) serves the
+//! four fault scenarios, one after another in one test: a JVM start is the dearest part of a
+//! scenario, the faults of two scenarios must not overlap, and one test occupies one of the
+//! test harness's threads where four tests waiting for the cluster would hold several. Each
+//! scenario has its own topics, made by `auditlog migrate` with 3 replicas and
+//! `min.insync.replicas=2`, its own ClickHouse database, the SDK sending (each event's outcome
+//! recorded by id) and two `auditlog ingest` processes consuming. Each ends the same way:
+//! every confirmed event stored exactly once, nothing stored that was not sent, and
+//! `auditlog verify` valid.
 //!
 //! Nothing is timed: every wait is for a condition, with a generous deadline.
 
@@ -19,7 +21,6 @@ use auditlog_e2e::pipeline::{AuditlogProcess, PipelineTarget};
 use auditlog_e2e::sender::Sender;
 use auditlog_testkit::KafkaCluster;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use tokio::sync::{Mutex as AsyncMutex, MutexGuard, OnceCell};
 use tokio::task::block_in_place;
 use uuid::Uuid;
 
@@ -28,24 +29,6 @@ use uuid::Uuid;
 const DEADLINE: Duration = Duration::from_secs(240);
 /// The SDK's default delivery timeout: a send fails when Kafka has not confirmed it by then.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
-
-static CLUSTER: OnceCell<AsyncMutex<KafkaCluster>> = OnceCell::const_new();
-
-/// The shared cluster, whole again, for this test alone.
-async fn cluster() -> MutexGuard<'static, KafkaCluster> {
-    let cell = CLUSTER
-        .get_or_init(|| async {
-            let cluster = tokio::task::spawn_blocking(|| KafkaCluster::start(3))
-                .await
-                .expect("start the cluster");
-            AsyncMutex::new(cluster)
-        })
-        .await;
-    let mut cluster = cell.lock().await;
-    // A test that failed half-way may have left nodes down.
-    block_in_place(|| cluster.heal());
-    cluster
-}
 
 /// One test's pipeline on the cluster.
 struct Run {
@@ -251,12 +234,33 @@ async fn under_load(run: &Run, fault: impl AsyncFnOnce(), after: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn kill_nine_of_the_partition_leader_during_generate_and_ingest() {
-    let mut cluster = cluster().await;
-    let run = Run::begin(&cluster, "cluster_leader").await;
+async fn broker_failures_lose_nothing_confirmed_and_show_nothing_twice() {
+    let mut cluster = block_in_place(|| KafkaCluster::start(3));
+    let scenarios_started = Instant::now();
+    let mut took = Vec::new();
+    let started = Instant::now();
+    kill_nine_of_the_partition_leader_during_generate_and_ingest(&mut cluster).await;
+    took.push(("kill -9 of a partition leader", started.elapsed()));
+    let started = Instant::now();
+    kill_nine_of_the_active_controller(&mut cluster).await;
+    took.push(("kill -9 of the controller", started.elapsed()));
+    let started = Instant::now();
+    a_rolling_restart_of_all_three_brokers_under_load(&mut cluster).await;
+    took.push(("rolling restart", started.elapsed()));
+    let started = Instant::now();
+    two_of_three_brokers_down_fail_sends_by_id_and_lose_nothing_confirmed(&mut cluster).await;
+    took.push(("two of three down", started.elapsed()));
+    eprintln!(
+        "cluster start-up {:.1} s, scenarios {:.1} s: {took:?}",
+        cluster.start_up().as_secs_f64(),
+        scenarios_started.elapsed().as_secs_f64()
+    );
+}
+
+async fn kill_nine_of_the_partition_leader_during_generate_and_ingest(cluster: &mut KafkaCluster) {
+    let run = Run::begin(cluster, "cluster_leader").await;
     let topic = run.target.topic.clone();
-    let leader = busiest_leader(&cluster, &topic);
-    let cluster = &mut *cluster;
+    let leader = busiest_leader(cluster, &topic);
     under_load(
         &run,
         async || {
@@ -280,11 +284,8 @@ async fn kill_nine_of_the_partition_leader_during_generate_and_ingest() {
     run.finish(false).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_nine_of_the_active_controller() {
-    let mut cluster = cluster().await;
-    let run = Run::begin(&cluster, "cluster_controller").await;
-    let cluster = &mut *cluster;
+async fn kill_nine_of_the_active_controller(cluster: &mut KafkaCluster) {
+    let run = Run::begin(cluster, "cluster_controller").await;
     let controller = block_in_place(|| cluster.wait_for_controller(DEADLINE));
     under_load(
         &run,
@@ -304,12 +305,9 @@ async fn kill_nine_of_the_active_controller() {
     run.finish(false).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rolling_restart_of_all_three_brokers_under_load() {
-    let mut cluster = cluster().await;
-    let run = Run::begin(&cluster, "cluster_rolling").await;
+async fn a_rolling_restart_of_all_three_brokers_under_load(cluster: &mut KafkaCluster) {
+    let run = Run::begin(cluster, "cluster_rolling").await;
     let topic = run.target.topic.clone();
-    let cluster = &mut *cluster;
     under_load(
         &run,
         async || {
@@ -331,10 +329,10 @@ async fn a_rolling_restart_of_all_three_brokers_under_load() {
     run.finish(false).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_of_three_brokers_down_fail_sends_by_id_and_lose_nothing_confirmed() {
-    let mut cluster = cluster().await;
-    let run = Run::begin(&cluster, "cluster_two_down").await;
+async fn two_of_three_brokers_down_fail_sends_by_id_and_lose_nothing_confirmed(
+    cluster: &mut KafkaCluster,
+) {
+    let run = Run::begin(cluster, "cluster_two_down").await;
     let topic = run.target.topic.clone();
     run.sender.send(3_000).await;
     run.sender.wait_for_outcomes(DEADLINE).await;
@@ -345,7 +343,7 @@ async fn two_of_three_brokers_down_fail_sends_by_id_and_lose_nothing_confirmed()
     );
     run.wait_for_rows(1_000).await;
 
-    let survivor = busiest_leader(&cluster, &topic);
+    let survivor = busiest_leader(cluster, &topic);
     let down: Vec<i32> = cluster
         .node_ids()
         .into_iter()
