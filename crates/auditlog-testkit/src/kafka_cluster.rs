@@ -320,8 +320,8 @@ impl KafkaCluster {
             .args(["--node-id", &id.to_string()])
             .args(["--voters", &voters])
             .args(["--cluster-id", &cluster_id])
-            // A cluster shared by a test binary's tests outlives every test's clean-up: the
-            // node goes when the test process does.
+            // Drop kills the nodes, but not when the test process dies without unwinding (an
+            // abort, a cluster kept in a static): the node then goes with the process.
             .args(["--owner", &std::process::id().to_string()])
             .env("AUDITLOG_KAFKA_HEAP", NODE_HEAP)
             .stdin(Stdio::null())
