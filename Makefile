@@ -49,10 +49,8 @@ test: fmt-check lint ## install what is missing, start the stack if needed, run 
 	deploy/local/helm.sh install
 	# The streaming tests' destinations (issue 25): SeaweedFS's S3 server (built from its Go
 	# module, about 10 minutes once, then cached) and OpenSearch (from Maven Central, about a
-	# minute once). Off until the streaming tests land: the lead enables it. Meanwhile the test
-	# kit's own tests of these two fixtures (crates/auditlog-testkit/tests/) install them on
-	# first use, which makes a first `make test` on a fresh machine that much longer.
-	# $(STACK) install s3 opensearch
+	# minute once). The tests start private instances of both on free ports.
+	$(STACK) install s3 opensearch
 	cd deploy/local/clickhouse && $(CHDB_PYTHON) -m unittest --quiet
 	$(STACK) with $(CARGO) test --workspace
 

@@ -44,7 +44,10 @@ async fn chart(server: &ApiServer, query: &str) -> (i64, BTreeMap<i64, u64>) {
         .get("server-timing")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    assert!(timing.starts_with("clickhouse;dur="), "Server-Timing {timing:?}");
+    assert!(
+        timing.starts_with("clickhouse;dur="),
+        "Server-Timing {timing:?}"
+    );
     let body = response.json();
     let width = body["bucket_seconds"].as_i64().expect("bucket_seconds");
     let buckets = body["buckets"]

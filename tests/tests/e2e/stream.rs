@@ -12,7 +12,7 @@
 //! - destinations that fail for a while lose nothing, and the sink is unready meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
@@ -122,7 +122,7 @@ batch_max_age_ms = 200
     path
 }
 
-fn spawn_stream(name: &str, config: &PathBuf, topic: &str, ops_port: u16) -> AuditlogProcess {
+fn spawn_stream(name: &str, config: &Path, topic: &str, ops_port: u16) -> AuditlogProcess {
     AuditlogCommand::new(auditlog_binary(), name)
         .args([
             "--config",
@@ -349,7 +349,7 @@ async fn destinations_failing_for_a_while_lose_nothing() {
 }
 
 /// Like [`spawn_stream`], without `--until-caught-up`: it runs until killed.
-fn spawn_stream_forever(name: &str, config: &PathBuf, topic: &str) -> AuditlogProcess {
+fn spawn_stream_forever(name: &str, config: &Path, topic: &str) -> AuditlogProcess {
     let ops_port = free_port();
     AuditlogCommand::new(auditlog_binary(), name)
         .args([
