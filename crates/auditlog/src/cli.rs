@@ -283,7 +283,9 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// Check the S3 archive the `s3` sink wrote at s3://BUCKET/PREFIX instead: every
-    /// manifest chain, object hash and offset (credentials from AUDITLOG_S3_* or AWS_*).
+    /// manifest chain, object hash and offset. Credentials from AUDITLOG_S3_ACCESS_KEY and
+    /// AUDITLOG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), the region from
+    /// AUDITLOG_S3_REGION (or AWS_REGION).
     #[arg(long, value_name = "S3_URL")]
     pub archive: Option<String>,
     /// The archive's S3-compatible endpoint [default: AWS's, for the region].

@@ -34,6 +34,7 @@ const TABLE_ARRAYS: &[&str] = &["api.tokens"];
 const SUBCOMMANDS: &[(&[&str], &str)] = &[
     (&["migrate"], "`auditlog migrate`"),
     (&["ingest"], "`auditlog ingest`"),
+    (&["stream"], "`auditlog stream`"),
     (&["generate"], "`auditlog generate`"),
     (&["query"], "`auditlog query`"),
     (&["serve"], "`auditlog serve`"),
