@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult as KafkaDeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext, PurgeConfig};
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::{Semaphore, oneshot};
 use uuid::Uuid;
@@ -279,6 +279,12 @@ impl Clients {
         let fresh = Arc::new(create_client(&self.config, &self.shared, next)?);
         let dead = std::mem::replace(&mut *current, Arc::clone(&fresh));
         let cause = dead.client().fatal_error();
+        // A dead client fails most of what it holds at once, but a message it neither sent nor
+        // failed would wait out its whole delivery timeout there and then be too late to send
+        // again (seen once in the fatal-error test). Purged now, every such message comes back
+        // within its timeout and goes to the fresh client; one already in flight may arrive
+        // twice, which collapses downstream (same id and time).
+        dead.purge(PurgeConfig::default().queue().inflight());
         self.retired
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
