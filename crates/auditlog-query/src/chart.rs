@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
+use crate::census::Census;
 use crate::error::Error;
 use crate::histogram::{Bucket, MICROS_PER_SECOND};
 use crate::resolve::ResolvedFilter;
@@ -31,14 +32,6 @@ const HOUR_SECONDS: u64 = 3_600;
 /// The most days one census query counts, so that each stays well inside the query timeout
 /// at any ingest rate.
 const CENSUS_DAYS_PER_QUERY: i64 = 31;
-
-/// Stored rows and distinct `(time, id)` keys of one UTC day of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clickhouse::Row, Deserialize)]
-pub(crate) struct Census {
-    day: i64,
-    rows: u64,
-    events: u64,
-}
 
 #[derive(Debug, Clone, Copy, clickhouse::Row, Deserialize)]
 struct DayBucket {
@@ -52,9 +45,6 @@ struct DayTotal {
     day: i64,
     rows: u64,
 }
-
-/// The day census cache: UTC day start (Unix seconds) → its last census.
-pub(crate) type CensusCache = HashMap<i64, Census>;
 
 fn day_expression() -> String {
     format!(

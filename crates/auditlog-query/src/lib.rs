@@ -48,6 +48,7 @@
 //! # Ok::<(), auditlog_query::Error>(())
 //! ```
 
+mod census;
 mod chart;
 mod cursor;
 mod date;
@@ -85,8 +86,8 @@ pub use runner::{
     DEFAULT_ORGANIZATION_CACHE_TTL, DEFAULT_QUERY_TIMEOUT, OrganizationDirectory, QueryRunner,
     ScopedDirectory, Visibility,
 };
-pub use sql::{COUNT_CAP, LookupKey, Page, ParamValue, SqlBuilder, SqlQuery};
+pub use sql::{COUNT_CAP, LookupKey, Page, ParamValue, SqlBuilder, SqlQuery, Window};
 pub use suggest::{
     EnumKey, MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestColumn, SuggestSource, filter_keys, matching,
 };
-pub use window::{WINDOWS, Window, count_windows, page_windows, windows_for};
+pub use window::{WINDOWS, count_windows, page_windows, windows_for};

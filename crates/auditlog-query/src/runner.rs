@@ -20,7 +20,7 @@ use auditlog_store::{AuditLogRow, ServerFailure, decode_rows};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::chart::CensusCache;
+use crate::census::CensusCache;
 use crate::engine_time;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};

@@ -25,7 +25,6 @@ use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::grammar::go_lowercase;
 use crate::resolve::{Actor, ResolvedFilter};
-use crate::window::Window;
 
 /// Coder's `count_cap`: counts stop at this many rows plus one ("2,000+").
 pub const COUNT_CAP: u64 = 2000;
@@ -83,6 +82,13 @@ pub enum Page {
         /// The last row of the previous page.
         cursor: Cursor,
     },
+}
+
+/// How far back before its anchor a windowed read looks (see [`crate::WINDOWS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The window's length.
+    pub seconds: u64,
 }
 
 /// A value for a server-side parameter, typed as its `{name:Type}` placeholder declares.

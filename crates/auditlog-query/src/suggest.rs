@@ -19,8 +19,8 @@ use auditlog_event::{Action, BuildReason, ResourceType};
 use crate::filter::KEYS_IN_CODER_ORDER;
 use crate::grammar::go_lowercase;
 use crate::resolve::ResolvedFilter;
-use crate::sql::{Column, ParamValue, SqlBuilder, SqlQuery};
-use crate::window::{WINDOWS, Window};
+use crate::sql::{Column, ParamValue, SqlBuilder, SqlQuery, Window};
+use crate::window::WINDOWS;
 
 /// The most values one suggestion answer holds.
 pub const MAX_SUGGESTIONS: u64 = 10;

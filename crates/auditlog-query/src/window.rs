@@ -22,16 +22,9 @@
 //! min/max projection), or earlier when the page's cursor or the filter's `date_to` says so.
 
 use crate::resolve::ResolvedFilter;
-use crate::sql::{Column, Conditions, LookupKey, ParamValue, SqlBuilder};
+use crate::sql::{Column, Conditions, LookupKey, ParamValue, SqlBuilder, Window};
 
 const DAY_SECONDS: u64 = 86_400;
-
-/// How far back before its anchor a windowed read looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    /// The window's length.
-    pub seconds: u64,
-}
 
 /// The windows a page or count tries, narrowest first, before reading without a bound.
 ///

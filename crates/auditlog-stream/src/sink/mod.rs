@@ -25,6 +25,7 @@ pub(crate) mod http;
 pub mod opensearch;
 pub mod s3;
 pub(crate) mod s3_client;
+pub(crate) mod settings;
 mod sigv4;
 pub mod splunk_hec;
 pub mod webhook;

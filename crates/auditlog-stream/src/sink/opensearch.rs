@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::StreamError;
-use crate::config::{kind_settings, secret};
+use crate::sink::settings::{kind_settings, secret};
 use crate::sink::http::{HttpClient, TlsSettings, parse_url};
 use crate::sink::{Batch, DeliveryError, Sink};
 

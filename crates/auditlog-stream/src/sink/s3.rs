@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::StreamError;
-use crate::config::{kind_settings, secret};
+use crate::sink::settings::{kind_settings, secret};
 use crate::manifest::{ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestLink, ManifestObject};
 use crate::sink::checkpoints::CheckpointReader;
 use crate::sink::gzip::gzip;

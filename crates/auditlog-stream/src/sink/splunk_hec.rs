@@ -26,7 +26,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StreamError;
-use crate::config::{kind_settings, secret};
+use crate::sink::settings::{kind_settings, secret};
 use crate::sink::http::{HttpClient, TlsSettings, parse_url};
 use crate::sink::{Batch, DeliveryError, Sink};
 

@@ -23,7 +23,7 @@ use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use crate::StreamError;
-use crate::config::{kind_settings, secret};
+use crate::sink::settings::{kind_settings, secret};
 use crate::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
 use crate::sink::http::{HttpClient, TlsSettings, header, parse_url};
 use crate::sink::{Batch, DeliveryError, Sink};
