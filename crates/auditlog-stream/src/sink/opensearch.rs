@@ -24,8 +24,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::StreamError;
-use crate::sink::settings::{kind_settings, secret};
 use crate::sink::http::{HttpClient, TlsSettings, parse_url};
+use crate::sink::settings::{kind_settings, secret};
 use crate::sink::{Batch, DeliveryError, Sink};
 
 /// The default index prefix: indices are `audit-events-YYYY.MM`.

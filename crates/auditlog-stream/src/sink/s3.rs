@@ -33,12 +33,12 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use crate::StreamError;
-use crate::sink::settings::{kind_settings, secret};
 use crate::manifest::{ArchiveLayout, MANIFEST_VERSION, Manifest, ManifestLink, ManifestObject};
 use crate::sink::checkpoints::CheckpointReader;
 use crate::sink::gzip::gzip;
 use crate::sink::http::{TlsSettings, parse_url};
 use crate::sink::s3_client::S3Client;
+use crate::sink::settings::{kind_settings, secret};
 use crate::sink::sigv4::Credentials;
 use crate::sink::{Batch, DeliveryError, Sink};
 

@@ -26,8 +26,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StreamError;
-use crate::sink::settings::{kind_settings, secret};
 use crate::sink::http::{HttpClient, TlsSettings, parse_url};
+use crate::sink::settings::{kind_settings, secret};
 use crate::sink::{Batch, DeliveryError, Sink};
 
 /// The path events are sent to.

@@ -23,9 +23,9 @@ use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use crate::StreamError;
-use crate::sink::settings::{kind_settings, secret};
 use crate::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_webhook};
 use crate::sink::http::{HttpClient, TlsSettings, header, parse_url};
+use crate::sink::settings::{kind_settings, secret};
 use crate::sink::{Batch, DeliveryError, Sink};
 
 /// The header naming a batch's range.
