@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::census::Census;
 use crate::error::Error;
-use crate::histogram::{Bucket, MICROS_PER_SECOND};
+use crate::histogram::Bucket;
 use crate::resolve::ResolvedFilter;
 use crate::runner::QueryRunner;
 use crate::sql::{Column, ParamValue, SqlBuilder, SqlQuery};
@@ -74,16 +74,7 @@ impl SqlBuilder {
     ) -> SqlQuery {
         let mut conditions = self.conditions(filter);
         let time = Column::Time.name();
-        let from = conditions.bind(
-            "bucket_from",
-            ParamValue::DateTime64Micros(from.saturating_mul(MICROS_PER_SECOND)),
-        );
-        let to = conditions.bind(
-            "bucket_to",
-            ParamValue::DateTime64Micros(to.saturating_mul(MICROS_PER_SECOND)),
-        );
-        conditions.predicates.push(format!("{time} >= {from}"));
-        conditions.predicates.push(format!("{time} < {to}"));
+        conditions.time_within(("bucket_from", "bucket_to"), (from, to));
         let width = conditions.bind("bucket_seconds", ParamValue::UInt64(bucket_seconds.max(1)));
         let text = format!(
             "SELECT toInt64(intDiv(toUnixTimestamp({time}), {width}) * {width}) AS start, \
@@ -120,17 +111,7 @@ impl SqlBuilder {
 
     fn per_day(&self, table: &str, aggregates: &str, (from, to): (i64, i64)) -> SqlQuery {
         let mut conditions = crate::sql::Conditions::default();
-        let time = Column::Time.name();
-        let from = conditions.bind(
-            "day_from",
-            ParamValue::DateTime64Micros(from.saturating_mul(MICROS_PER_SECOND)),
-        );
-        let to = conditions.bind(
-            "day_to",
-            ParamValue::DateTime64Micros(to.saturating_mul(MICROS_PER_SECOND)),
-        );
-        conditions.predicates.push(format!("{time} >= {from}"));
-        conditions.predicates.push(format!("{time} < {to}"));
+        conditions.time_within(("day_from", "day_to"), (from, to));
         let text = format!(
             "SELECT {day} AS day, {aggregates}\nFROM {table}{where_clause}\nGROUP BY day\nORDER BY day",
             day = day_expression(),

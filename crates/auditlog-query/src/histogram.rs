@@ -120,17 +120,8 @@ impl SqlBuilder {
             mut conditions,
         } = self.source(filter);
         let time = Column::Time.name();
-        if let Some((from_seconds, to_seconds)) = within {
-            let from = conditions.bind(
-                "bucket_from",
-                ParamValue::DateTime64Micros(from_seconds.saturating_mul(MICROS_PER_SECOND)),
-            );
-            let to = conditions.bind(
-                "bucket_to",
-                ParamValue::DateTime64Micros(to_seconds.saturating_mul(MICROS_PER_SECOND)),
-            );
-            conditions.predicates.push(format!("{time} >= {from}"));
-            conditions.predicates.push(format!("{time} < {to}"));
+        if let Some(within) = within {
+            conditions.time_within(("bucket_from", "bucket_to"), within);
         }
         let width = conditions.bind("bucket_seconds", ParamValue::UInt64(bucket_seconds.max(1)));
         // Whole seconds first, then the bucket: integer arithmetic, so no bucket edge

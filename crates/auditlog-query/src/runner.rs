@@ -363,16 +363,9 @@ impl QueryRunner {
             span.first_micros.div_euclid(MICROS_PER_SECOND),
             span.last_micros.div_euclid(MICROS_PER_SECOND),
         );
-        let mut buckets = match self
-            .hourly_histogram(&builder, filter, bucket_seconds, seconds)
-            .await?
-        {
-            Some(buckets) => buckets,
-            None => {
-                self.fetch_all::<Bucket>(&builder.histogram_buckets(filter, bucket_seconds, None))
-                    .await?
-            }
-        };
+        let mut buckets = self
+            .buckets(&builder, filter, bucket_seconds, seconds, None)
+            .await?;
         if let (Some(first), Some(last)) = (buckets.first(), buckets.last()) {
             let occupied = (first.start, last.start + bucket_seconds as i64);
             let finer = bucket_width_seconds(
@@ -381,20 +374,15 @@ impl QueryRunner {
             );
             if finer < bucket_seconds {
                 bucket_seconds = finer;
-                buckets = match self
-                    .hourly_histogram(&builder, filter, finer, (occupied.0, occupied.1 - 1))
-                    .await?
-                {
-                    Some(buckets) => buckets,
-                    None => {
-                        self.fetch_all::<Bucket>(&builder.histogram_buckets(
-                            filter,
-                            bucket_seconds,
-                            Some(occupied),
-                        ))
-                        .await?
-                    }
-                };
+                buckets = self
+                    .buckets(
+                        &builder,
+                        filter,
+                        finer,
+                        (occupied.0, occupied.1 - 1),
+                        Some(occupied),
+                    )
+                    .await?;
             }
         }
         let total = buckets.iter().map(|bucket| bucket.count).sum();
@@ -403,6 +391,26 @@ impl QueryRunner {
             buckets,
             total,
         })
+    }
+
+    /// The chart's buckets at `width` over the days of `span` (`[first, last]` seconds):
+    /// from the hourly rollup where it can count `filter`, else from the table, reading only
+    /// `within` (`[from, to)` seconds) when given.
+    async fn buckets(
+        &self,
+        builder: &SqlBuilder,
+        filter: &ResolvedFilter,
+        width: u64,
+        span: (i64, i64),
+        within: Option<(i64, i64)>,
+    ) -> Result<Vec<Bucket>, Error> {
+        match self.hourly_histogram(builder, filter, width, span).await? {
+            Some(buckets) => Ok(buckets),
+            None => {
+                self.fetch_all::<Bucket>(&builder.histogram_buckets(filter, width, within))
+                    .await
+            }
+        }
     }
 
     /// Takes the chart's day census of the whole table (see [`crate::chart`]), so that the

@@ -660,6 +660,20 @@ impl Conditions {
         placeholder
     }
 
+    /// `time` in `[from, to)`, Unix seconds, bound as the two named parameters.
+    pub(crate) fn time_within(
+        &mut self,
+        (from_name, to_name): (&'static str, &'static str),
+        (from, to): (i64, i64),
+    ) {
+        let time = Column::Time.name();
+        let micros = |seconds: i64| ParamValue::DateTime64Micros(seconds.saturating_mul(1_000_000));
+        let from = self.bind(from_name, micros(from));
+        let to = self.bind(to_name, micros(to));
+        self.predicates.push(format!("{time} >= {from}"));
+        self.predicates.push(format!("{time} < {to}"));
+    }
+
     /// The placeholder of a parameter bound earlier, if it was.
     pub(crate) fn placeholder_of(&self, name: &str) -> Option<String> {
         self.params
