@@ -267,6 +267,18 @@ impl S3Server {
         query: &[(&str, &str)],
         body: Bytes,
     ) -> HttpResponse {
+        // A 5xx is retried a few times, as S3 clients do: SeaweedFS answers 500 for a moment
+        // after it grows a volume for a new bucket, before its master knows the volume.
+        for pause in [200, 800] {
+            let response = self
+                .request(method, path, query, body.clone())
+                .await
+                .unwrap_or_else(|error| panic!("{error}; log: {}", self.log_path.display()));
+            if !response.status.is_server_error() {
+                return response;
+            }
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
         self.request(method, path, query, body)
             .await
             .unwrap_or_else(|error| panic!("{error}; log: {}", self.log_path.display()))

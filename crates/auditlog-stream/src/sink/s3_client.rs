@@ -21,11 +21,16 @@ use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::sink::DeliveryError;
+use crate::sink::{DeliveryError, FailureClass};
 use crate::sink::http::TlsSettings;
 use crate::sink::sigv4::{
     Credentials, Signable, amz_date, authorization, canonical_query, uri_encode,
 };
+
+/// Tries of one request before a transient failure is returned (as AWS's SDKs' standard mode).
+const ATTEMPTS: u32 = 3;
+/// The pause after the first failed try; each later pause is four times the one before.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// An answer, read whole.
 #[derive(Debug)]
@@ -113,8 +118,39 @@ impl S3Client {
         }
     }
 
-    /// One signed request for `key` (or the bucket itself when empty); any answer returned.
+    /// One signed request for `key` (or the bucket itself when empty); any answer returned,
+    /// except that no answer, 408, 429 and 5xx are tried again a few times first. S3 stores
+    /// answer those now and then by design (AWS's own SDKs retry them the same way), and
+    /// SeaweedFS does for a moment after it grows a volume; every request here is idempotent
+    /// (whole-object PUTs, GETs, DELETEs, listings), so a repeat is safe. The sink's engine
+    /// still retries on top, under the pipeline's policy, for outages longer than this.
     async fn send(
+        &self,
+        method: Method,
+        key: &str,
+        query: &[(&str, &str)],
+        extra: &[(String, String)],
+        body: Bytes,
+    ) -> Result<S3Answer, DeliveryError> {
+        let mut pause = FIRST_RETRY_PAUSE;
+        for _ in 1..ATTEMPTS {
+            match self
+                .send_once(method.clone(), key, query, extra, body.clone())
+                .await
+            {
+                Ok(answer) if !matches!(answer.status, 408 | 429 | 500..=599) => {
+                    return Ok(answer);
+                }
+                Err(error) if matches!(error.class, FailureClass::Rejected) => return Err(error),
+                Ok(_) | Err(_) => {}
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 4;
+        }
+        self.send_once(method, key, query, extra, body).await
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         key: &str,
