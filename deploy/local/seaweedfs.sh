@@ -157,15 +157,21 @@ run() {
 
 # The S3 gateway's health route answers 200 once the gateway listens, which can be before its
 # filer serves and its volume server has registered with the master (then reads fail); with
-# the instance's directory, ping asks those two as well.
+# the instance's directory, ping asks those two as well, and asks the master whether it knows
+# every volume on disk (after a restart, reads of older objects fail until it does).
 ping() {
-    local port=$1 dir=${2:-} name
+    local port=$1 dir=${2:-} name volume known on_disk
     healthz "$port" || return 1
     [[ -n $dir ]] || return 0
     [[ -f $dir/ports ]] || return 1
     for name in volume filer; do
         healthz "$(sed -n "s/^$name=//p" "$dir/ports")" || return 1
     done
+    volume=$(sed -n 's/^volume=//p' "$dir/ports")
+    known=$(curl -s --max-time 2 "http://127.0.0.1:$(sed -n 's/^master=//p' "$dir/ports")/dir/status" |
+        grep -o "\"Url\":\"127.0.0.1:$volume\"[^}]*\"Volumes\":[0-9]*" | grep -o '[0-9]*$') || return 1
+    on_disk=$(find "$dir/data" -maxdepth 1 -name '*.dat' 2>/dev/null | wc -l)
+    ((known >= on_disk))
 }
 
 healthz() {

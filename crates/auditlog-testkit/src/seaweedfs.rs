@@ -135,20 +135,41 @@ impl S3Server {
         let Ok(ports) = std::fs::read_to_string(self.dir.join("ports")) else {
             return false;
         };
-        for line in ports.lines() {
-            let Some(port) = ["volume=", "filer="]
-                .iter()
-                .find_map(|name| line.strip_prefix(name))
+        let port_of = |name: &str| {
+            ports
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
                 .and_then(|port| port.parse::<u16>().ok())
-            else {
-                continue;
-            };
+        };
+        let (Some(master), Some(volume), Some(filer)) =
+            (port_of("master"), port_of("volume"), port_of("filer"))
+        else {
+            return false;
+        };
+        for port in [volume, filer] {
             if !http_get(port, "/healthz", None)
                 .await
                 .is_ok_and(|response| response.status == StatusCode::OK)
             {
                 return false;
             }
+        }
+        // After a restart the volume server answers its health check before its first
+        // heartbeat has told the (new) master which volumes it holds; until then a read of an
+        // object stored before the restart fails with "volume not found".
+        let on_disk = std::fs::read_dir(self.dir.join("data"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "dat"))
+                    .count()
+            })
+            .unwrap_or(0);
+        let Ok(status) = http_get(master, "/dir/status", None).await else {
+            return false;
+        };
+        if master_volumes(&status.text(), volume).is_none_or(|known| known < on_disk) {
+            return false;
         }
         self.request("GET", "/", &[], Bytes::new())
             .await
@@ -292,6 +313,21 @@ impl Drop for S3Server {
     }
 }
 
+/// How many volumes the master's topology (`/dir/status`) gives the volume server on
+/// `volume_port`, or `None` while that server has not registered.
+fn master_volumes(status: &str, volume_port: u16) -> Option<usize> {
+    let status: serde_json::Value = serde_json::from_str(status).ok()?;
+    let url = format!("127.0.0.1:{volume_port}");
+    status["Topology"]["DataCenters"]
+        .as_array()?
+        .iter()
+        .flat_map(|center| center["Racks"].as_array().into_iter().flatten())
+        .flat_map(|rack| rack["DataNodes"].as_array().into_iter().flatten())
+        .find(|node| node["Url"] == url.as_str())
+        .and_then(|node| node["Volumes"].as_u64())
+        .map(|count| count as usize)
+}
+
 /// The texts of every `<tag>...</tag>` in an S3 XML answer, unescaped. S3's listings are flat
 /// and regular enough that this needs no XML parser.
 fn xml_values(xml: &str, tag: &str) -> Vec<String> {
@@ -316,6 +352,16 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn master_volumes_reads_one_servers_count_and_none_before_it_registers() {
+        let status = r#"{"Topology":{"DataCenters":[{"Racks":[{"DataNodes":[
+            {"Url":"127.0.0.1:54763","Volumes":7}]}]}]}}"#;
+        assert_eq!(super::master_volumes(status, 54763), Some(7));
+        assert_eq!(super::master_volumes(status, 1), None);
+        let before = r#"{"Topology":{"DataCenters":[],"Layouts":null}}"#;
+        assert_eq!(super::master_volumes(before, 54763), None);
+    }
+
     #[test]
     fn xml_values_are_found_in_order_and_unescaped() {
         let xml = "<R><Contents><Key>a&amp;b</Key></Contents><Contents><Key>c</Key></Contents>\
