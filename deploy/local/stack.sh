@@ -53,6 +53,10 @@ chdb_requirements=$repo/deploy/local/clickhouse/requirements.txt
 # The tests' independent proof check (crates/auditlog-integrity/tests/independent_check.py).
 auditor_venv=$tools/auditor-venv
 auditor_requirements=$repo/crates/auditlog-integrity/tests/requirements.txt
+# The tests' independent OCSF validator (tests/ocsf/validate.py): the OCSF schemas come inside
+# the pinned package, so validating needs no network.
+ocsf_venv=$tools/ocsf-venv
+ocsf_requirements=$repo/tests/ocsf/requirements.txt
 export AUDITLOG_TOOLS_DIR=$tools
 
 log() { printf 'stack: %s\n' "$*" >&2; }
@@ -90,6 +94,7 @@ install() {
     done
     # Not a service: what the tests need beside the stack.
     install_venv "$auditor_venv" "$auditor_requirements" "the independent proof check"
+    install_venv "$ocsf_venv" "$ocsf_requirements" "the independent OCSF validator"
 }
 
 pid_file() { echo "$stack/run/$1.pid"; }

@@ -26,4 +26,6 @@ mod query_support;
 mod smoke;
 mod stream;
 mod stream_archive;
+mod stream_dead_letter;
+mod stream_ocsf;
 mod ui_browser;

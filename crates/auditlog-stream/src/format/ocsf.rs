@@ -38,6 +38,11 @@ const APPLICATION_ACTIVITY: (u32, &str) = (6, "Application Activity");
 const IAM: (u32, &str) = (3, "Identity & Access Management");
 const OTHER: (u32, &str) = (99, "Other");
 
+/// `service.name` of an Authentication event.
+const LOGON_SERVICE: &str = "coder";
+/// `src_endpoint.name` when the event has no client address.
+const UNKNOWN_ENDPOINT: &str = "unknown";
+
 fn classify(event: &AuditEvent) -> Classified {
     let make = |(class_uid, class_name): (u32, &'static str),
                 (category_uid, category_name): (u32, &'static str),
@@ -113,7 +118,6 @@ pub(super) fn to_json(event: &AuditEvent) -> Value {
         "actor": { "user": actor_user(event) },
         "src_endpoint": src_endpoint(event),
         "http_request": http_request(event),
-        "http_response": { "code": event.status_code },
         "unmapped": unmapped(event, &log),
     });
     let fields = object.as_object_mut().expect("an object");
@@ -126,6 +130,9 @@ pub(super) fn to_json(event: &AuditEvent) -> Value {
                 None => json!({ "name": event.resource_target, "type_id": 0, "type": "Unknown" }),
             };
             fields.insert("user".into(), user);
+            // OCSF 1.3.0 asks an Authentication event for the service or the endpoint that
+            // was logged on to; a Coder login is always to Coder itself.
+            fields.insert("service".into(), json!({ "name": LOGON_SERVICE }));
         }
         3001 => {
             fields.insert(
@@ -197,7 +204,10 @@ fn actor_user(event: &AuditEvent) -> Value {
 fn src_endpoint(event: &AuditEvent) -> Value {
     match event.ip {
         Some(ip) => json!({ "ip": ip.to_string() }),
-        None => json!({}),
+        // API Activity requires a source endpoint and OCSF's endpoint needs at least one of
+        // its identifying attributes, so an empty object would not validate; events without
+        // an address are mostly the server's own background work.
+        None => json!({ "name": UNKNOWN_ENDPOINT }),
     }
 }
 

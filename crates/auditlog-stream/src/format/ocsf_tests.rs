@@ -65,6 +65,7 @@ fn classes_follow_the_action_and_resource() {
         json!(event.user.as_ref().unwrap().username)
     );
     assert_eq!(value["type_uid"], json!(300201));
+    assert_eq!(value["service"]["name"], json!("coder"));
 
     event.resource_type = ResourceType::User;
     event.action = Action::Create;
@@ -86,7 +87,7 @@ fn failures_and_system_actors_are_marked() {
     assert_eq!(value["status_id"], json!(2));
     assert_eq!(value["status_code"], json!("403"));
     assert_eq!(value["actor"]["user"]["type_id"], json!(3));
-    assert_eq!(value["src_endpoint"], json!({}));
+    assert_eq!(value["src_endpoint"], json!({ "name": "unknown" }));
 }
 
 #[test]
