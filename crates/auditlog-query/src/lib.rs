@@ -63,6 +63,7 @@ mod go_quote;
 mod grammar;
 mod histogram;
 mod paging;
+mod range;
 mod resolve;
 mod response;
 mod runner;

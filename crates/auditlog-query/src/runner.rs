@@ -311,6 +311,22 @@ impl QueryRunner {
         self.fetch_rows(&builder.page(filter, page)).await
     }
 
+    /// Up to `limit` matching rows of `[from_micros, to_micros)` after `after`, oldest first
+    /// ([`SqlBuilder::range_page`]): page through a whole range by passing the last row's
+    /// [`crate::Cursor`] until a page comes back short.
+    pub async fn range_page(
+        &self,
+        filter: &ResolvedFilter,
+        (from_micros, to_micros): (i64, i64),
+        after: Option<crate::Cursor>,
+        limit: u64,
+    ) -> Result<Vec<AuditLogRow>, Error> {
+        let query = self
+            .builder
+            .range_page(filter, from_micros, to_micros, after, limit);
+        self.fetch_rows(&query).await
+    }
+
     /// Coder's capped count: at most [`crate::COUNT_CAP`] + 1, through the same windows as
     /// pages (a window that reaches the cap answers it).
     pub async fn count_capped(

@@ -265,7 +265,7 @@ pub struct SqlBuilder {
     pub(crate) qualified_table: String,
     qualified_lookup: String,
     pub(crate) qualified_hourly: String,
-    distributed: bool,
+    pub(crate) distributed: bool,
     organization_scope: Option<Vec<Uuid>>,
 }
 

@@ -11,6 +11,10 @@
 //! manifest taken out or altered, offsets not accounted for, an object in no manifest inside
 //! a manifested range. Objects written after a chain's newest manifest are listed apart (a
 //! running sink's next manifest will list them), not counted as problems.
+//!
+//! Backfill runs (`PREFIX/backfill/RUN/`, written by `auditlog stream backfill`) are no part
+//! of any chain: each is checked against its own `manifest.json` (objects present, SHA-256,
+//! line counts, totals, no object of the folder unlisted); a run without one is unmanifested.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::StreamError;
+use crate::backfill::archive as backfill;
 use auditlog_integrity::{Envelope, TrustedKeys};
 
 use crate::manifest::{ArchiveLayout, Manifest, ManifestCheckpoint, ManifestLink};
@@ -64,6 +69,23 @@ pub struct ArchiveReport {
     pub problems: Vec<String>,
     /// Whether the carried checkpoints' signatures were checked (trusted keys were given).
     pub signatures_checked: bool,
+    /// Backfill runs (`PREFIX/backfill/RUN/`) checked against their own manifests.
+    pub backfill_runs: Vec<BackfillRunReport>,
+}
+
+/// One backfill run (`auditlog stream backfill` into an `s3` sink), as checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillRunReport {
+    /// Its folder.
+    pub folder: String,
+    /// What it re-sent, as its command line said.
+    pub range: String,
+    /// Objects checked.
+    pub objects: u64,
+    /// Events in them.
+    pub events: u64,
+    /// Events the sink's filter left out.
+    pub filtered: u64,
 }
 
 impl ArchiveReport {
@@ -116,8 +138,14 @@ impl Checker<'_> {
         let mut objects: BTreeMap<(String, i32), BTreeMap<String, (i64, i64)>> = BTreeMap::new();
         let mut manifests_present = BTreeSet::new();
         let mut heads = Vec::new();
+        let mut backfills: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for key in &keys {
-            if let Some(name) = self.layout.parse_object_key(key) {
+            if let Some(run) = backfill::run_of_key(self.layout, key) {
+                backfills
+                    .entry(run.to_owned())
+                    .or_default()
+                    .insert(key.to_string());
+            } else if let Some(name) = self.layout.parse_object_key(key) {
                 objects
                     .entry((name.topic, name.partition))
                     .or_default()
@@ -156,7 +184,83 @@ impl Checker<'_> {
                 }
             }
         }
+        for (folder, keys) in backfills {
+            self.backfill_run(&folder, &keys).await?;
+        }
         Ok(self.report)
+    }
+
+    /// A backfill run: its manifest, and each object against it. A run without a manifest
+    /// is still being written (or was interrupted; a rerun of its range replaces it): its
+    /// objects are listed as unmanifested.
+    async fn backfill_run(
+        &mut self,
+        folder: &str,
+        keys: &BTreeSet<String>,
+    ) -> Result<(), DeliveryError> {
+        let manifest_key = format!("{folder}{}", backfill::MANIFEST_NAME);
+        if !keys.contains(&manifest_key) {
+            self.report.unmanifested.extend(keys.iter().cloned());
+            return Ok(());
+        }
+        let Some(answer) = self.client.get(&manifest_key).await? else {
+            self.report.problems.push(format!(
+                "backfill manifest {manifest_key} vanished while checking"
+            ));
+            return Ok(());
+        };
+        let manifest: backfill::BackfillManifest = match serde_json::from_slice(&answer.body) {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                self.report.problems.push(format!(
+                    "backfill manifest {manifest_key} is unreadable: {error}"
+                ));
+                return Ok(());
+            }
+        };
+        let mut run = BackfillRunReport {
+            folder: folder.to_owned(),
+            range: manifest.range.clone(),
+            ..BackfillRunReport::default()
+        };
+        let mut listed = BTreeSet::new();
+        for object in &manifest.objects {
+            listed.insert(object.key.clone());
+            run.objects += 1;
+            run.events += object.events;
+            run.filtered += object.filtered;
+            if !self
+                .object_lines(&object.key, &object.sha256, object.events)
+                .await?
+            {
+                self.report.problems.push(format!(
+                    "object {} of backfill run {folder} ({} events) is missing",
+                    object.key, object.events
+                ));
+            }
+        }
+        let sum = |count: fn(&backfill::BackfillObject) -> u64| -> u64 {
+            manifest.objects.iter().map(count).sum()
+        };
+        let totals = (
+            sum(|object| object.events),
+            sum(|object| object.filtered),
+            sum(|object| object.malformed),
+        );
+        if totals != (manifest.events, manifest.filtered, manifest.malformed) {
+            self.report.problems.push(format!(
+                "backfill manifest {manifest_key}: its totals are not the sums of its objects"
+            ));
+        }
+        for key in keys {
+            if *key != manifest_key && !listed.contains(key) {
+                self.report.problems.push(format!(
+                    "object {key} lies in backfill run {folder} but its manifest does not list it"
+                ));
+            }
+        }
+        self.report.backfill_runs.push(run);
+        Ok(())
     }
 
     /// Walks one chain from its head; `None` when the head itself is unreadable.
@@ -347,40 +451,49 @@ impl Checker<'_> {
         &mut self,
         object: &crate::manifest::ManifestObject,
     ) -> Result<(), DeliveryError> {
-        let Some(answer) = self.client.get(&object.key).await? else {
+        if !self
+            .object_lines(&object.key, &object.sha256, object.events)
+            .await?
+        {
             self.report.problems.push(format!(
                 "object {} (offsets {}-{}, {} events) is missing",
                 object.key, object.first_offset, object.last_offset, object.events
             ));
-            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Checks an object a manifest lists: its SHA-256 and its line count. `false` when it
+    /// is missing (the caller names what it held).
+    async fn object_lines(
+        &mut self,
+        key: &str,
+        sha256: &str,
+        events: u64,
+    ) -> Result<bool, DeliveryError> {
+        let Some(answer) = self.client.get(key).await? else {
+            return Ok(false);
         };
-        if hex::encode(Sha256::digest(&answer.body)) != object.sha256 {
+        if hex::encode(Sha256::digest(&answer.body)) != sha256 {
             self.report.problems.push(format!(
-                "object {} is altered: its SHA-256 is not the manifest's",
-                object.key
+                "object {key} is altered: its SHA-256 is not the manifest's"
             ));
         }
         match gunzip(&answer.body) {
             Ok(text) => {
                 let lines = text.iter().filter(|byte| **byte == b'\n').count() as u64;
-                if lines != object.events {
+                if lines != events {
                     self.report.problems.push(format!(
-                        "object {} holds {lines} lines, its manifest says {} events: lines were {}",
-                        object.key,
-                        object.events,
-                        if lines < object.events {
-                            "removed"
-                        } else {
-                            "added"
-                        }
+                        "object {key} holds {lines} lines, its manifest says {events} events: lines were {}",
+                        if lines < events { "removed" } else { "added" }
                     ));
                 }
             }
-            Err(error) => self.report.problems.push(format!(
-                "object {} is not readable gzip: {error}",
-                object.key
-            )),
+            Err(error) => self
+                .report
+                .problems
+                .push(format!("object {key} is not readable gzip: {error}")),
         }
-        Ok(())
+        Ok(true)
     }
 }

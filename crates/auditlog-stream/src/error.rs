@@ -36,6 +36,10 @@ pub enum StreamError {
     /// An archive could not be read (`verify --archive`): the store's answer.
     #[error("archive: {0}")]
     Archive(String),
+    /// `auditlog stream backfill` could not re-send its range: an invalid range, offsets past
+    /// the topic's retention, the store failing, or a batch the destination kept refusing.
+    #[error("backfill: {0}")]
+    Backfill(String),
     /// A sink task ended unexpectedly.
     #[error("sink {sink:?} stopped: {message}")]
     SinkStopped {

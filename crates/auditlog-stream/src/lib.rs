@@ -20,7 +20,8 @@
 //! event), `format` (`coder`, `ocsf`), `batcher` (open batches per partition), `sink` (the
 //! [`Sink`] trait and one module per kind, with the shared HTTP client), `signature` (the
 //! webhook's HMAC), `manifest` (the S3 archive's layout and manifest chain), `archive`
-//! ([`verify_archive`]: checking an archive offline), `engine` (the
+//! ([`verify_archive`]: checking an archive offline), `backfill` ([`backfill`]: re-sending a
+//! time range from ClickHouse or an offset range from Kafka to one sink), `engine` (the
 //! consumers, delivery, retries and commits), `retry`, `health` and [`metrics`].
 //!
 //! ```
@@ -53,6 +54,7 @@
 //! ```
 
 mod archive;
+mod backfill;
 mod batcher;
 mod config;
 mod engine;
@@ -66,7 +68,8 @@ mod retry;
 mod signature;
 pub mod sink;
 
-pub use archive::{ArchiveReport, ChainReport, verify_archive};
+pub use archive::{ArchiveReport, BackfillRunReport, ChainReport, verify_archive};
+pub use backfill::{BackfillConfig, BackfillRange, BackfillReport, backfill};
 pub use config::{
     BatchLimits, DEFAULT_METRICS_LISTEN, Destination, GROUP_PREFIX, SinkConfig, SinkFile,
     StreamFile, resolve_filter, sinks_from_file,

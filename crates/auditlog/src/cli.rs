@@ -190,6 +190,43 @@ pub struct StreamArgs {
     /// Address of the /metrics, /healthz and /readyz endpoints [default: 127.0.0.1:9465].
     #[arg(long, env = "AUDITLOG_STREAM_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    pub command: Option<StreamCommand>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum StreamCommand {
+    /// Re-send a time range (read from ClickHouse) or an offset range (read from Kafka,
+    /// without any consumer group) to one configured sink, then print what was sent.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("range").required(true).args(["from", "partition"])))]
+pub struct BackfillArgs {
+    /// The sink to re-send to, as named in `[[stream.sinks]]`.
+    #[arg(long, value_name = "NAME")]
+    pub sink: String,
+    /// The first instant re-sent (RFC 3339, or a day: its midnight UTC); with --to.
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "to",
+        conflicts_with = "partition"
+    )]
+    pub from: Option<String>,
+    /// The first instant not re-sent (RFC 3339, or a day: its midnight UTC).
+    #[arg(long, value_name = "TIME", requires = "from")]
+    pub to: Option<String>,
+    /// The partition whose offsets are re-sent; with --from-offset and --to-offset.
+    #[arg(long, value_name = "P", requires_all = ["from_offset", "to_offset"])]
+    pub partition: Option<i32>,
+    /// The first offset re-sent.
+    #[arg(long, value_name = "OFFSET", requires = "partition")]
+    pub from_offset: Option<i64>,
+    /// The first offset not re-sent.
+    #[arg(long, value_name = "OFFSET", requires = "partition")]
+    pub to_offset: Option<i64>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -35,6 +35,7 @@ const SUBCOMMANDS: &[(&[&str], &str)] = &[
     (&["migrate"], "`auditlog migrate`"),
     (&["ingest"], "`auditlog ingest`"),
     (&["stream"], "`auditlog stream`"),
+    (&["stream", "backfill"], "`auditlog stream backfill`"),
     (&["generate"], "`auditlog generate`"),
     (&["query"], "`auditlog query`"),
     (&["serve"], "`auditlog serve`"),

@@ -26,6 +26,7 @@ mod query_support;
 mod smoke;
 mod stream;
 mod stream_archive;
+mod stream_backfill;
 mod stream_dead_letter;
 mod stream_ocsf;
 mod ui_browser;

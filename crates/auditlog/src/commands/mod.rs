@@ -9,5 +9,6 @@ pub mod migrate;
 pub mod query;
 pub mod serve;
 pub mod stream;
+pub mod stream_backfill;
 pub mod verify;
 pub mod verify_archive;

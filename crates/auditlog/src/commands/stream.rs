@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use auditlog_api::http;
 
-use crate::cli::StreamArgs;
+use crate::cli::{StreamArgs, StreamCommand};
 use crate::config::{FileConfig, Settings};
 use crate::telemetry;
 
@@ -15,6 +15,9 @@ use crate::telemetry;
 pub const EXIT_NOT_CAUGHT_UP: u8 = 75;
 
 pub async fn run(settings: &Settings, args: &StreamArgs, file: &FileConfig) -> Result<ExitCode> {
+    if let Some(StreamCommand::Backfill(backfill)) = &args.command {
+        return super::stream_backfill::run(settings, backfill, file).await;
+    }
     let sinks = auditlog_stream::sinks_from_file(&file.stream, &args.sinks)?;
     let metrics_listen = match args.metrics_listen.or(file.stream.metrics_listen) {
         Some(address) => address,

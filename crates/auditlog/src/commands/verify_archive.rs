@@ -78,6 +78,12 @@ fn print(url: &str, report: &ArchiveReport, format: VerifyFormat) -> Result<()> 
             None => println!("    no signed checkpoint"),
         }
     }
+    for run in &report.backfill_runs {
+        println!(
+            "  backfill {} ({}): {} object(s), {} events, {} filtered",
+            run.folder, run.range, run.objects, run.events, run.filtered
+        );
+    }
     if !report.signatures_checked {
         println!("checkpoint signatures not checked: give --public-key");
     }
