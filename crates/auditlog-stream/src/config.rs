@@ -59,6 +59,9 @@ pub struct SinkFile {
     pub batch_bytes: Option<usize>,
     /// A batch is delivered at the latest this long after its first message [default: 1000].
     pub batch_max_age_ms: Option<u64>,
+    /// Where events the destination refuses for good go [default:
+    /// `<topic>-stream-<name>-dlq`].
+    pub dead_letter_topic: Option<String>,
     /// The destination's settings, checked by the kind.
     #[serde(flatten)]
     pub settings: BTreeMap<String, toml::Value>,
@@ -128,6 +131,9 @@ pub struct SinkConfig {
     pub filter: ResolvedFilter,
     /// When batches are sealed.
     pub batch: BatchLimits,
+    /// The dead-letter topic as configured; `None`: the default for the topic read (see
+    /// [`SinkConfig::dead_letter_topic`]).
+    pub dead_letter_topic: Option<String>,
 }
 
 impl SinkConfig {
@@ -174,6 +180,18 @@ impl SinkConfig {
                 "batch_events and batch_bytes must be at least 1",
             ));
         }
+        let dead_letter_topic = match file.dead_letter_topic.as_deref().map(str::trim) {
+            None => None,
+            Some(topic) if valid_topic(topic) => Some(topic.to_owned()),
+            Some(topic) => {
+                return Err(StreamError::config(
+                    name,
+                    format!(
+                        "dead_letter_topic {topic:?}: a Kafka topic is 1 to 249 characters of A-Z, a-z, 0-9, '-', '_' and '.'"
+                    ),
+                ));
+            }
+        };
         Ok(Self {
             name: name.to_owned(),
             destination,
@@ -181,12 +199,21 @@ impl SinkConfig {
             filter_text,
             filter,
             batch,
+            dead_letter_topic,
         })
     }
 
     /// The sink's consumer group.
     pub fn group(&self) -> String {
         format!("{GROUP_PREFIX}{}", self.name)
+    }
+
+    /// The sink's dead-letter topic when it reads `topic`: as configured, or
+    /// `<topic>-stream-<name>-dlq`.
+    pub fn dead_letter_topic(&self, topic: &str) -> String {
+        self.dead_letter_topic
+            .clone()
+            .unwrap_or_else(|| crate::dead_letter::default_dead_letter_topic(topic, &self.name))
     }
 }
 
@@ -222,6 +249,16 @@ pub fn sinks_from_file(file: &StreamFile, only: &[String]) -> Result<Vec<SinkCon
         sinks.retain(|sink| only.contains(&sink.name));
     }
     Ok(sinks)
+}
+
+fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-_.".contains(character))
 }
 
 fn check_name(name: &str) -> Result<(), StreamError> {

@@ -96,3 +96,18 @@ fn only_selects_existing_sinks() {
     assert!(error.contains("\"nope\" is not configured"), "{error}");
     assert!(sinks_from_file(&StreamFile::default(), &[]).is_err());
 }
+
+#[test]
+fn the_dead_letter_topic_defaults_from_the_topic_or_is_checked() {
+    let sinks = sinks_from_file(&parse(WEBHOOK), &[]).unwrap();
+    assert_eq!(
+        sinks[0].dead_letter_topic("audit-events"),
+        "audit-events-stream-siem-dlq"
+    );
+    let named = WEBHOOK.replace("format =", "dead_letter_topic = \"siem-refused\"\nformat =");
+    let sinks = sinks_from_file(&parse(&named), &[]).unwrap();
+    assert_eq!(sinks[0].dead_letter_topic("audit-events"), "siem-refused");
+    let bad = WEBHOOK.replace("format =", "dead_letter_topic = \"no way\"\nformat =");
+    let error = sinks_from_file(&parse(&bad), &[]).unwrap_err().to_string();
+    assert!(error.contains("dead_letter_topic"), "{error}");
+}

@@ -21,8 +21,10 @@ use tokio::sync::watch;
 
 use crate::batcher::{Batcher, Outcome};
 use crate::config::SinkConfig;
+use crate::dead_letter::DeadLetters;
 use crate::health::Health;
-use crate::sink::{Batch, Sink};
+use crate::isolate::refused_for_good;
+use crate::sink::{Batch, Rejection, Sink};
 use crate::{StreamError, metrics as names, retry};
 
 /// What a run is given.
@@ -60,6 +62,8 @@ pub struct SinkReport {
     pub malformed: u64,
     /// Failed attempts.
     pub failures: u64,
+    /// Events the destination refused for good, written to the sink's dead-letter topic.
+    pub dead_lettered: u64,
     /// Whether it reached the end offsets seen at start (`until_caught_up`).
     pub caught_up: bool,
 }
@@ -106,8 +110,21 @@ pub async fn run(
     let mut tasks = Vec::new();
     for sink in &config.sinks {
         health.register(&sink.name);
-        let runner =
-            SinkRunner::start(&config, sink, health.clone(), stop.clone(), targets.clone())?;
+        let open = || {
+            let kafka = client_config(&config, None);
+            let topic = sink.dead_letter_topic(&config.topic);
+            async move { DeadLetters::open(&kafka, topic, &sink.name).await }
+        };
+        let what = format!("making sink {}'s dead-letter topic", sink.name);
+        let dead_letters = with_start_retries(&what, &config.retry, open).await?;
+        let runner = SinkRunner::start(
+            &config,
+            sink,
+            health.clone(),
+            stop.clone(),
+            targets.clone(),
+            dead_letters,
+        )?;
         tasks.push((sink.name.clone(), tokio::spawn(runner.run())));
     }
     // External shutdown reaches the sinks through the internal stop, which a failing sink
@@ -253,6 +270,8 @@ struct SinkRunner {
     report: SinkReport,
     last_success: Instant,
     last_lag: Instant,
+    /// Where events the destination refuses for good go.
+    dead_letters: DeadLetters,
 }
 
 impl SinkRunner {
@@ -262,6 +281,7 @@ impl SinkRunner {
         health: Health,
         stop: watch::Receiver<bool>,
         targets: Option<Watermarks>,
+        dead_letters: DeadLetters,
     ) -> Result<Self, StreamError> {
         let group = sink.group();
         let consumer: StreamConsumer = client_config(config, Some(&group)).create()?;
@@ -300,6 +320,7 @@ impl SinkRunner {
             },
             last_success: Instant::now(),
             last_lag: Instant::now() - LAG_EVERY,
+            dead_letters,
         })
     }
 
@@ -329,6 +350,7 @@ impl SinkRunner {
             delivered = self.report.delivered,
             filtered = self.report.filtered,
             malformed = self.report.malformed,
+            dead_lettered = self.report.dead_lettered,
             caught_up = self.report.caught_up,
             "sink stopped"
         );
@@ -443,6 +465,7 @@ impl SinkRunner {
     async fn deliver(&mut self, batch: Batch) -> Result<(), Stopped> {
         let label = [("sink", self.name.clone())];
         let mut attempt: u32 = 0;
+        let mut dead_lettered = 0;
         loop {
             attempt += 1;
             if attempt > 1 {
@@ -456,6 +479,19 @@ impl SinkRunner {
             match result {
                 Ok(()) => break,
                 Err(error) => {
+                    // Every other record confirmed: once the refused ones are in the
+                    // dead-letter topic, the batch is done and its offsets may be committed.
+                    let proven = self.report.delivered > 0;
+                    let found = refused_for_good(self.sink.as_ref(), &batch, &error, proven);
+                    let found = tokio::select! {
+                        _ = stop.changed() => return Err(Stopped),
+                        found = found => found,
+                    };
+                    if let Some(refused) = found {
+                        self.dead_letter(&batch, &refused).await?;
+                        dead_lettered = refused.len();
+                        break;
+                    }
                     self.report.failures += 1;
                     metrics::counter!(
                         names::DELIVERY_FAILURES,
@@ -496,14 +532,60 @@ impl SinkRunner {
         self.health.delivered(&self.name);
         metrics::gauge!(names::SINK_FAILING, &label).set(0.0);
         self.last_success = Instant::now();
-        if !batch.records.is_empty() {
+        let delivered = (batch.records.len() - dead_lettered) as u64;
+        if delivered > 0 {
             self.report.batches += 1;
-            self.report.delivered += batch.records.len() as u64;
+            self.report.delivered += delivered;
             metrics::counter!(names::BATCHES_DELIVERED, &label).increment(1);
-            metrics::counter!(names::EVENTS_DELIVERED, &label)
-                .increment(batch.records.len() as u64);
+            metrics::counter!(names::EVENTS_DELIVERED, &label).increment(delivered);
         }
         self.commit(batch.partition, batch.last_offset + 1).await;
+        Ok(())
+    }
+
+    /// Writes each refused record to the dead-letter topic, each tried until Kafka
+    /// acknowledges it; the partition waits meanwhile, as for a failing destination.
+    async fn dead_letter(&mut self, batch: &Batch, rejected: &[Rejection]) -> Result<(), Stopped> {
+        // A handle on the same producer, so that retries below may borrow `self`.
+        let letters = self.dead_letters.clone();
+        for rejection in rejected {
+            let Some(record) = batch.records.iter().find(|r| r.offset == rejection.offset) else {
+                continue;
+            };
+            let mut attempt: u32 = 0;
+            loop {
+                attempt += 1;
+                let mut stop = self.stop.clone();
+                let sent = tokio::select! {
+                    _ = stop.changed() => return Err(Stopped),
+                    sent = letters.send(batch, record, rejection) => sent,
+                };
+                let Err(error) = sent else { break };
+                let message = format!("dead-letter topic {}: {error}", letters.topic());
+                self.health.failed(&self.name, &message);
+                let delay = retry::delay(&self.retry, attempt);
+                tracing::warn!(sink = %self.name, event_id = %record.id, attempt, retry_in_ms = delay.as_millis() as u64, %message, "writing a dead letter failed; the partition waits");
+                self.pause().await;
+                self.poll_while_waiting(delay).await?;
+            }
+            self.report.dead_lettered += 1;
+            metrics::counter!(
+                names::EVENTS_DEAD_LETTERED,
+                "sink" => self.name.clone(),
+                "reason" => rejection.kind.clone()
+            )
+            .increment(1);
+            tracing::warn!(
+                sink = %self.name,
+                event_id = %record.id,
+                partition = batch.partition,
+                offset = record.offset,
+                kind = %rejection.kind,
+                reason = %rejection.reason,
+                dead_letter_topic = %letters.topic(),
+                "the destination refused an event for good; it is in the sink's dead-letter topic"
+            );
+        }
         Ok(())
     }
 

@@ -6,7 +6,9 @@
 //! exactly the API's semantics) selects, formats them (`coder` or `ocsf`), batches them per
 //! partition, and delivers each batch until the destination confirms it; only then is the
 //! batch's offset committed. A destination that keeps failing blocks its own sink, which
-//! shows in `/readyz` and its metrics, and loses nothing.
+//! shows in `/readyz` and its metrics, and loses nothing. An event the destination refuses
+//! for good while taking the rest of its batch goes to the sink's dead-letter topic, with
+//! the reason, before the commit.
 //!
 //! ```text
 //!                 ┌─ group auditlog-stream-siem ─▶ Batcher ─▶ webhook ──▶ receiver (HMAC)
@@ -19,7 +21,8 @@
 //! Modules: `config` (the `[[stream.sinks]]` entries, checked), `matcher` (a filter over one
 //! event), `format` (`coder`, `ocsf`), `batcher` (open batches per partition), `sink` (the
 //! [`Sink`] trait and one module per kind, with the shared HTTP client), `signature` (the
-//! webhook's HMAC), `manifest` (the S3 archive's layout and manifest chain), `archive`
+//! webhook's HMAC), `dead_letter` (each sink's dead-letter topic, for events its destination
+//! refuses for good), `isolate` (finding the events in a batch refused whole), `manifest` (the S3 archive's layout and manifest chain), `archive`
 //! ([`verify_archive`]: checking an archive offline), `backfill` ([`backfill`]: re-sending a
 //! time range from ClickHouse or an offset range from Kafka to one sink), `engine` (the
 //! consumers, delivery, retries and commits), `retry`, `health` and [`metrics`].
@@ -57,10 +60,12 @@ mod archive;
 mod backfill;
 mod batcher;
 mod config;
+mod dead_letter;
 mod engine;
 mod error;
 mod format;
 mod health;
+mod isolate;
 mod manifest;
 mod matcher;
 pub mod metrics;
@@ -74,6 +79,7 @@ pub use config::{
     BatchLimits, DEFAULT_METRICS_LISTEN, Destination, GROUP_PREFIX, SinkConfig, SinkFile,
     StreamFile, resolve_filter, sinks_from_file,
 };
+pub use dead_letter::{HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SINK, default_dead_letter_topic};
 pub use engine::{SinkReport, StreamConfig, StreamReport, run};
 pub use error::StreamError;
 pub use format::{Format, OCSF_VERSION};
@@ -84,4 +90,4 @@ pub use manifest::{
 };
 pub use matcher::matches;
 pub use signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, hmac_sha256, sign_webhook};
-pub use sink::{Batch, DeliveryError, FailureClass, Record, Sink};
+pub use sink::{Batch, DeliveryError, FailureClass, Record, Rejection, Sink};

@@ -8,6 +8,7 @@
 //! | `auditlog_stream_events_filtered_total` | counter | events the sink's filter left out |
 //! | `auditlog_stream_messages_malformed_total` | counter | messages that are not valid events, by `reason` (`decode`, `unknown_schema`, `invalid_event`, `null_value`) |
 //! | `auditlog_stream_delivery_failures_total` | counter | failed attempts, by `class` (`transient`, `rejected`) |
+//! | `auditlog_stream_events_dead_lettered_total` | counter | events the destination refused for good, written to the sink's dead-letter topic, by `reason` (the destination's error type, e.g. `mapper_parsing_exception`) |
 //! | `auditlog_stream_delivery_retries_total` | counter | attempts that re-sent a batch |
 //! | `auditlog_stream_lag_messages` | gauge | messages of the assigned partitions not yet committed |
 //! | `auditlog_stream_seconds_since_last_success` | gauge | since the sink last delivered or last had nothing waiting |
@@ -21,6 +22,8 @@ pub const BATCHES_DELIVERED: &str = "auditlog_stream_batches_delivered_total";
 pub const EVENTS_FILTERED: &str = "auditlog_stream_events_filtered_total";
 /// Messages that are not valid events, by reason.
 pub const MESSAGES_MALFORMED: &str = "auditlog_stream_messages_malformed_total";
+/// Events refused for good and written to the sink's dead-letter topic, by reason.
+pub const EVENTS_DEAD_LETTERED: &str = "auditlog_stream_events_dead_lettered_total";
 /// Failed delivery attempts, by class.
 pub const DELIVERY_FAILURES: &str = "auditlog_stream_delivery_failures_total";
 /// Attempts that re-sent a batch.

@@ -18,7 +18,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::StreamError;
-use crate::sink::DeliveryError;
+use crate::sink::{Batch, DeliveryError};
 
 /// An answer, read whole.
 #[derive(Debug)]
@@ -50,6 +50,20 @@ impl Answer {
                 self.status,
                 self.body_excerpt()
             ))),
+        }
+    }
+
+    /// As [`Self::check`] for the request that carried `batch`, but 400, 413 and 422 say
+    /// the request holds something the destination will not take:
+    /// [`crate::FailureClass::Invalid`], which the engine narrows down to the events.
+    pub(crate) fn check_content(&self, what: &str, batch: &Batch) -> Result<(), DeliveryError> {
+        match self.status {
+            400 | 413 | 422 => Err(DeliveryError::invalid(
+                batch,
+                &format!("http_{}", self.status),
+                format!("{what}: HTTP {}: {}", self.status, self.body_excerpt()),
+            )),
+            _ => self.check(what),
         }
     }
 }

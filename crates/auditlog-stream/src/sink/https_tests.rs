@@ -164,3 +164,46 @@ fn a_ca_file_without_certificates_is_refused() {
     assert!(error.to_string().contains("no PEM certificate"), "{error}");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn statuses_that_refuse_the_content_name_every_event_of_the_request() {
+    let batch = Batch {
+        topic: "t".into(),
+        partition: 1,
+        first_offset: 7,
+        last_offset: 8,
+        records: (7..9)
+            .map(|offset| Record {
+                offset,
+                id: uuid::Uuid::from_u128(offset as u128),
+                time: time::OffsetDateTime::UNIX_EPOCH,
+                json: b"{}".to_vec(),
+            })
+            .collect(),
+        filtered: 0,
+        malformed: 0,
+        format: Format::Coder,
+    };
+    let answer = |status: u16| super::Answer {
+        status,
+        body: bytes::Bytes::from_static(b"no"),
+    };
+    for status in [400, 413, 422] {
+        let error = answer(status).check_content("webhook", &batch).unwrap_err();
+        assert_eq!(error.class, FailureClass::Invalid, "{status}");
+        let offsets: Vec<i64> = error.rejected.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [7, 8]);
+        assert_eq!(error.rejected[0].kind, format!("http_{status}"));
+    }
+    for (status, class) in [
+        (401, FailureClass::Rejected),
+        (404, FailureClass::Rejected),
+        (429, FailureClass::Transient),
+        (502, FailureClass::Transient),
+    ] {
+        let error = answer(status).check_content("webhook", &batch).unwrap_err();
+        assert_eq!(error.class, class, "{status}");
+        assert!(error.rejected.is_empty());
+    }
+    assert!(answer(204).check_content("webhook", &batch).is_ok());
+}

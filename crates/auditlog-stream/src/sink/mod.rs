@@ -107,6 +107,16 @@ pub enum FailureClass {
     /// The destination refused the batch (401, 403, 400, ...): it is retried all the same,
     /// since dropping it would lose events, and reported loudly until someone fixes it.
     Rejected,
+    /// The destination confirmed every record of the batch except
+    /// [`DeliveryError::rejected`], which it refused for good while taking the others (so
+    /// the refusal is about those events, not about the destination's settings). The engine
+    /// writes those to the sink's dead-letter topic, then commits past the batch.
+    Permanent,
+    /// The destination refused the whole request for what it holds (HTTP 400, 413, 422,
+    /// Splunk's "invalid data format"), without saying which event: the engine delivers
+    /// halves of the batch to find the events refused on their own, and dead-letters those
+    /// once the destination has taken others (else it is retried like [`Self::Rejected`]).
+    Invalid,
 }
 
 impl FailureClass {
@@ -115,17 +125,36 @@ impl FailureClass {
         match self {
             FailureClass::Transient => "transient",
             FailureClass::Rejected => "rejected",
+            FailureClass::Permanent => "permanent",
+            FailureClass::Invalid => "invalid",
         }
     }
+}
+
+/// One event a destination refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The event's offset in the batch's partition.
+    pub offset: i64,
+    /// Short and stable, for the metric label and the `auditlog.dlq.kind` header
+    /// (`mapper_parsing_exception`, ...).
+    pub kind: String,
+    /// The destination's own words, for humans.
+    pub reason: String,
 }
 
 /// One failed delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryError {
-    /// Transient or rejected.
+    /// Transient, rejected or permanent.
     pub class: FailureClass,
     /// What happened, for the log.
     pub message: String,
+    /// With [`FailureClass::Permanent`]: the records refused for good (every other record
+    /// of the batch was confirmed). With [`FailureClass::Invalid`]: every record of the
+    /// refused request, each with the refusal's kind and reason (which of them caused it is
+    /// not known yet). Empty otherwise.
+    pub rejected: Vec<Rejection>,
 }
 
 impl DeliveryError {
@@ -134,6 +163,7 @@ impl DeliveryError {
         Self {
             class: FailureClass::Transient,
             message: message.into(),
+            rejected: Vec::new(),
         }
     }
 
@@ -142,6 +172,36 @@ impl DeliveryError {
         Self {
             class: FailureClass::Rejected,
             message: message.into(),
+            rejected: Vec::new(),
+        }
+    }
+
+    /// The request for `batch` refused for what it holds; `kind` is short and stable
+    /// (`http_422`, ...).
+    pub fn invalid(batch: &Batch, kind: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let rejected = batch
+            .records
+            .iter()
+            .map(|record| Rejection {
+                offset: record.offset,
+                kind: kind.to_owned(),
+                reason: message.clone(),
+            })
+            .collect();
+        Self {
+            class: FailureClass::Invalid,
+            message,
+            rejected,
+        }
+    }
+
+    /// Every record confirmed but `rejected`, which the destination refused for good.
+    pub fn permanent(message: impl Into<String>, rejected: Vec<Rejection>) -> Self {
+        Self {
+            class: FailureClass::Permanent,
+            message: message.into(),
+            rejected,
         }
     }
 }

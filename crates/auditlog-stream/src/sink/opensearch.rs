@@ -4,13 +4,17 @@
 //! ```text
 //!  first batch ──POST _index_template/NAME──▶ template for PREFIX-* (mappings below)
 //!  Batch ──POST _bulk: {"index":{"_index":"PREFIX-YYYY.MM","_id":ID}}\n{event}\n ...──▶ items
-//!                          every item 2xx ─▶ Ok;  any 429/5xx item ─▶ transient;  else refused
+//!                          every item 2xx ─▶ Ok;  any 429/5xx item ─▶ transient;
+//!                          some 4xx, others 2xx ─▶ permanent (those dead-lettered);
+//!                          every item 4xx ─▶ refused (retried until fixed)
 //! ```
 //!
 //! The index is monthly, by the event's own time (UTC), so an index holds one month and can
 //! be dropped or snapshotted whole. A bulk answer of 200 can still carry failed items: each
-//! item is checked, and a batch with any failed item is delivered again whole (the ids make
-//! that harmless) and its failures named in the error, never dropped.
+//! item is checked, and a batch with any item to try again is delivered again whole (the ids
+//! make that harmless) and its failures named in the error, never dropped. An item refused
+//! for good (a 4xx such as `mapper_parsing_exception`) beside items that were indexed goes
+//! to the sink's dead-letter topic instead of blocking the partition.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,7 +30,7 @@ use serde_json::{Value, json};
 use crate::StreamError;
 use crate::sink::http::{HttpClient, TlsSettings, parse_url};
 use crate::sink::settings::{kind_settings, secret};
-use crate::sink::{Batch, DeliveryError, Sink};
+use crate::sink::{Batch, DeliveryError, Rejection, Sink};
 
 /// The default index prefix: indices are `audit-events-YYYY.MM`.
 pub const DEFAULT_INDEX_PREFIX: &str = "audit-events";
@@ -236,8 +240,12 @@ pub(crate) fn bulk_body(config: &OpenSearchConfig, batch: &Batch) -> Vec<u8> {
     body
 }
 
-/// Judges a bulk answer item by item.
-pub(crate) fn check_bulk_answer(body: &[u8]) -> Result<(), DeliveryError> {
+/// Judges a bulk answer item by item: any item to try again (429, 5xx) sends the batch
+/// again whole; items refused (other 4xx) while others of the batch were taken are about
+/// those events, and [`DeliveryError::permanent`] names them for the dead-letter topic;
+/// every item refused says more about the index than the events (a wrong mapping), so
+/// the batch is retried and reported until someone fixes it.
+pub(crate) fn check_bulk_answer(batch: &Batch, body: &[u8]) -> Result<(), DeliveryError> {
     let answer: Value = serde_json::from_slice(body).map_err(|error| {
         DeliveryError::transient(format!("opensearch _bulk: unreadable answer: {error}"))
     })?;
@@ -245,38 +253,62 @@ pub(crate) fn check_bulk_answer(body: &[u8]) -> Result<(), DeliveryError> {
         return Ok(());
     }
     let mut transient = false;
+    let mut accepted = 0_usize;
     let mut failures = Vec::new();
+    let mut refused = Vec::new();
     for item in answer["items"].as_array().into_iter().flatten() {
         let Some(result) = item.as_object().and_then(|object| object.values().next()) else {
             continue;
         };
         let status = result["status"].as_u64().unwrap_or(0);
         if (200..300).contains(&status) {
+            accepted += 1;
             continue;
         }
-        transient |= status == 429 || status >= 500;
-        failures.push(format!(
-            "{} {status} {}: {}",
-            result["_id"].as_str().unwrap_or("?"),
-            result["error"]["type"].as_str().unwrap_or("?"),
-            result["error"]["reason"].as_str().unwrap_or("?")
-        ));
-    }
-    let message = format!(
-        "opensearch _bulk: {} item(s) failed, the batch is sent again: {}",
-        failures.len(),
-        failures
+        transient |= status == 408 || status == 429 || !(400..500).contains(&status);
+        let id = result["_id"].as_str().unwrap_or("?");
+        let kind = result["error"]["type"].as_str().unwrap_or("?");
+        let reason = result["error"]["reason"].as_str().unwrap_or("?");
+        failures.push(format!("{id} {status} {kind}: {reason}"));
+        let record = batch
+            .records
             .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
-    if transient || failures.is_empty() {
-        Err(DeliveryError::transient(message))
-    } else {
-        Err(DeliveryError::rejected(message))
+            .find(|record| record.id.to_string() == id);
+        match record {
+            Some(record) => refused.push(Rejection {
+                offset: record.offset,
+                kind: kind.to_owned(),
+                reason: format!("opensearch {status} {kind}: {reason}"),
+            }),
+            // An item that names no record of the batch: nothing certain to dead-letter.
+            None => transient = true,
+        }
     }
+    let summary = failures
+        .iter()
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if transient || failures.is_empty() {
+        return Err(DeliveryError::transient(format!(
+            "opensearch _bulk: {} item(s) failed, the batch is sent again: {summary}",
+            failures.len()
+        )));
+    }
+    if accepted == 0 {
+        return Err(DeliveryError::rejected(format!(
+            "opensearch _bulk: every item ({}) refused, the batch is sent again: {summary}",
+            failures.len()
+        )));
+    }
+    Err(DeliveryError::permanent(
+        format!(
+            "opensearch _bulk: {} item(s) refused for good, {accepted} indexed: {summary}",
+            refused.len()
+        ),
+        refused,
+    ))
 }
 
 #[async_trait]
@@ -295,7 +327,7 @@ impl Sink for OpenSearchSink {
             )
             .await?;
         answer.check("opensearch _bulk")?;
-        check_bulk_answer(&answer.body)
+        check_bulk_answer(batch, &answer.body)
     }
 }
 

@@ -36,21 +36,96 @@ fn events_go_to_their_months_index_under_their_id() {
     assert_eq!(config.template()["index_patterns"][0], "audit-events-*");
 }
 
+fn batch_of(ids: &[u128]) -> Batch {
+    Batch {
+        topic: "t".into(),
+        partition: 0,
+        first_offset: 10,
+        last_offset: 10 + ids.len() as i64 - 1,
+        records: ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| Record {
+                offset: 10 + index as i64,
+                id: Uuid::from_u128(*id),
+                time: time::OffsetDateTime::UNIX_EPOCH,
+                json: b"{}".to_vec(),
+            })
+            .collect(),
+        filtered: 0,
+        malformed: 0,
+        format: Format::Coder,
+    }
+}
+
+fn item(id: u128, status: u16, kind: &str) -> String {
+    let id = Uuid::from_u128(id);
+    if status < 300 {
+        format!(r#"{{"index":{{"_id":"{id}","status":{status}}}}}"#)
+    } else {
+        format!(
+            r#"{{"index":{{"_id":"{id}","status":{status},"error":{{"type":"{kind}","reason":"bad"}}}}}}"#
+        )
+    }
+}
+
+fn answer(items: &[String]) -> Vec<u8> {
+    format!(r#"{{"errors":true,"items":[{}]}}"#, items.join(",")).into_bytes()
+}
+
 #[test]
 fn failed_items_are_never_taken_for_success() {
-    assert!(check_bulk_answer(br#"{"errors":false,"items":[]}"#).is_ok());
-    let busy = br#"{"errors":true,"items":[{"index":{"_id":"a","status":201}},
-        {"index":{"_id":"b","status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}}]}"#;
-    let error = check_bulk_answer(busy).unwrap_err();
+    let batch = batch_of(&[1, 2, 3]);
+    assert!(check_bulk_answer(&batch, br#"{"errors":false,"items":[]}"#).is_ok());
+    let busy = answer(&[
+        item(1, 201, ""),
+        item(2, 429, "es_rejected_execution_exception"),
+        item(3, 400, "mapper_parsing_exception"),
+    ]);
+    let error = check_bulk_answer(&batch, &busy).unwrap_err();
     assert_eq!(error.class, crate::FailureClass::Transient);
-    assert!(error.message.contains("b 429"), "{error}");
-    let refused = br#"{"errors":true,"items":[{"index":{"_id":"c","status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}}]}"#;
-    let error = check_bulk_answer(refused).unwrap_err();
-    assert_eq!(error.class, crate::FailureClass::Rejected);
     assert!(
         error
             .message
-            .contains("c 400 mapper_parsing_exception: bad"),
+            .contains(&format!("{} 429", Uuid::from_u128(2))),
+        "{error}"
+    );
+    assert!(error.rejected.is_empty());
+}
+
+#[test]
+fn an_item_refused_beside_indexed_ones_is_permanent_and_named_by_offset() {
+    let batch = batch_of(&[1, 2, 3]);
+    let mixed = answer(&[
+        item(1, 201, ""),
+        item(2, 400, "mapper_parsing_exception"),
+        item(3, 200, ""),
+    ]);
+    let error = check_bulk_answer(&batch, &mixed).unwrap_err();
+    assert_eq!(error.class, crate::FailureClass::Permanent);
+    assert_eq!(error.rejected.len(), 1);
+    assert_eq!(error.rejected[0].offset, 11);
+    assert_eq!(error.rejected[0].kind, "mapper_parsing_exception");
+    assert!(
+        error.rejected[0]
+            .reason
+            .contains("400 mapper_parsing_exception: bad"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn every_item_refused_is_retried_as_a_destination_problem() {
+    let batch = batch_of(&[1, 2]);
+    let refused = answer(&[
+        item(1, 400, "mapper_parsing_exception"),
+        item(2, 400, "mapper_parsing_exception"),
+    ]);
+    let error = check_bulk_answer(&batch, &refused).unwrap_err();
+    assert_eq!(error.class, crate::FailureClass::Rejected);
+    assert!(error.rejected.is_empty());
+    assert!(
+        error.message.contains("400 mapper_parsing_exception: bad"),
         "{error}"
     );
 }

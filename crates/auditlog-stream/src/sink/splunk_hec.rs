@@ -12,7 +12,9 @@
 //! Without acknowledgement a 200 means the events "appear valid", as Splunk documents; with
 //! it the batch counts as delivered only once Splunk says it is indexed, and one that is not
 //! acknowledged within `ack_timeout_secs` is sent again (its events carry their ids, so a
-//! search can deduplicate on `id` or `metadata.uid`).
+//! search can deduplicate on `id` or `metadata.uid`). A 400 that names the data (codes 6,
+//! 12, 13) or a 413 is narrowed down by the engine to the events refused on their own,
+//! which go to the dead-letter topic; other refusals are retried and reported.
 
 use std::fmt;
 use std::time::Duration;
@@ -26,7 +28,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::StreamError;
-use crate::sink::http::{HttpClient, TlsSettings, parse_url};
+use crate::sink::http::{Answer, HttpClient, TlsSettings, parse_url};
 use crate::sink::settings::{kind_settings, secret};
 use crate::sink::{Batch, DeliveryError, Sink};
 
@@ -229,6 +231,25 @@ impl SplunkHecSink {
     }
 }
 
+/// HEC's answer to events: a 400 with code 6 (invalid data format), 12 (event field is
+/// required) or 13 (event field cannot be blank), or a 413, is about what the request holds
+/// ([`crate::FailureClass::Invalid`]); any other 400 code (a missing channel, an index the
+/// token may not write) is about the settings, retried and reported like any refusal.
+fn check_event_answer(answer: &Answer, batch: &Batch) -> Result<(), DeliveryError> {
+    let code = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|value| value["code"].as_u64());
+    match (answer.status, code) {
+        (400, Some(code @ (6 | 12 | 13))) => Err(DeliveryError::invalid(
+            batch,
+            &format!("hec_code_{code}"),
+            format!("splunk_hec: HTTP 400: {}", answer.body_excerpt()),
+        )),
+        (413, _) => answer.check_content("splunk_hec", batch),
+        _ => answer.check("splunk_hec"),
+    }
+}
+
 #[async_trait]
 impl Sink for SplunkHecSink {
     async fn deliver(&self, batch: &Batch) -> Result<(), DeliveryError> {
@@ -244,7 +265,7 @@ impl Sink for SplunkHecSink {
                 Bytes::from(self.body(batch)),
             )
             .await?;
-        answer.check("splunk_hec")?;
+        check_event_answer(&answer, batch)?;
         if !self.config.ack {
             return Ok(());
         }
@@ -300,5 +321,50 @@ mod tests {
         assert_eq!(value["source"], "auditlog");
         assert_eq!(value["sourcetype"], "auditlog:ocsf");
         assert_eq!(value["event"]["id"], "x");
+    }
+    #[test]
+    fn only_refusals_of_the_data_are_narrowed_down_to_events() {
+        let batch = Batch {
+            topic: "t".into(),
+            partition: 0,
+            first_offset: 4,
+            last_offset: 5,
+            records: vec![Record {
+                offset: 5,
+                id: Uuid::from_u128(5),
+                time: datetime!(2026-01-01 00:00:00 UTC),
+                json: b"{}".to_vec(),
+            }],
+            filtered: 1,
+            malformed: 0,
+            format: Format::Coder,
+        };
+        let answer = |status: u16, body: &str| Answer {
+            status,
+            body: Bytes::from(body.to_owned()),
+        };
+        let invalid = check_event_answer(
+            &answer(400, r#"{"text":"Invalid data format","code":6}"#),
+            &batch,
+        )
+        .unwrap_err();
+        assert_eq!(invalid.class, crate::FailureClass::Invalid);
+        assert_eq!(invalid.rejected.len(), 1);
+        assert_eq!(invalid.rejected[0].offset, 5);
+        assert_eq!(invalid.rejected[0].kind, "hec_code_6");
+        assert!(invalid.rejected[0].reason.contains("Invalid data format"));
+        let too_big = check_event_answer(&answer(413, ""), &batch).unwrap_err();
+        assert_eq!(too_big.class, crate::FailureClass::Invalid);
+        // A missing channel or a forbidden index is about the settings, not the events.
+        for body in [
+            r#"{"text":"Data channel is missing","code":10}"#,
+            r#"{"text":"Incorrect index","code":7}"#,
+        ] {
+            let error = check_event_answer(&answer(400, body), &batch).unwrap_err();
+            assert_eq!(error.class, crate::FailureClass::Rejected, "{body}");
+        }
+        let busy = check_event_answer(&answer(503, r#"{"code":9}"#), &batch).unwrap_err();
+        assert_eq!(busy.class, crate::FailureClass::Transient);
+        assert!(check_event_answer(&answer(200, r#"{"code":0}"#), &batch).is_ok());
     }
 }

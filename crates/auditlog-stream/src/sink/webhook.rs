@@ -9,8 +9,10 @@
 //! - `X-Auditlog-Events`: the number of lines;
 //! - the configured `headers`.
 //!
-//! Any 2xx confirms the batch. 408, 429 and 5xx are transient; other statuses are refusals,
-//! retried as well (nothing is dropped) and reported as such.
+//! Any 2xx confirms the batch. 408, 429 and 5xx are transient. 400, 413 and 422 refuse what
+//! the request holds: the engine sends halves (each with its own narrower range in
+//! `X-Auditlog-Batch`) to find the events refused on their own, for the dead-letter topic.
+//! Other statuses are refusals, retried as well (nothing is dropped) and reported as such.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -168,6 +170,6 @@ impl Sink for WebhookSink {
             .client
             .post(&self.config.url, &headers, Bytes::from(body))
             .await?;
-        answer.check("webhook")
+        answer.check_content("webhook", batch)
     }
 }
