@@ -9,7 +9,10 @@
 //!   was read, sent and skipped;
 //! - an offset range re-sends exactly the events at those offsets of the partition (as the
 //!   topic holds them), leaves the sink's consumer group without any committed offset, and a
-//!   range past the topic's retention is refused with a pointer to the time form.
+//!   range past the topic's retention is refused with a pointer to the time form;
+//! - into an `s3` archive, a time range lands in its own run folder beside the live chain, a
+//!   rerun replaces it, and `auditlog verify --archive` passes with both, then names a
+//!   backfill object taken out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -19,7 +22,7 @@ use std::time::Duration;
 use auditlog_e2e::pipeline::{PipelineTarget, auditlog_binary, events, log_dir, produce_events};
 use auditlog_e2e::{read_topic, unique_name};
 use auditlog_event::{Actor, AuditEvent, EventCodec, Framing};
-use auditlog_testkit::WebhookReceiver;
+use auditlog_testkit::{S3Server, WebhookReceiver, free_port};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -130,6 +133,20 @@ fn received_once(webhook: &WebhookReceiver) -> BTreeSet<Uuid> {
         "delivered more than once: {repeated:?}"
     );
     counts.into_keys().collect()
+}
+
+/// `20261201T080000Z`, with `.ffffff` before the `Z` when the instant has microseconds: how
+/// the docs say a time range's run folder is named.
+fn compact(time: OffsetDateTime) -> String {
+    let seconds = time
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]"
+        ))
+        .unwrap();
+    match time.microsecond() {
+        0 => format!("{seconds}Z"),
+        micros => format!("{seconds}.{micros:06}Z"),
+    }
 }
 
 fn rfc3339(time: OffsetDateTime) -> String {
@@ -320,5 +337,174 @@ async fn an_offset_range_resends_those_messages_and_refuses_offsets_past_retenti
         webhook.lines().len(),
         expected.len(),
         "nothing more was sent"
+    );
+}
+
+const BUCKET: &str = "audit-archive";
+
+fn with_s3(command: &mut Command, s3: &S3Server) {
+    let credentials = s3.credentials();
+    command
+        .env("AUDITLOG_S3_ACCESS_KEY", &credentials.access_key)
+        .env("AUDITLOG_S3_SECRET_KEY", &credentials.secret_key);
+}
+
+/// `auditlog verify --archive` as JSON: whether it passed, and the report.
+fn verify_archive(s3: &S3Server, prefix: &str) -> (bool, Value) {
+    let mut command = Command::new(auditlog_binary());
+    command.args([
+        "verify",
+        "--archive",
+        &format!("s3://{BUCKET}/{prefix}"),
+        "--archive-endpoint",
+        &s3.endpoint(),
+        "--format",
+        "json",
+    ]);
+    with_s3(&mut command, s3);
+    let output = command.output().expect("auditlog verify runs");
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("verify's JSON ({error}): {}", text(&output)));
+    (output.status.success(), report)
+}
+
+/// The ids in a gzipped NDJSON object, decompressed by Python's gzip (not the sink's code).
+fn ids_in_object(body: &[u8]) -> Vec<Uuid> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip, sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).expect("a JSON line");
+            value["id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_keeps_backfills_beside_its_chain_and_verifies_both() {
+    let (all, carol) = made_events(63);
+    let target = ingested("backfill_s3", &all).await;
+    let s3 = S3Server::start().await;
+    s3.create_bucket(BUCKET).await;
+    let prefix = unique_name("backfill").replace('_', "-").to_lowercase();
+    let sink = unique_name("backfill-archive");
+    let config = log_dir().join(format!("{sink}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[[stream.sinks]]\nname = \"{sink}\"\nkind = \"s3\"\nfilter = \"username:carol\"\n\
+             url = \"s3://{BUCKET}/{prefix}\"\nendpoint = \"{}\"\nbatch_events = 16\n\
+             batch_max_age_ms = 200\n",
+            s3.endpoint()
+        ),
+    )
+    .expect("config file");
+
+    // The live archive first: a chain per partition.
+    let mut live = Command::new(auditlog_binary());
+    live.arg("--config")
+        .arg(&config)
+        .args(["stream", "--until-caught-up", "--metrics-listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .envs(target.env());
+    with_s3(&mut live, &s3);
+    let output = live.output().expect("auditlog stream runs");
+    assert!(output.status.success(), "{}", text(&output));
+
+    let (from, to) = (all[100].time, all[250].time);
+    let expected: BTreeSet<Uuid> = (100..250)
+        .filter(|index| carol.contains(index))
+        .map(|index| all[index].id)
+        .collect();
+    let range = [
+        "--from".to_owned(),
+        rfc3339(from),
+        "--to".to_owned(),
+        rfc3339(to),
+    ];
+    let range: Vec<&str> = range.iter().map(String::as_str).collect();
+    // Twice: the second run of the same range replaces the first's objects.
+    for run in 0..2 {
+        let mut command = Command::new(auditlog_binary());
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["stream", "backfill", "--sink", &sink])
+            .args(&range)
+            .envs(target.env());
+        with_s3(&mut command, &s3);
+        let output = command.output().expect("auditlog stream backfill runs");
+        let log = text(&output);
+        assert!(output.status.success(), "run {run}: {log}");
+        assert!(log.contains("150 read, 50 delivered"), "run {run}: {log}");
+    }
+    let run_folder = format!("{prefix}/backfill/time-{}-{}/", compact(from), compact(to));
+    let keys = s3.list_keys(BUCKET, &run_folder).await;
+    let objects: Vec<&String> = keys
+        .iter()
+        .filter(|key| key.ends_with(".ndjson.gz"))
+        .collect();
+    assert_eq!(
+        objects.len(),
+        4,
+        "one object per batch, the rerun's only: {keys:?}"
+    );
+    assert!(
+        keys.contains(&format!("{run_folder}manifest.json")),
+        "{keys:?}"
+    );
+    let mut archived = Vec::new();
+    for key in &objects {
+        let body = s3.get_object(BUCKET, key).await.expect("the object");
+        archived.extend(ids_in_object(&body));
+    }
+    let archived_set: BTreeSet<Uuid> = archived.iter().copied().collect();
+    assert_eq!(archived.len(), archived_set.len(), "each event once");
+    assert_eq!(archived_set, expected);
+
+    let (valid, report) = verify_archive(&s3, &prefix);
+    assert!(valid, "the archive with a backfill passes: {report:#}");
+    assert_eq!(
+        report["chains"].as_array().unwrap().len(),
+        PARTITIONS as usize
+    );
+    let runs = report["backfill_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{report:#}");
+    assert_eq!(
+        (runs[0]["events"].as_u64(), runs[0]["filtered"].as_u64()),
+        (Some(50), Some(100))
+    );
+
+    // An object of the run taken out is named.
+    let taken = objects[1].clone();
+    let deleted = s3
+        .request(
+            "DELETE",
+            &format!("/{BUCKET}/{taken}"),
+            &[],
+            Default::default(),
+        )
+        .await
+        .expect("delete answered");
+    assert!(deleted.status.is_success(), "{}", deleted.text());
+    let (valid, report) = verify_archive(&s3, &prefix);
+    assert!(!valid, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains(&taken) && problems.contains("is missing"),
+        "{problems}"
     );
 }
