@@ -23,7 +23,10 @@
 //!
 //! A batch is retried under the retry policy's backoff up to [`ATTEMPTS`] times; then the run
 //! stops with an error (what was delivered stays delivered; a rerun of the range re-sends it,
-//! which every destination absorbs: same `_id`, same object keys, same batch names).
+//! which every destination absorbs: same `_id`, same object keys, same batch names). Events
+//! the destination refuses for good while taking the rest (the live path's
+//! `isolate::refused_for_good`) are logged and counted in [`BackfillReport::refused`], not
+//! dead-lettered: the store or the topic still holds them for a rerun.
 
 pub(crate) mod archive;
 mod range;
@@ -85,6 +88,10 @@ pub struct BackfillReport {
     pub malformed: u64,
     /// Failed delivery attempts (each retried).
     pub failures: u64,
+    /// Events the destination refused for good while taking the rest of their batch (each
+    /// logged with the destination's reason; not re-sent, not dead-lettered): a run with
+    /// any is a failed run.
+    pub refused: u64,
     /// Where an `s3` sink wrote the run (`PREFIX/backfill/RUN/`).
     pub archive_folder: Option<String>,
 }
@@ -362,6 +369,9 @@ impl Run<'_> {
                 }
                 Err(error) => {
                     self.report.failures += 1;
+                    if self.settle_refusal(&batch, &error).await {
+                        return Ok(());
+                    }
                     let delay = retry::delay(&self.config.retry, attempt);
                     tracing::warn!(sink = %sink.name, batch = %batch.range_key(), attempt, retry_in_ms = delay.as_millis() as u64, %error, "backfill delivery failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -373,6 +383,44 @@ impl Run<'_> {
             self.report.delivered += batch.records.len() as u64;
         }
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// Whether `error` shows the destination took `batch` except events it refuses for good
+    /// (named by it, or found by sending parts, as the live path does); those are counted
+    /// and logged, and the batch is done.
+    async fn settle_refusal(&mut self, batch: &Batch, error: &DeliveryError) -> bool {
+        let Target::Sink(sink) = &self.target else {
+            return false;
+        };
+        let proven = self.report.delivered > 0;
+        let Some(refused) =
+            crate::isolate::refused_for_good(sink.as_ref(), batch, error, proven).await
+        else {
+            return false;
+        };
+        for rejection in &refused {
+            let id = batch
+                .records
+                .iter()
+                .find(|record| record.offset == rejection.offset)
+                .map(|record| record.id);
+            tracing::error!(
+                sink = %self.config.sink.name,
+                batch = %batch.range_key(),
+                offset = rejection.offset,
+                id = ?id,
+                kind = %rejection.kind,
+                reason = %rejection.reason,
+                "the destination refuses this event for good; the backfill does not re-send it"
+            );
+        }
+        let refused = refused.len() as u64;
+        self.report.refused += refused;
+        self.report.batches += 1;
+        self.report.delivered += (batch.records.len() as u64).saturating_sub(refused);
+        true
     }
 }
 

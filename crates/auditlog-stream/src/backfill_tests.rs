@@ -121,3 +121,109 @@ fn batches_from_the_store_cover_every_place_read_and_respect_the_limits() {
     assert_eq!((second.first_offset, second.last_offset), (3, 5));
     assert_eq!((second.records.len(), second.filtered), (1, 2));
 }
+
+/// Takes every record but the one at `refuse`, which it names as refused for good; or,
+/// with `refuse` `None`, fails every attempt.
+#[derive(Debug)]
+struct Picky {
+    refuse: Option<i64>,
+    attempts: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl Sink for Picky {
+    async fn deliver(&self, batch: &Batch) -> Result<(), DeliveryError> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.refuse {
+            None => Err(DeliveryError::transient("down")),
+            Some(offset) if batch.records.iter().any(|record| record.offset == offset) => {
+                Err(DeliveryError::permanent(
+                    "one item refused",
+                    vec![crate::sink::Rejection {
+                        offset,
+                        kind: "mapper_parsing_exception".into(),
+                        reason: "failed to parse".into(),
+                    }],
+                ))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+fn run_with(sink: Picky) -> (BackfillConfig, Target) {
+    let file: crate::StreamFile = toml::from_str(
+        r#"
+        [[sinks]]
+        name = "siem"
+        kind = "webhook"
+        url = "http://127.0.0.1:9/audit"
+        secret = "a secret of sixteen bytes or more"
+        "#,
+    )
+    .unwrap();
+    let config = BackfillConfig {
+        brokers: String::new(),
+        topic: "t".into(),
+        kafka_properties: Default::default(),
+        sink: crate::sinks_from_file(&file, &[]).unwrap().remove(0),
+        retry: auditlog_ingester::RetryPolicy {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        },
+    };
+    (config, Target::Sink(Box::new(sink)))
+}
+
+fn batch_of(places: std::ops::Range<i64>) -> Batch {
+    let mut pending = Pending::new("backfill-a-b".to_owned(), Format::Coder);
+    for place in places {
+        pending.push(record(place, 10), &BatchLimits::default());
+    }
+    pending.take()
+}
+
+#[tokio::test]
+async fn an_event_refused_for_good_is_counted_and_the_rest_delivered() {
+    let (config, target) = run_with(Picky {
+        refuse: Some(2),
+        attempts: Default::default(),
+    });
+    let (_stop, shutdown) = watch::channel(false);
+    let mut run = Run {
+        config: &config,
+        target,
+        shutdown,
+        report: BackfillReport::default(),
+    };
+    run.deliver(batch_of(0..4)).await.unwrap();
+    run.deliver(batch_of(4..6)).await.unwrap();
+    assert_eq!(
+        (run.report.delivered, run.report.refused, run.report.batches),
+        (5, 1, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_destination_that_keeps_failing_fails_the_run_after_the_attempts() {
+    let (config, target) = run_with(Picky {
+        refuse: None,
+        attempts: Default::default(),
+    });
+    let (_stop, shutdown) = watch::channel(false);
+    let mut run = Run {
+        config: &config,
+        target,
+        shutdown,
+        report: BackfillReport::default(),
+    };
+    let error = run.deliver(batch_of(0..3)).await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("failed {ATTEMPTS} times")),
+        "{error}"
+    );
+    assert!(error.contains("backfill-a-b/0/0-2"), "{error}");
+    assert_eq!(run.report.failures, u64::from(ATTEMPTS));
+    assert_eq!(run.report.delivered, 0);
+}

@@ -44,6 +44,14 @@ pub async fn run(settings: &Settings, args: &BackfillArgs, file: &FileConfig) ->
     let shutdown = telemetry::shutdown_signal();
     let report = auditlog_stream::backfill(&config, &range, store.as_ref(), shutdown).await?;
     println!("{}", summary(&range, &report));
+    if report.refused > 0 {
+        eprintln!(
+            "error: the destination refused {} event(s) for good (each is in the log with its reason); \
+             fix the cause and run the same range again",
+            report.refused
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -68,13 +76,14 @@ fn range_of(args: &BackfillArgs) -> Result<BackfillRange> {
 
 fn summary(range: &BackfillRange, report: &BackfillReport) -> String {
     let mut text = format!(
-        "backfill to sink {} ({range}): {} read, {} delivered in {} batch(es), {} skipped by the filter, {} malformed, {} failed attempt(s)",
+        "backfill to sink {} ({range}): {} read, {} delivered in {} batch(es), {} skipped by the filter, {} malformed, {} refused for good, {} failed attempt(s)",
         report.sink,
         report.read,
         report.delivered,
         report.batches,
         report.filtered,
         report.malformed,
+        report.refused,
         report.failures
     );
     if let Some(folder) = &report.archive_folder {
