@@ -378,10 +378,17 @@ impl ConsumerContext for SourceContext {
                         next_offsets.remove(partition);
                     }
                 }
-                if self.paused.load(Ordering::Acquire)
-                    && let Err(error) = consumer.pause(assigned)
-                {
-                    tracing::warn!(%error, "pausing newly assigned partitions failed");
+                // librdkafka keeps an application's pause on a partition across its revocation
+                // and a later assignment. A partition paused in a stall, revoked, and assigned
+                // back after the stall ended would stay paused for good (the loop resumes only
+                // while it believes itself paused), so each assignment gets the loop's state.
+                let result = if self.paused.load(Ordering::Acquire) {
+                    consumer.pause(assigned)
+                } else {
+                    consumer.resume(assigned)
+                };
+                if let Err(error) = result {
+                    tracing::warn!(%error, "pausing or resuming newly assigned partitions failed");
                 }
                 self.report_assignment(consumer);
             }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use auditlog_e2e::PrivateClickHouse;
 use auditlog_e2e::pipeline::{
     AuditlogProcess, PipelineTarget, assert_exact, events, metric_sum, produce_events,
 };
@@ -172,4 +173,78 @@ async fn a_static_member_killed_and_restarted_consumes_again_within_ten_seconds(
         .await;
     logs.push_str(&ingester.log());
     assert_exact(counts, NUM_EVENTS as u64, &logs);
+}
+
+/// librdkafka keeps an application's pause on a partition across its revocation and a later
+/// assignment. This walks the path where that once stranded partitions (seen after a
+/// controller was killed): the first member pauses everything in a ClickHouse outage, a
+/// second member joins and takes half, the outage ends (the first resumes what it still
+/// owns), the second leaves, and the partitions that come back to the first must be
+/// consumed, not left paused for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again() {
+    const NUM_EVENTS: usize = 90_000;
+    const STALLED: &str = "pipeline stalled: pausing partitions";
+    let mut clickhouse = PrivateClickHouse::start().await;
+    let mut target = PipelineTarget::create("group_paused", PARTITIONS).await;
+    target.clickhouse_url = clickhouse.url();
+    target.migrate();
+    let env = with_kafka_properties(
+        &target,
+        "session.timeout.ms=6000,heartbeat.interval.ms=1000",
+    );
+    // One batch in flight at a time, so the outage backs the pipeline up quickly.
+    let args = ["--batch-rows", "1000", "--max-in-flight-batches", "1"];
+    let mut first = target.spawn_ingester_with("group_paused_a", &env, &args);
+    let all_events = events(8, NUM_EVENTS);
+    let thirds = [NUM_EVENTS / 3, 2 * NUM_EVENTS / 3];
+    produce_events(&target.topic, &all_events[..thirds[0] / 2]).await;
+    target.wait_for_rows(1_000, INGEST_TIMEOUT).await;
+
+    clickhouse.stop();
+    produce_events(&target.topic, &all_events[thirds[0] / 2..thirds[0]]).await;
+    let deadline = Instant::now() + INGEST_TIMEOUT;
+    while !first.log().contains(STALLED) {
+        assert!(
+            Instant::now() < deadline,
+            "the outage never stalled the first member\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // The second member takes half while the first is paused. Both log the change (their
+    // assignment gauges wait for ClickHouse, which their pipelines need to take partitions on).
+    const ASSIGNED: &str = "partitions assigned";
+    let second = target.spawn_ingester_with("group_paused_b", &env, &args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(second.log().contains(ASSIGNED) && first.log().matches(ASSIGNED).count() >= 2) {
+        assert!(
+            Instant::now() < deadline,
+            "the group never shared the partitions\n{}\n{}",
+            first.log(),
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    clickhouse.resume().await;
+    produce_events(&target.topic, &all_events[thirds[0]..thirds[1]]).await;
+    target.wait_for_rows(thirds[1] as u64, INGEST_TIMEOUT).await;
+
+    // The second leaves: its partitions come back to the first, which paused them once.
+    let mut second = second;
+    let status = second.terminate(Duration::from_secs(60)).expect("exits");
+    assert!(status.success(), "{}", second.log());
+    produce_events(&target.topic, &all_events[thirds[1]..]).await;
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    let logs = format!("{}\n{}", first.log(), second.log());
+    assert_exact(counts, NUM_EVENTS as u64, &logs);
+    let status = first.terminate(Duration::from_secs(60)).expect("exits");
+    assert!(status.success(), "{}", first.log());
+    target.assert_verifies(
+        NUM_EVENTS as u64,
+        &format!("{}\n{}", first.log(), second.log()),
+    );
 }
