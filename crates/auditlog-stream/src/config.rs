@@ -114,6 +114,12 @@ impl Destination {
             Destination::OpenSearch(_) => "opensearch",
         }
     }
+
+    /// Whether the destination can refuse single events, so that the sink needs a
+    /// dead-letter topic: every kind but `s3`, since an object store takes any bytes.
+    pub fn refuses_events(&self) -> bool {
+        !matches!(self, Destination::S3(_))
+    }
 }
 
 /// One sink, checked.

@@ -106,7 +106,8 @@ impl DeadLetters {
         &self.topic
     }
 
-    /// Writes one letter and waits for Kafka's acknowledgement.
+    /// Writes one letter and waits for Kafka's acknowledgement; then counts it and logs it
+    /// with the event id and the reason.
     pub(crate) async fn send(
         &self,
         batch: &Batch,
@@ -137,8 +138,24 @@ impl DeadLetters {
         self.producer
             .send(letter, Duration::from_secs(30))
             .await
-            .map(|_| ())
-            .map_err(|(error, _)| error)
+            .map_err(|(error, _)| error)?;
+        metrics::counter!(
+            crate::metrics::EVENTS_DEAD_LETTERED,
+            "sink" => self.sink.clone(),
+            "reason" => rejection.kind.clone()
+        )
+        .increment(1);
+        tracing::warn!(
+            sink = %self.sink,
+            event_id = %record.id,
+            partition = batch.partition,
+            offset = record.offset,
+            kind = %rejection.kind,
+            reason = %rejection.reason,
+            dead_letter_topic = %self.topic,
+            "the destination refused an event for good; it is in the sink's dead-letter topic"
+        );
+        Ok(())
     }
 }
 

@@ -116,7 +116,11 @@ pub async fn run(
             async move { DeadLetters::open(&kafka, topic, &sink.name).await }
         };
         let what = format!("making sink {}'s dead-letter topic", sink.name);
-        let dead_letters = with_start_retries(&what, &config.retry, open).await?;
+        let dead_letters = if sink.destination.refuses_events() {
+            Some(with_start_retries(&what, &config.retry, open).await?)
+        } else {
+            None
+        };
         let runner = SinkRunner::start(
             &config,
             sink,
@@ -271,7 +275,10 @@ struct SinkRunner {
     last_success: Instant,
     last_lag: Instant,
     /// Where events the destination refuses for good go.
-    dead_letters: DeadLetters,
+    dead_letters: Option<DeadLetters>,
+    /// Whether the destination took events at this sink's last delivery of any: what makes
+    /// a lone event it refuses count as refused for good (see `isolate`).
+    took_last: bool,
 }
 
 impl SinkRunner {
@@ -281,7 +288,7 @@ impl SinkRunner {
         health: Health,
         stop: watch::Receiver<bool>,
         targets: Option<Watermarks>,
-        dead_letters: DeadLetters,
+        dead_letters: Option<DeadLetters>,
     ) -> Result<Self, StreamError> {
         let group = sink.group();
         let consumer: StreamConsumer = client_config(config, Some(&group)).create()?;
@@ -321,6 +328,7 @@ impl SinkRunner {
             last_success: Instant::now(),
             last_lag: Instant::now() - LAG_EVERY,
             dead_letters,
+            took_last: false,
         })
     }
 
@@ -479,13 +487,16 @@ impl SinkRunner {
             match result {
                 Ok(()) => break,
                 Err(error) => {
-                    // Every other record confirmed: once the refused ones are in the
-                    // dead-letter topic, the batch is done and its offsets may be committed.
-                    let proven = self.report.delivered > 0;
-                    let found = refused_for_good(self.sink.as_ref(), &batch, &error, proven);
-                    let found = tokio::select! {
-                        _ = stop.changed() => return Err(Stopped),
-                        found = found => found,
+                    // Refused for good (named, or found by halving), the rest confirmed: once
+                    // those are in the dead-letter topic, the batch's offsets may be committed.
+                    let found = if self.dead_letters.is_some() {
+                        let took_last = self.took_last;
+                        tokio::select! {
+                            _ = stop.changed() => return Err(Stopped),
+                            found = refused_for_good(self.sink.as_ref(), &batch, &error, took_last) => found,
+                        }
+                    } else {
+                        None
                     };
                     if let Some(refused) = found {
                         self.dead_letter(&batch, &refused).await?;
@@ -533,6 +544,9 @@ impl SinkRunner {
         metrics::gauge!(names::SINK_FAILING, &label).set(0.0);
         self.last_success = Instant::now();
         let delivered = (batch.records.len() - dead_lettered) as u64;
+        if !batch.records.is_empty() {
+            self.took_last = delivered > 0;
+        }
         if delivered > 0 {
             self.report.batches += 1;
             self.report.delivered += delivered;
@@ -547,7 +561,9 @@ impl SinkRunner {
     /// acknowledges it; the partition waits meanwhile, as for a failing destination.
     async fn dead_letter(&mut self, batch: &Batch, rejected: &[Rejection]) -> Result<(), Stopped> {
         // A handle on the same producer, so that retries below may borrow `self`.
-        let letters = self.dead_letters.clone();
+        let Some(letters) = self.dead_letters.clone() else {
+            return Ok(());
+        };
         for rejection in rejected {
             let Some(record) = batch.records.iter().find(|r| r.offset == rejection.offset) else {
                 continue;
@@ -569,22 +585,6 @@ impl SinkRunner {
                 self.poll_while_waiting(delay).await?;
             }
             self.report.dead_lettered += 1;
-            metrics::counter!(
-                names::EVENTS_DEAD_LETTERED,
-                "sink" => self.name.clone(),
-                "reason" => rejection.kind.clone()
-            )
-            .increment(1);
-            tracing::warn!(
-                sink = %self.name,
-                event_id = %record.id,
-                partition = batch.partition,
-                offset = record.offset,
-                kind = %rejection.kind,
-                reason = %rejection.reason,
-                dead_letter_topic = %letters.topic(),
-                "the destination refused an event for good; it is in the sink's dead-letter topic"
-            );
         }
         Ok(())
     }

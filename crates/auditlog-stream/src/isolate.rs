@@ -10,11 +10,14 @@
 //!
 //! Halves carry narrower offset ranges of their own, so a receiver that keys on the range
 //! never mistakes one for another. An event refused alone counts as refused for good only
-//! when the destination has shown it takes this sink's events (it took another part of the
-//! batch, or `proven`: other events earlier in the run); a destination that refuses every
-//! event is more likely wrongly set up, and the batch is retried and reported instead.
-//! Anything but a confirmation or a refusal of content (a transient failure, a 401) stops
-//! the search, and the batch is retried whole after the backoff.
+//! when the destination has shown it takes this sink's events: it took another part of the
+//! batch, or, for a batch of that one event, (`proven`) it took events at the sink's last
+//! delivery. A destination that
+//! refuses every event is more likely wrongly set up: the batch is retried and reported
+//! instead, and the search gives up after one way down the halves (about 2·log2(n)
+//! requests) has found nothing taken, so such a destination is not sent a request per
+//! event at every retry. Anything but a confirmation or a refusal of content (a transient
+//! failure, a 401) stops the search, and the batch is retried whole after the backoff.
 
 use crate::dead_letter::names_records_of;
 use crate::sink::{Batch, DeliveryError, FailureClass, Rejection, Sink};
@@ -49,6 +52,8 @@ pub(crate) async fn isolate(
     proven: bool,
 ) -> Option<Vec<Rejection>> {
     let mut taken = false;
+    // Requests while nothing is taken: enough to reach single events once.
+    let mut budget = 2 * (usize::BITS - batch.records.len().leading_zeros()) as usize + 2;
     let mut alone = Vec::new();
     let mut pending = vec![(batch.clone(), refused)];
     while let Some((group, rejections)) = pending.pop() {
@@ -57,6 +62,12 @@ pub(crate) async fn isolate(
             continue;
         }
         for half in halves(&group) {
+            if !taken {
+                if budget == 0 {
+                    return None;
+                }
+                budget -= 1;
+            }
             match sink.deliver(&half).await {
                 Ok(()) => taken = true,
                 Err(error)
@@ -79,7 +90,10 @@ pub(crate) async fn isolate(
             }
         }
     }
-    if alone.is_empty() || !(taken || proven) {
+    // The last delivery vouches for one lone event only: a destination newly refusing
+    // everything costs one event in the dead-letter topic, not a batch.
+    let lone = batch.records.len() == 1;
+    if alone.is_empty() || !(taken || (proven && lone)) {
         return None;
     }
     alone.sort_by_key(|rejection| rejection.offset);
@@ -214,6 +228,26 @@ mod tests {
         };
         assert_eq!(run(&lone, &batch(5..6), false).await, None);
         assert_eq!(run(&lone, &batch(5..6), true).await, Some(vec![5]));
+        // The last delivery vouches for a lone event, not for a batch refused throughout.
+        assert_eq!(run(&everything, &batch(10..14), true).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_destination_refusing_everything_gets_one_way_down_not_a_request_per_event() {
+        let sink = Refusing {
+            refuses: (0..512).collect(),
+            ..Refusing::default()
+        };
+        assert_eq!(run(&sink, &batch(0..512), true).await, None);
+        let requests = sink.requests.lock().unwrap().len();
+        assert!(requests <= 1 + 2 * 10 + 2, "{requests} requests");
+        // Dense refusals with some events taken are still all found.
+        let dense = Refusing {
+            refuses: (0..64).filter(|offset| offset % 3 != 0).collect(),
+            ..Refusing::default()
+        };
+        let expected: Vec<i64> = (0..64).filter(|offset| offset % 3 != 0).collect();
+        assert_eq!(run(&dense, &batch(0..64), false).await, Some(expected));
     }
 
     #[tokio::test]

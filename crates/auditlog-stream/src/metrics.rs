@@ -7,7 +7,7 @@
 //! | `auditlog_stream_batches_delivered_total` | counter | batches the destination confirmed |
 //! | `auditlog_stream_events_filtered_total` | counter | events the sink's filter left out |
 //! | `auditlog_stream_messages_malformed_total` | counter | messages that are not valid events, by `reason` (`decode`, `unknown_schema`, `invalid_event`, `null_value`) |
-//! | `auditlog_stream_delivery_failures_total` | counter | failed attempts, by `class` (`transient`, `rejected`) |
+//! | `auditlog_stream_delivery_failures_total` | counter | failed attempts, by `class` (`transient`, `rejected`, `invalid`: refused for its content and not narrowed down) |
 //! | `auditlog_stream_events_dead_lettered_total` | counter | events the destination refused for good, written to the sink's dead-letter topic, by `reason` (the destination's error type, e.g. `mapper_parsing_exception`) |
 //! | `auditlog_stream_delivery_retries_total` | counter | attempts that re-sent a batch |
 //! | `auditlog_stream_lag_messages` | gauge | messages of the assigned partitions not yet committed |

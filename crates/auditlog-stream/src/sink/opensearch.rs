@@ -6,7 +6,7 @@
 //!  Batch ──POST _bulk: {"index":{"_index":"PREFIX-YYYY.MM","_id":ID}}\n{event}\n ...──▶ items
 //!                          every item 2xx ─▶ Ok;  any 429/5xx item ─▶ transient;
 //!                          some 4xx, others 2xx ─▶ permanent (those dead-lettered);
-//!                          every item 4xx ─▶ refused (retried until fixed)
+//!                          every item 4xx ─▶ invalid (narrowed down, or retried)
 //! ```
 //!
 //! The index is monthly, by the event's own time (UTC), so an index holds one month and can
@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use crate::StreamError;
 use crate::sink::http::{HttpClient, TlsSettings, parse_url};
 use crate::sink::settings::{kind_settings, secret};
-use crate::sink::{Batch, DeliveryError, Rejection, Sink};
+use crate::sink::{Batch, DeliveryError, FailureClass, Rejection, Sink};
 
 /// The default index prefix: indices are `audit-events-YYYY.MM`.
 pub const DEFAULT_INDEX_PREFIX: &str = "audit-events";
@@ -243,8 +243,9 @@ pub(crate) fn bulk_body(config: &OpenSearchConfig, batch: &Batch) -> Vec<u8> {
 /// Judges a bulk answer item by item: any item to try again (429, 5xx) sends the batch
 /// again whole; items refused (other 4xx) while others of the batch were taken are about
 /// those events, and [`DeliveryError::permanent`] names them for the dead-letter topic;
-/// every item refused says more about the index than the events (a wrong mapping), so
-/// the batch is retried and reported until someone fixes it.
+/// every item refused may say more about the index than the events (a wrong mapping):
+/// [`FailureClass::Invalid`], which the engine narrows down by sending parts of the batch,
+/// and retries and reports when no part is taken.
 pub(crate) fn check_bulk_answer(batch: &Batch, body: &[u8]) -> Result<(), DeliveryError> {
     let answer: Value = serde_json::from_slice(body).map_err(|error| {
         DeliveryError::transient(format!("opensearch _bulk: unreadable answer: {error}"))
@@ -297,10 +298,16 @@ pub(crate) fn check_bulk_answer(batch: &Batch, body: &[u8]) -> Result<(), Delive
         )));
     }
     if accepted == 0 {
-        return Err(DeliveryError::rejected(format!(
-            "opensearch _bulk: every item ({}) refused, the batch is sent again: {summary}",
-            failures.len()
-        )));
+        // Which of them the index refuses for what they hold, and which for a mapping
+        // that refuses everything, only parts of the batch can tell.
+        return Err(DeliveryError {
+            class: FailureClass::Invalid,
+            message: format!(
+                "opensearch _bulk: every item ({}) refused: {summary}",
+                failures.len()
+            ),
+            rejected: refused,
+        });
     }
     Err(DeliveryError::permanent(
         format!(

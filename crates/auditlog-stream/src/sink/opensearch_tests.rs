@@ -115,15 +115,17 @@ fn an_item_refused_beside_indexed_ones_is_permanent_and_named_by_offset() {
 }
 
 #[test]
-fn every_item_refused_is_retried_as_a_destination_problem() {
+fn every_item_refused_is_left_to_narrowing_down_with_each_items_reason() {
     let batch = batch_of(&[1, 2]);
     let refused = answer(&[
         item(1, 400, "mapper_parsing_exception"),
         item(2, 400, "mapper_parsing_exception"),
     ]);
     let error = check_bulk_answer(&batch, &refused).unwrap_err();
-    assert_eq!(error.class, crate::FailureClass::Rejected);
-    assert!(error.rejected.is_empty());
+    assert_eq!(error.class, crate::FailureClass::Invalid);
+    let offsets: Vec<i64> = error.rejected.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [10, 11]);
+    assert_eq!(error.rejected[1].kind, "mapper_parsing_exception");
     assert!(
         error.message.contains("400 mapper_parsing_exception: bad"),
         "{error}"
