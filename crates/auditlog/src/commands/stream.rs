@@ -65,6 +65,7 @@ pub async fn run(settings: &Settings, args: &StreamArgs, file: &FileConfig) -> R
             filtered = sink.filtered,
             malformed = sink.malformed,
             failed_attempts = sink.failures,
+            dead_lettered = sink.dead_lettered,
             caught_up = sink.caught_up,
             "sink report"
         );
