@@ -21,11 +21,11 @@ use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::sink::{DeliveryError, FailureClass};
 use crate::sink::http::TlsSettings;
 use crate::sink::sigv4::{
     Credentials, Signable, amz_date, authorization, canonical_query, uri_encode,
 };
+use crate::sink::{DeliveryError, FailureClass};
 
 /// Tries of one request before a transient failure is returned (as AWS's SDKs' standard mode).
 const ATTEMPTS: u32 = 3;
@@ -141,7 +141,7 @@ impl S3Client {
                 Ok(answer) if !matches!(answer.status, 408 | 429 | 500..=599) => {
                     return Ok(answer);
                 }
-                Err(error) if matches!(error.class, FailureClass::Rejected) => return Err(error),
+                Err(error) if !matches!(error.class, FailureClass::Transient) => return Err(error),
                 Ok(_) | Err(_) => {}
             }
             tokio::time::sleep(pause).await;
