@@ -58,6 +58,8 @@ bench: ## run the benchmarks (figures are ratios against a baseline from the sam
 	$(CARGO) build --release -p auditlog
 	# The query bench's anchor, Coder's schema on PostgreSQL; the bench starts and stops it.
 	deploy/local/postgres.sh install
+	# The stream bench's destinations (issue 25): it starts private instances of both.
+	$(STACK) install s3 opensearch
 	$(STACK) with $(CARGO) bench --workspace
 
 SOAK_MINUTES ?= 30

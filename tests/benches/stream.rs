@@ -1,0 +1,507 @@
+//! Streaming benchmark: `auditlog stream` to the S3 archive and to OpenSearch, each beside a
+//! bare rdkafka consumer reading the same topic in the same run, and freshness in OpenSearch.
+//!
+//! 1. A topic of the local stack's Kafka (`AUDITLOG_KAFKA_BROKERS` for another) loaded with
+//!    generated events (`AUDITLOG_BENCH_STREAM_EVENTS`, default 100,000; not timed).
+//! 2. Baseline: a bare rdkafka consumer reads the topic from the start, no processing.
+//! 3. The release `auditlog stream --until-caught-up` with one `s3` sink (a private SeaweedFS
+//!    S3 server, every request signed), then with one `opensearch` sink (a private
+//!    OpenSearch node), each in a group of its own, format `ocsf`: wall time from process
+//!    start to its exit and the process's CPU time, every event delivered (the index's count
+//!    is checked). Beside OpenSearch, its own rate for the same documents pre-formatted, sent
+//!    the same way (one `_bulk` request of the same size at a time) by the bench.
+//! 4. Freshness: a live `auditlog stream` to OpenSearch with the default batching while the
+//!    SDK sends `AUDITLOG_BENCH_STREAM_RATE` (5,000) events/s for
+//!    `AUDITLOG_BENCH_STREAM_FRESHNESS_SECS` (30) s; one event in 25 is sampled and searched
+//!    for by id every 100 ms until a search finds it (so an index refresh is included), for
+//!    at most `AUDITLOG_BENCH_STREAM_DRAIN_SECS` (30) s after the last send: send-to-visible
+//!    percentiles, a sample never seen counting as slower than that.
+//!
+//! Targets (issue 25): ≥ 50,000 events/s to S3 and ≥ 20,000 events/s to OpenSearch from one
+//! process, freshness p99 ≤ 5 s at 5,000 events/s. Figures are printed, never asserted.
+//!
+//! Run with `make bench` (or `cargo build --release -p auditlog && deploy/local/stack.sh with
+//! cargo bench -p auditlog-e2e --bench stream`). Needs the stack's Kafka and the installed S3
+//! server and OpenSearch (`deploy/local/stack.sh install s3 opensearch`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use auditlog_e2e::pipeline::produce_events;
+use auditlog_event::AuditEvent;
+use auditlog_producer::Producer;
+use auditlog_testkit::{
+    AuditlogCommand, OpenSearchNode, S3Server, auditlog_binary, create_topic, free_port,
+    kafka_brokers, log_dir, unique_name,
+};
+use auditlog_traffic::TrafficGenerator;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const PARTITIONS: i32 = 4;
+const BUCKET: &str = "bench-archive";
+const RUN_TIMEOUT: Duration = Duration::from_secs(1800);
+/// One event in this many is followed for freshness.
+const SAMPLE_EVERY: usize = 25;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    if std::env::args().any(|arg| arg == "--list") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+struct Settings {
+    events: usize,
+    s3_batch: usize,
+    opensearch_batch: usize,
+    rate: usize,
+    freshness_secs: u64,
+    drain_secs: u64,
+}
+
+async fn run() {
+    let settings = Settings {
+        events: env_or("AUDITLOG_BENCH_STREAM_EVENTS", 100_000),
+        s3_batch: env_or("AUDITLOG_BENCH_STREAM_S3_BATCH", 10_000),
+        opensearch_batch: env_or("AUDITLOG_BENCH_STREAM_OPENSEARCH_BATCH", 2_000),
+        rate: env_or("AUDITLOG_BENCH_STREAM_RATE", 5_000),
+        freshness_secs: env_or("AUDITLOG_BENCH_STREAM_FRESHNESS_SECS", 30),
+        drain_secs: env_or("AUDITLOG_BENCH_STREAM_DRAIN_SECS", 30),
+    };
+    let brokers = kafka_brokers();
+    let num_events = settings.events;
+    println!(
+        "stream benchmark: {num_events} generated events, {PARTITIONS} partitions, format ocsf"
+    );
+
+    // The destinations start (JVM, weed) while the topic loads.
+    let destinations = async { tokio::join!(S3Server::start(), OpenSearchNode::start()) };
+    let topic = unique_name("bench_stream");
+    let events: Vec<AuditEvent> = TrafficGenerator::new(25).take(num_events).collect();
+    let load = async {
+        create_topic(&brokers, &topic, PARTITIONS).await;
+        let started = Instant::now();
+        produce_events(&topic, &events).await;
+        started.elapsed().as_secs_f64()
+    };
+    let ((s3, opensearch), load_seconds) = tokio::join!(destinations, load);
+    s3.create_bucket(BUCKET).await;
+    println!("  topic loaded in {load_seconds:.1} s; S3 server and OpenSearch up");
+
+    let consume_seconds = consume_only(&brokers, &topic, num_events);
+    let consume_rate = num_events as f64 / consume_seconds;
+    println!(
+        "  bare consumer:     {consume_rate:>10.0} events/s  ({consume_seconds:.1} s, rdkafka, no processing; baseline)"
+    );
+
+    let prefix = unique_name("bench").replace('_', "-").to_lowercase();
+    let s3_sink = format!(
+        "kind = \"s3\"\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = \"{}\"\nbatch_events = {}\nbatch_bytes = {}\nmanifest_interval_secs = 60",
+        s3.endpoint(),
+        settings.s3_batch,
+        64 * 1024 * 1024,
+    );
+    let (s3_seconds, s3_cpu) =
+        stream_until_caught_up("s3", &s3_sink, &topic, &brokers, Some(&s3)).await;
+    let s3_rate = num_events as f64 / s3_seconds;
+    println!(
+        "  stream → s3:       {s3_rate:>10.0} events/s  ({s3_seconds:.1} s, {} events per object; target ≥ 50000)  {:.2} × bare consumer",
+        settings.s3_batch,
+        s3_rate / consume_rate
+    );
+    println!(
+        "                     stream CPU {:.1} µs/event (user+system: {s3_cpu:.1} s over {s3_seconds:.1} s)",
+        s3_cpu * 1e6 / num_events as f64
+    );
+
+    let opensearch_sink = format!(
+        "kind = \"opensearch\"\nurl = \"{}\"\nindex_prefix = \"{prefix}\"\nbatch_events = {}",
+        opensearch.url(),
+        settings.opensearch_batch,
+    );
+    let (opensearch_seconds, opensearch_cpu) =
+        stream_until_caught_up("opensearch", &opensearch_sink, &topic, &brokers, None).await;
+    opensearch.refresh(&format!("{prefix}-*")).await;
+    let indexed = opensearch.count(&format!("{prefix}-*")).await;
+    let opensearch_rate = num_events as f64 / opensearch_seconds;
+    println!(
+        "  stream → opensearch: {opensearch_rate:>8.0} events/s  ({opensearch_seconds:.1} s, {} events per bulk request; target ≥ 20000)  {:.2} × bare consumer",
+        settings.opensearch_batch,
+        opensearch_rate / consume_rate
+    );
+    println!(
+        "                     stream CPU {:.1} µs/event (user+system: {opensearch_cpu:.1} s over {opensearch_seconds:.1} s)",
+        opensearch_cpu * 1e6 / num_events as f64
+    );
+    if indexed != num_events as u64 {
+        println!("  WARNING: the index holds {indexed} documents, not {num_events}");
+    }
+    // What the node takes from one client sending the same documents the same way (one
+    // bulk request at a time, same size), pre-formatted: the destination's own ceiling here.
+    // A fifth of the events (at least 20,000) is enough for a rate and keeps the run short.
+    let baseline_events = &events[..num_events.min((num_events / 5).max(20_000))];
+    let bulk_seconds = bulk_baseline(
+        &opensearch,
+        &prefix,
+        baseline_events,
+        settings.opensearch_batch,
+    )
+    .await;
+    let bulk_rate = baseline_events.len() as f64 / bulk_seconds;
+    println!(
+        "  direct _bulk:      {bulk_rate:>10.0} events/s  ({bulk_seconds:.1} s for {}, the same OCSF documents pre-formatted, one request at a time; baseline)  stream {:.2} × this",
+        baseline_events.len(),
+        opensearch_rate / bulk_rate
+    );
+
+    freshness(&settings, &brokers, &opensearch).await;
+    println!(
+        "  (wall times include the process's start and, for the archive, its closing manifests; the machine may be shared with other work)"
+    );
+}
+
+fn write_config(kind: &str, sink: &str) -> (String, PathBuf) {
+    let name = format!("bench-{kind}-{}", unique_name("s").replace('_', "-"));
+    let path = log_dir().join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!("[[stream.sinks]]\nname = \"{name}\"\nformat = \"ocsf\"\n{sink}\n"),
+    )
+    .expect("config file");
+    (name, path)
+}
+
+fn stream_command(
+    config: &Path,
+    topic: &str,
+    brokers: &str,
+    s3: Option<&S3Server>,
+    until_caught_up: bool,
+) -> AuditlogCommand {
+    let ops_port = free_port();
+    let mut args = vec![
+        "--config".to_owned(),
+        config.to_str().expect("utf-8 path").to_owned(),
+        "--kafka-brokers".to_owned(),
+        brokers.to_owned(),
+        "--kafka-topic".to_owned(),
+        topic.to_owned(),
+        "stream".to_owned(),
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{ops_port}"),
+    ];
+    if until_caught_up {
+        args.push("--until-caught-up".to_owned());
+    }
+    let mut command = AuditlogCommand::new(auditlog_binary(), "bench_stream")
+        .args(args)
+        .log_level("warn");
+    if let Some(s3) = s3 {
+        let credentials = s3.credentials();
+        command = command
+            .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
+            .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone());
+    }
+    command.ops_port(ops_port)
+}
+
+/// Seconds from the start of `auditlog stream --until-caught-up` with one sink to its exit,
+/// and its CPU seconds (sampled every 20 ms, so up to that much is missed at the end).
+async fn stream_until_caught_up(
+    kind: &str,
+    sink: &str,
+    topic: &str,
+    brokers: &str,
+    s3: Option<&S3Server>,
+) -> (f64, f64) {
+    let (_, config) = write_config(kind, sink);
+    let command = stream_command(&config, topic, brokers, s3, true);
+    let started = Instant::now();
+    let mut process = command.spawn();
+    let mut cpu_seconds = 0.0;
+    let status = loop {
+        cpu_seconds = process_cpu_seconds(process.id()).unwrap_or(cpu_seconds);
+        if let Some(status) = process.exit_status() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < RUN_TIMEOUT,
+            "stream to {kind} did not catch up; log:\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(status.success(), "exit {status}; log:\n{}", process.log());
+    (seconds, cpu_seconds)
+}
+
+/// User plus system CPU seconds of process `pid` so far (`None` once it is gone).
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15,
+    // in clock ticks (100 per second on Linux).
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11..13)?
+        .iter()
+        .filter_map(|text| text.parse::<f64>().ok())
+        .sum();
+    Some(ticks / 100.0)
+}
+
+/// Seconds to index `events`, formatted as the sink formats them, with one `_bulk` request
+/// of `batch` events at a time into an index of the sink's template (formatting not timed).
+async fn bulk_baseline(
+    opensearch: &OpenSearchNode,
+    prefix: &str,
+    events: &[AuditEvent],
+    batch: usize,
+) -> f64 {
+    let index = format!("{prefix}-baseline");
+    let bodies: Vec<bytes::Bytes> = events
+        .chunks(batch.max(1))
+        .map(|chunk| {
+            let mut body = Vec::new();
+            for event in chunk {
+                let action = json!({ "index": { "_index": index, "_id": event.id.to_string() } });
+                serde_json::to_writer(&mut body, &action).expect("json");
+                body.push(b'\n');
+                auditlog_stream::Format::Ocsf.write(event, &mut body);
+                body.push(b'\n');
+            }
+            bytes::Bytes::from(body)
+        })
+        .collect();
+    let started = Instant::now();
+    for body in bodies {
+        let answer = opensearch
+            .request("POST", "/_bulk", Some(body))
+            .await
+            .expect("bulk answer");
+        assert!(
+            answer.status.is_success() && answer.json()["errors"] == json!(false),
+            "bulk baseline refused: {}",
+            answer.text().chars().take(2000).collect::<String>()
+        );
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Seconds for a bare consumer to read `num_events` messages of `topic` from the start.
+fn consume_only(brokers: &str, topic: &str, num_events: usize) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("bench_consume_only"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut num_read = 0;
+    while num_read < num_events && started.elapsed() < RUN_TIMEOUT {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            num_read += 1;
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// A live stream to OpenSearch (default batching) while the SDK sends at a steady rate;
+/// prints the send-to-visible percentiles of the sampled events.
+async fn freshness(settings: &Settings, brokers: &str, opensearch: &OpenSearchNode) {
+    let topic = unique_name("bench_fresh");
+    create_topic(brokers, &topic, PARTITIONS).await;
+    let prefix = unique_name("fresh").replace('_', "-").to_lowercase();
+    let (_, config) = write_config(
+        "fresh",
+        &format!(
+            "kind = \"opensearch\"\nurl = \"{}\"\nindex_prefix = \"{prefix}\"",
+            opensearch.url()
+        ),
+    );
+    let mut stream = stream_command(&config, &topic, brokers, None, false).spawn();
+    stream
+        .wait_until_ok("/readyz", Duration::from_secs(120))
+        .await
+        .expect("stream ready");
+    // Its consumer group takes the partitions after a rebalance; a few events first, not
+    // timed, make sure it reads and the index template is installed.
+    let producer = Producer::builder(brokers, &topic)
+        .with_linger(Duration::from_millis(5))
+        .build()
+        .expect("producer");
+    let warm_up: Vec<AuditEvent> = TrafficGenerator::new(99).take(100).collect();
+    for event in &warm_up {
+        producer.send(event).await.expect("sent");
+    }
+    let warm_up_deadline = Instant::now() + Duration::from_secs(120);
+    while visible(opensearch, &prefix, &[warm_up[99].id])
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < warm_up_deadline,
+            "warm-up not visible; log:\n{}",
+            stream.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let total = settings.rate * settings.freshness_secs as usize;
+    let mut events = TrafficGenerator::new(26).take(total);
+    let pending = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<Uuid, Instant>::new()));
+    let (sent_all, sending_done) = tokio::sync::watch::channel(None);
+    let poller = tokio::spawn(poll_visibility(
+        opensearch.port(),
+        prefix.clone(),
+        std::sync::Arc::clone(&pending),
+        sending_done,
+        Duration::from_secs(settings.drain_secs),
+    ));
+    // 10 ms ticks: rate / 100 events each, stamped with the time they are handed to the SDK.
+    let per_tick = (settings.rate / 100).max(1);
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        ticker.tick().await;
+        for _ in 0..per_tick.min(total - sent) {
+            let Some(mut event) = events.next() else {
+                break;
+            };
+            event.time = time::OffsetDateTime::now_utc();
+            if sent % SAMPLE_EVERY == 0 {
+                pending
+                    .lock()
+                    .expect("pending")
+                    .insert(event.id, Instant::now());
+            }
+            producer.record(&event).await.expect("enqueued");
+            sent += 1;
+        }
+    }
+    let send_seconds = started.elapsed().as_secs_f64();
+    let _ = sent_all.send(Some(Instant::now()));
+    producer
+        .shutdown(Duration::from_secs(60))
+        .await
+        .expect("every event confirmed");
+    let (mut latencies, missing) = poller.await.expect("poller");
+    let _ = stream.terminate(Duration::from_secs(30));
+    latencies.sort_by(f64::total_cmp);
+    // Samples never seen count as slower than any seen, so a percentile that falls among
+    // them is "more than the drain allowed".
+    let sampled = latencies.len() + missing;
+    let percentile = |p: f64| {
+        let rank = ((sampled as f64 * p).ceil() as usize).saturating_sub(1);
+        match latencies.get(rank) {
+            Some(seconds) => format!("{seconds:.2} s"),
+            None => format!("> {} s", settings.drain_secs),
+        }
+    };
+    println!(
+        "  freshness:         {total} events at {:.0} events/s for {send_seconds:.0} s, {} sampled, send → visible in a search of OpenSearch:",
+        total as f64 / send_seconds,
+        sampled
+    );
+    println!(
+        "                     p50 {}, p99 {} (target ≤ 5 s), max {}{}",
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0),
+        if missing > 0 {
+            format!(
+                "; {missing} not visible {} s after the last send",
+                settings.drain_secs
+            )
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Searches for the pending sampled ids every 100 ms until the sending is done and every
+/// sample was seen, or `drain` after the sending ended; the latencies in seconds, and how
+/// many samples were not seen.
+async fn poll_visibility(
+    port: u16,
+    prefix: String,
+    pending: std::sync::Arc<std::sync::Mutex<HashMap<Uuid, Instant>>>,
+    sending_done: tokio::sync::watch::Receiver<Option<Instant>>,
+    drain: Duration,
+) -> (Vec<f64>, usize) {
+    let mut latencies = Vec::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let ids: Vec<Uuid> = pending.lock().expect("pending").keys().copied().collect();
+        let done_at = *sending_done.borrow();
+        if let Some(done_at) = done_at
+            && (ids.is_empty() || done_at.elapsed() > drain)
+        {
+            return (latencies, ids.len());
+        }
+        if ids.is_empty() {
+            continue;
+        }
+        let found = search_ids(port, &prefix, &ids).await;
+        let now = Instant::now();
+        let mut pending = pending.lock().expect("pending");
+        for id in found {
+            if let Some(sent) = pending.remove(&id) {
+                latencies.push(now.duration_since(sent).as_secs_f64());
+            }
+        }
+    }
+}
+
+async fn visible(opensearch: &OpenSearchNode, prefix: &str, ids: &[Uuid]) -> Vec<Uuid> {
+    search_ids(opensearch.port(), prefix, ids).await
+}
+
+/// The ids among `ids` that a search of the indices under `prefix` finds now.
+async fn search_ids(port: u16, prefix: &str, ids: &[Uuid]) -> Vec<Uuid> {
+    let body = json!({
+        "size": ids.len(),
+        "_source": false,
+        "query": { "ids": { "values": ids } },
+    });
+    let Ok(answer) = auditlog_testkit::http_request(
+        "POST",
+        port,
+        &format!("/{prefix}-*/_search?ignore_unavailable=true&allow_no_indices=true"),
+        &[("content-type", "application/json")],
+        bytes::Bytes::from(body.to_string()),
+    )
+    .await
+    else {
+        return Vec::new();
+    };
+    let answer: Value = answer.json();
+    answer["hits"]["hits"]
+        .as_array()
+        .map(|hits| {
+            hits.iter()
+                .filter_map(|hit| hit["_id"].as_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
