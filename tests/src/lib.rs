@@ -13,3 +13,4 @@ pub use auditlog_testkit::{
 
 pub mod pipeline;
 pub mod sender;
+pub mod stream;

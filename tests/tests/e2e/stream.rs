@@ -11,14 +11,14 @@
 //! - a second run has nothing left to send (offsets were committed after delivery);
 //! - destinations that fail for a while lose nothing, and the sink is unready meanwhile.
 
-use std::collections::{BTreeMap, BTreeSet};
+use auditlog_e2e::stream::{every_third_by_carol, ids_once, publish};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{events, produce_payloads};
-use auditlog_event::{Actor, AuditEvent};
-use auditlog_producer::Producer;
+use auditlog_event::AuditEvent;
 use auditlog_testkit::{
     AuditlogCommand, AuditlogProcess, SplunkHecReceiver, WebhookReceiver, auditlog_binary,
     create_topic, free_port, kafka_brokers, log_dir, metric_sum, unique_name,
@@ -36,39 +36,11 @@ const HEC_TOKEN: &str = "5e1f8a4c-hec-token";
 /// says `username:carol`): the ones the webhook's filter must select, by construction.
 fn carol_events(seed: u64) -> (Vec<AuditEvent>, BTreeSet<Uuid>) {
     let mut all = events(seed, NUM_EVENTS);
-    let mut carol = BTreeSet::new();
-    for (index, event) in all.iter_mut().enumerate() {
-        if index % 3 == 0 {
-            event.user = Some(Actor {
-                id: Uuid::from_u128(0xC0FFEE),
-                username: "Carol".into(),
-                email: "carol@example.com".into(),
-                name: "Carol".into(),
-            });
-            carol.insert(event.id);
-        } else if event
-            .user
-            .as_ref()
-            .is_some_and(|user| user.username.eq_ignore_ascii_case("carol"))
-        {
-            event.user = None;
-        }
-    }
+    let carol = every_third_by_carol(&mut all)
+        .into_iter()
+        .map(|index| all[index].id)
+        .collect();
     (all, carol)
-}
-
-/// Publishes through the SDK, waiting for each acknowledgement.
-async fn publish(topic: &str, events: &[AuditEvent]) {
-    let producer = Producer::builder(kafka_brokers(), topic)
-        .build()
-        .expect("producer");
-    for event in events {
-        producer.send(event).await.expect("delivered to kafka");
-    }
-    producer
-        .shutdown(Duration::from_secs(30))
-        .await
-        .expect("producer shutdown");
 }
 
 /// The sinks' names, unique per test: a sink's name is its consumer group's, and tests that
@@ -151,20 +123,6 @@ async fn wait_for_exit(process: &mut AuditlogProcess) -> ExitStatus {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Each id once: the ids, or a panic naming the repeated ones.
-fn ids_once(ids: impl IntoIterator<Item = Uuid>, what: &str) -> BTreeSet<Uuid> {
-    let mut counts: BTreeMap<Uuid, usize> = BTreeMap::new();
-    for id in ids {
-        *counts.entry(id).or_default() += 1;
-    }
-    let repeated: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
-    assert!(
-        repeated.is_empty(),
-        "{what}: ids delivered more than once: {repeated:?}"
-    );
-    counts.into_keys().collect()
 }
 
 fn uuid_at(value: &Value, pointer: &str) -> Uuid {

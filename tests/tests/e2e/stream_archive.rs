@@ -16,6 +16,7 @@
 //!   over the same offsets overwrites (OpenSearch versions go up, counts do not) and adds
 //!   nothing to the archive.
 
+use auditlog_e2e::stream::{ids_once, publish};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -24,7 +25,6 @@ use std::time::{Duration, Instant};
 use auditlog_e2e::pipeline::{events, produce_payloads};
 use auditlog_event::AuditEvent;
 use auditlog_integrity::{ChainHead, CheckpointSigner};
-use auditlog_producer::Producer;
 use auditlog_testkit::{
     AuditlogCommand, AuditlogProcess, OpenSearchNode, S3Server, auditlog_binary, create_topic,
     free_port, kafka_brokers, log_dir, read_topic, unique_name,
@@ -97,19 +97,6 @@ if stray:
     problems.append("objects no manifest lists: %s" % stray)
 print(json.dumps({"ids": ids, "chains": chains, "problems": problems, "keys": len(keys)}))
 "#;
-
-async fn publish(topic: &str, events: &[AuditEvent]) {
-    let producer = Producer::builder(kafka_brokers(), topic)
-        .build()
-        .expect("producer");
-    for event in events {
-        producer.send(event).await.expect("delivered to kafka");
-    }
-    producer
-        .shutdown(Duration::from_secs(30))
-        .await
-        .expect("producer shutdown");
-}
 
 /// The two sinks, named with `suffix` (a new suffix is a new consumer group).
 fn write_config(
@@ -224,20 +211,6 @@ fn read_archive(s3: &S3Server, prefix: &str) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("the reader's JSON")
-}
-
-/// Each id once: the ids, or a panic naming the repeated ones.
-fn ids_once(ids: impl IntoIterator<Item = Uuid>, what: &str) -> BTreeSet<Uuid> {
-    let mut counts: BTreeMap<Uuid, usize> = BTreeMap::new();
-    for id in ids {
-        *counts.entry(id).or_default() += 1;
-    }
-    let repeated: Vec<_> = counts.iter().filter(|(_, count)| **count > 1).collect();
-    assert!(
-        repeated.is_empty(),
-        "{what}: ids more than once: {repeated:?}"
-    );
-    counts.into_keys().collect()
 }
 
 fn archived_ids(archive: &Value) -> BTreeSet<Uuid> {

@@ -14,6 +14,7 @@
 //!   rerun replaces it, and `auditlog verify --archive` passes with both, then names a
 //!   backfill object taken out.
 
+use auditlog_e2e::stream::every_third_by_carol;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use auditlog_e2e::pipeline::{PipelineTarget, auditlog_binary, events, log_dir, produce_events};
 use auditlog_e2e::{read_topic, unique_name};
-use auditlog_event::{Actor, AuditEvent, EventCodec, Framing};
+use auditlog_event::{AuditEvent, EventCodec, Framing};
 use auditlog_testkit::{S3Server, WebhookReceiver, free_port};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -43,25 +44,10 @@ fn made_events(seed: u64) -> (Vec<AuditEvent>, BTreeSet<usize>) {
     let mut all = events(seed, NUM_EVENTS);
     let now = OffsetDateTime::now_utc() - time::Duration::days(1);
     let base = now.replace_nanosecond(0).expect("a valid instant");
-    let mut carol = BTreeSet::new();
     for (index, event) in all.iter_mut().enumerate() {
         event.time = base + time::Duration::milliseconds(index as i64);
-        if index % 3 == 0 {
-            event.user = Some(Actor {
-                id: Uuid::from_u128(0xCA501),
-                username: "Carol".into(),
-                email: "carol@example.com".into(),
-                name: "Carol".into(),
-            });
-            carol.insert(index);
-        } else if event
-            .user
-            .as_ref()
-            .is_some_and(|user| user.username.eq_ignore_ascii_case("carol"))
-        {
-            event.user = None;
-        }
     }
+    let carol = every_third_by_carol(&mut all);
     (all, carol)
 }
 

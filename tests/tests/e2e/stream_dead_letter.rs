@@ -12,13 +12,12 @@
 //!   strict receiver does: any request holding the bad event is refused whole with 422,
 //!   without saying which event. The sink has to find it by sending parts of the batch.
 
+use auditlog_e2e::stream::publish;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::events;
-use auditlog_event::AuditEvent;
-use auditlog_producer::Producer;
 use std::sync::{Arc, Mutex};
 
 use auditlog_testkit::{
@@ -33,19 +32,6 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(180);
-
-async fn publish(topic: &str, events: &[AuditEvent]) {
-    let producer = Producer::builder(kafka_brokers(), topic)
-        .build()
-        .expect("producer");
-    for event in events {
-        producer.send(event).await.expect("delivered to kafka");
-    }
-    producer
-        .shutdown(Duration::from_secs(30))
-        .await
-        .expect("producer shutdown");
-}
 
 /// The offset the consumer group committed for partition 0 of `topic`.
 async fn committed(group: &str, topic: &str) -> Option<i64> {

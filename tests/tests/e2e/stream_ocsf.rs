@@ -13,6 +13,7 @@
 //! - the validator does reject broken events (a missing or mistyped `class_uid`, an activity
 //!   the class does not have, an attribute it does not define), so its silence means something.
 
+use auditlog_e2e::stream::publish;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -22,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use auditlog_event::testing::{sample_event_for, sample_events};
 use auditlog_event::{Action, AuditEvent, Diff, DiffEntry, ResourceType};
-use auditlog_producer::Producer;
 use auditlog_testkit::{
     AuditlogCommand, WebhookReceiver, auditlog_binary, create_topic, free_port, kafka_brokers,
     log_dir, repo_root, tools_dir, unique_name,
@@ -98,19 +98,6 @@ fn events_of_every_class() -> Vec<AuditEvent> {
         events.push(event);
     }
     events
-}
-
-async fn publish(topic: &str, events: &[AuditEvent]) {
-    let producer = Producer::builder(kafka_brokers(), topic)
-        .build()
-        .expect("producer");
-    for event in events {
-        producer.send(event).await.expect("delivered to kafka");
-    }
-    producer
-        .shutdown(Duration::from_secs(30))
-        .await
-        .expect("producer shutdown");
 }
 
 /// The validator's report on `events` (one JSON object each).
