@@ -25,6 +25,7 @@ use auditlog_store::DigestRow;
 
 use crate::dlq::letter::Poison;
 use crate::metrics as names;
+use crate::row_buffers::{RowBuffers, SealedRows};
 
 /// When a batch is sealed. The limits are checked after each message is added, so a batch
 /// can exceed `max_bytes` by at most one row.
@@ -72,7 +73,7 @@ pub(crate) struct Batch {
     pub(crate) planned: bool,
     /// The batch's digest row, recorded before its insert.
     pub(crate) digest: DigestRow,
-    pub(crate) rows: Vec<u8>,
+    pub(crate) rows: SealedRows,
     pub(crate) num_rows: usize,
     pub(crate) poison: Vec<Poison>,
     /// Event times (µs since the epoch) of the rows, for the freshness histogram.
@@ -117,6 +118,11 @@ pub(crate) struct PartitionBatcher {
     last_seen_offset: Option<i64>,
     /// The digest of the partition's last sealed batch: the next one chains after it.
     chain_head: Hash,
+    /// Where the rows' buffers come from and go back to.
+    buffers: RowBuffers,
+    /// The last sealed batch's size (row bytes, messages): the next one is likely alike,
+    /// so its buffers are sized for it up front instead of growing by copies.
+    last_size: (usize, usize),
 }
 
 impl PartitionBatcher {
@@ -137,7 +143,15 @@ impl PartitionBatcher {
             open: None,
             last_seen_offset: None,
             chain_head,
+            buffers: RowBuffers::default(),
+            last_size: (0, 0),
         }
+    }
+
+    /// Takes row buffers from (and gives them back to) `buffers`, shared with other batchers.
+    pub(crate) fn with_row_buffers(mut self, buffers: RowBuffers) -> Self {
+        self.buffers = buffers;
+        self
     }
 
     /// The offset of the last message added, if any.
@@ -239,17 +253,21 @@ impl PartitionBatcher {
             if plan.is_some() {
                 self.plans.pop_front();
             }
+            let (row_bytes, num_messages) = self.last_size;
+            // A little over the last batch's size, never past what a batch may hold.
+            let row_bytes = (row_bytes + row_bytes / 8).min(self.limits.max_bytes);
+            let num_messages = (num_messages + num_messages / 8).min(self.limits.max_rows);
             self.open = Some(OpenBatch {
                 first_offset: plan.map_or(offset, |plan| plan.first_offset),
                 last_offset: offset,
                 plan,
                 opened_at: now,
-                rows: Vec::new(),
+                rows: self.buffers.take(row_bytes),
                 num_rows: 0,
                 poison: Vec::new(),
-                event_times_micros: Vec::new(),
-                leaves: Vec::new(),
-                leaf_offsets: Vec::new(),
+                event_times_micros: Vec::with_capacity(num_messages),
+                leaves: Vec::with_capacity(num_messages),
+                leaf_offsets: Vec::with_capacity(num_messages),
                 dead_letter_hashes: Vec::new(),
             });
         }
@@ -273,6 +291,7 @@ impl PartitionBatcher {
 
     fn seal(&mut self) -> Option<Batch> {
         let open = self.open.take()?;
+        self.last_size = (open.rows.len(), open.leaves.len());
         let last_offset = open.plan.map_or(open.last_offset, |plan| plan.last_offset);
         let digest = self.digest(&open, last_offset);
         let recorded = open.plan.and_then(|plan| plan.digest);
@@ -299,7 +318,7 @@ impl PartitionBatcher {
             last_offset,
             planned: recorded.is_some(),
             digest,
-            rows: open.rows,
+            rows: self.buffers.seal(open.rows),
             num_rows: open.num_rows,
             poison: open.poison,
             event_times_micros: open.event_times_micros,
@@ -385,7 +404,7 @@ mod tests {
             sealed.extend(push(&mut batcher, offset, now));
         }
         assert_eq!(ranges(&sealed), vec![(0, 2), (3, 5)]);
-        assert_eq!(sealed[0].rows, vec![0, 1, 2]);
+        assert_eq!(*sealed[0].rows, [0, 1, 2]);
         assert_eq!(sealed[0].dedup_token(), "auditlog:t:0:0-2");
         assert_eq!(ranges(&[batcher.seal_now().unwrap()]), vec![(6, 6)]);
     }

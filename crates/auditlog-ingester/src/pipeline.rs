@@ -29,6 +29,7 @@ use crate::dlq::producer::DeadLetterProducer;
 use crate::intent::IntentStore;
 use crate::offsets::CommitTracker;
 use crate::retry::{Retrier, Stage};
+use crate::row_buffers::RowBuffers;
 use crate::sink::ClickHouseSink;
 use crate::source::{self, ChunkRecycler, MessageRef, SourceCommand, SourceEvent};
 use crate::stages::StageTimer;
@@ -128,6 +129,10 @@ pub async fn run(
         dead_letters,
         retrier,
     };
+    if let Some(publisher) = publisher.clone() {
+        let kafka = kafka.clone();
+        tokio::spawn(async move { publisher.heal_logged(&kafka).await });
+    }
     let mut coordinator = Coordinator::new(config, writer, commands_tx, health.clone(), stop);
     coordinator.checkpoints = publisher;
     coordinator.recycler = Some(recycler);
@@ -182,6 +187,8 @@ struct Coordinator<W> {
     heads: Heads,
     /// Where emptied chunks go back to the poll thread; `None` drops them.
     recycler: Option<ChunkRecycler>,
+    /// Every partition's batch row buffers, reused once their insert is done.
+    row_buffers: RowBuffers,
     decode_time: StageTimer,
     encode_time: StageTimer,
 }
@@ -212,6 +219,7 @@ impl<W: BatchWriter> Coordinator<W> {
             checkpoints: None,
             heads: Heads::default(),
             recycler: None,
+            row_buffers: RowBuffers::default(),
             decode_time: StageTimer::new("decode"),
             encode_time: StageTimer::new("encode"),
             config,
@@ -336,7 +344,8 @@ impl<W: BatchWriter> Coordinator<W> {
                 self.config.batch,
                 plans.plans,
                 plans.chain_head,
-            );
+            )
+            .with_row_buffers(self.row_buffers.clone());
             self.batchers.insert(partition, batcher);
         }
 

@@ -95,7 +95,7 @@ impl BatchWriter for ClickHouseWriter {
         }
         if batch.num_rows > 0 {
             let token = batch.dedup_token();
-            let rows = Bytes::from(batch.rows);
+            let rows: Bytes = batch.rows.into_bytes();
             self.retrier
                 .run(Stage::Insert, || self.sink.insert_once(&rows, &token))
                 .await?;
