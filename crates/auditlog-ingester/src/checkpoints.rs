@@ -25,6 +25,10 @@ use crate::IngestError;
 use crate::metrics as names;
 use crate::retry::{Retrier, Stage};
 
+/// How far back a starting ingester looks for checkpoints a crash left in ClickHouse alone:
+/// far longer than any restart takes, and a small read (a few thousand envelopes).
+const HEAL_WINDOW: Duration = Duration::from_secs(3600);
+
 /// How an ingester signs checkpoints.
 #[derive(Clone)]
 pub struct CheckpointConfig {
@@ -187,7 +191,103 @@ impl CheckpointPublisher {
                 insert.end().await
             })
             .await?;
-        let value = serde_json::to_vec(&envelope).unwrap_or_default();
+        self.send_to_kafka(&envelope).await?;
+        metrics::counter!(names::CHECKPOINTS).increment(1);
+        metrics::gauge!(names::LAST_CHECKPOINT).set(now.unix_timestamp() as f64);
+        tracing::info!(
+            key_id = self.signer.key_id(),
+            heads = signed.checkpoint.heads.len(),
+            "signed checkpoint written"
+        );
+        Ok(())
+    }
+
+    /// Copies to Kafka every checkpoint of the last [`HEAL_WINDOW`] that is in ClickHouse
+    /// but not in Kafka, and returns how many it copied.
+    ///
+    /// [`publish`](Self::publish) writes ClickHouse first and Kafka second, so an ingester
+    /// killed between the two leaves a checkpoint in ClickHouse alone, which `verify` rightly
+    /// reports as missing from Kafka: from the outside it looks like one deleted there. The
+    /// signed text is the same in both places, so copying it over is the write that the
+    /// crash cut off, and nothing else: it cannot make a forged or altered checkpoint pass.
+    /// Every ingester does this when it starts; a copy written twice is one checkpoint.
+    pub(crate) async fn heal(&self, kafka: &ClientConfig) -> Result<usize, IngestError> {
+        let since = time::OffsetDateTime::now_utc() - HEAL_WINDOW;
+        let since_micros = auditlog_event::unix_micros_saturating(since);
+        let sql = format!(
+            "SELECT ?fields FROM {CHECKPOINTS_TABLE} WHERE topic = ? AND signed_at >= fromUnixTimestamp64Micro(?)"
+        );
+        let stored: Vec<CheckpointRow> = self
+            .retrier
+            .run(Stage::Checkpoint, || {
+                self.client
+                    .query(&sql)
+                    .bind(&self.audit_topic)
+                    .bind(since_micros)
+                    .fetch_all()
+            })
+            .await?;
+        if stored.is_empty() {
+            return Ok(0);
+        }
+        let (kafka, topic) = (kafka.clone(), self.kafka_topic.clone());
+        // A minute's margin: a Kafka timestamp is the send time, a little after signing.
+        let since_millis = since_micros / 1000 - 60_000;
+        let in_kafka: std::collections::HashSet<String> = tokio::task::spawn_blocking(move || {
+            crate::dlq::replay::read_to_end(
+                &kafka,
+                &topic,
+                "auditlog-checkpoint-heal",
+                Some(since_millis),
+                |message| {
+                    use rdkafka::Message as _;
+                    serde_json::from_slice::<auditlog_integrity::Envelope>(
+                        message.payload().unwrap_or_default(),
+                    )
+                    .map(|envelope| envelope.body)
+                    .unwrap_or_default()
+                },
+            )
+        })
+        .await
+        .map_err(|error| IngestError::Pipeline(format!("checkpoint heal: {error}")))??
+        .into_iter()
+        .collect();
+        let mut copied = 0;
+        for row in stored {
+            if in_kafka.contains(&row.body) {
+                continue;
+            }
+            let envelope = auditlog_integrity::Envelope {
+                body: row.body,
+                signature: row.signature,
+            };
+            self.send_to_kafka(&envelope).await?;
+            copied += 1;
+        }
+        Ok(copied)
+    }
+
+    /// [`heal`](Self::heal), logged: a failure leaves the next start to try again.
+    pub(crate) async fn heal_logged(&self, kafka: &ClientConfig) {
+        match self.heal(kafka).await {
+            Ok(0) => {}
+            Ok(copied) => tracing::info!(
+                copied,
+                "checkpoints found in ClickHouse but not in Kafka (an earlier ingester stopped between the two writes) copied to Kafka"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "checking recent checkpoints against Kafka failed")
+            }
+        }
+    }
+
+    /// Sends one envelope to the checkpoint topic, retried under the pipeline's policy.
+    async fn send_to_kafka(
+        &self,
+        envelope: &auditlog_integrity::Envelope,
+    ) -> Result<(), IngestError> {
+        let value = serde_json::to_vec(envelope).unwrap_or_default();
         let key = self.signer.key_id().as_bytes();
         self.retrier
             .run(Stage::CheckpointPublish, || {
@@ -200,15 +300,7 @@ impl CheckpointPublisher {
                 let send = self.producer.send(record, Duration::from_secs(30));
                 async move { send.await.map(|_| ()) }
             })
-            .await?;
-        metrics::counter!(names::CHECKPOINTS).increment(1);
-        metrics::gauge!(names::LAST_CHECKPOINT).set(now.unix_timestamp() as f64);
-        tracing::info!(
-            key_id = self.signer.key_id(),
-            heads = signed.checkpoint.heads.len(),
-            "signed checkpoint written"
-        );
-        Ok(())
+            .await
     }
 
     /// [`publish`](Self::publish), logging a failure instead of returning it: a checkpoint
@@ -228,7 +320,7 @@ pub fn read_checkpoint_topic(
     topic: &str,
 ) -> Result<Vec<Vec<u8>>, IngestError> {
     use rdkafka::Message as _;
-    crate::dlq::replay::read_to_end(kafka, topic, "auditlog-verifier", |message| {
+    crate::dlq::replay::read_to_end(kafka, topic, "auditlog-verifier", None, |message| {
         message.payload().unwrap_or_default().to_vec()
     })
 }

@@ -504,3 +504,69 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// An ingester killed between a checkpoint's two writes (ClickHouse first, then Kafka)
+/// leaves it in ClickHouse alone, which verify names as missing from Kafka. The next
+/// ingester to start copies it over, and verify holds again. The soak found this: one
+/// checkpoint of 4,442 after four ingester kills.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_a_crash_left_in_clickhouse_alone_is_copied_to_kafka_at_the_next_start() {
+    const EVENTS: usize = 600;
+    let target = PipelineTarget::create("integrity_heal", 2).await;
+    target.migrate();
+    let log = ingest_run(&target, &events(17, EVENTS), Vec::new(), EVENTS).await;
+    target.assert_verifies(EVENTS as u64, &log);
+
+    // What the cut-off write leaves: the newest heads signed again, in ClickHouse only.
+    let client = target.client();
+    let newest: String = scalar(
+        &client,
+        "SELECT body FROM ingest_checkpoints ORDER BY signed_at DESC LIMIT 1",
+    )
+    .await;
+    let heads = Checkpoint::parse(&newest)
+        .expect("a stored checkpoint parses")
+        .heads;
+    let pem = std::fs::read_to_string(&target.signing_key).expect("the target's signing key");
+    let signer = CheckpointSigner::from_pem(&pem).expect("a signing key");
+    let signed_at = auditlog_event::unix_micros_saturating(time::OffsetDateTime::now_utc());
+    let envelope = signer.sign(signed_at, heads).envelope();
+    client
+        .query(
+            "INSERT INTO ingest_checkpoints (topic, key_id, signed_at, body, signature) \
+             VALUES (?, ?, fromUnixTimestamp64Micro(?), ?, ?)",
+        )
+        .bind(&target.topic)
+        .bind(signer.key_id())
+        .bind(signed_at)
+        .bind(&envelope.body)
+        .bind(&envelope.signature)
+        .execute()
+        .await
+        .expect("insert a checkpoint");
+    assert_named(
+        &target,
+        &[],
+        &["is in clickhouse but not in kafka".to_owned()],
+    );
+
+    // The next ingester heals it as it starts, with nothing to consume.
+    let mut ingester = target.spawn_ingester("integrity_heal", &[]);
+    let deadline = std::time::Instant::now() + INGEST_TIMEOUT;
+    while !ingester.log().contains("copied to Kafka") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no copy to Kafka:\n{}",
+            ingester.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = ingester.terminate(Duration::from_secs(30)).expect("exits");
+    assert!(status.success(), "{}", ingester.log());
+    assert!(
+        ingester.log().contains("copied=1"),
+        "exactly the one checkpoint is copied:\n{}",
+        ingester.log()
+    );
+    target.assert_verifies(EVENTS as u64, &ingester.log());
+}

@@ -188,17 +188,23 @@ pub fn select_dead_letters(
 
 /// Every dead letter of `topic` up to each partition's high watermark at the start.
 fn read_all(client_config: &ClientConfig, topic: &str) -> Result<Vec<DeadLetter>, IngestError> {
-    read_to_end(client_config, topic, "auditlog-dlq-reader", |message| {
-        to_dead_letter(message)
-    })
+    read_to_end(
+        client_config,
+        topic,
+        "auditlog-dlq-reader",
+        None,
+        |message| to_dead_letter(message),
+    )
 }
 
 /// Every message of `topic` up to each partition's high watermark at the start, mapped by
-/// `map`; read without a consumer group's offsets (`group` only names the reader).
+/// `map`; from the first message with a timestamp at or after `since_millis` when given;
+/// read without a consumer group's offsets (`group` only names the reader).
 pub(crate) fn read_to_end<T>(
     client_config: &ClientConfig,
     topic: &str,
     group: &str,
+    since_millis: Option<i64>,
     map: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T,
 ) -> Result<Vec<T>, IngestError> {
     let timeout = Duration::from_secs(10);
@@ -222,6 +228,35 @@ pub(crate) fn read_to_end<T>(
     }
     if ends.is_empty() {
         return Ok(Vec::new());
+    }
+    if let Some(since) = since_millis {
+        let mut times = TopicPartitionList::new();
+        for partition in ends.keys() {
+            times.add_partition_offset(topic, *partition, Offset::Offset(since))?;
+        }
+        for element in consumer.offsets_for_times(times, timeout)?.elements() {
+            match element.offset() {
+                // Nothing at or after the time: the partition has nothing to read.
+                Offset::End => {
+                    ends.remove(&element.partition());
+                }
+                offset @ Offset::Offset(_) => {
+                    assignment.set_partition_offset(topic, element.partition(), offset)?;
+                }
+                _ => {}
+            }
+        }
+        assignment = assignment
+            .elements()
+            .into_iter()
+            .filter(|element| ends.contains_key(&element.partition()))
+            .fold(TopicPartitionList::new(), |mut list, element| {
+                let _ = list.add_partition_offset(topic, element.partition(), element.offset());
+                list
+            });
+        if ends.is_empty() {
+            return Ok(Vec::new());
+        }
     }
     consumer.assign(&assignment)?;
     let mut letters = Vec::new();
