@@ -190,10 +190,21 @@ async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> St
     log
 }
 
+/// The Python with boto3 (`stack.sh install` makes it, pinned), not the machine's own.
+fn independent_python() -> std::path::PathBuf {
+    let python = auditlog_testkit::tools_dir().join("auditor-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `deploy/local/stack.sh install`",
+        python.display()
+    );
+    python
+}
+
 /// The archive as boto3 reads it.
 fn read_archive(s3: &S3Server, prefix: &str) -> Value {
     let credentials = s3.credentials();
-    let output = std::process::Command::new("python3")
+    let output = std::process::Command::new(independent_python())
         .args([
             "-c",
             ARCHIVE_READER,
@@ -204,7 +215,7 @@ fn read_archive(s3: &S3Server, prefix: &str) -> Value {
             &format!("{prefix}/"),
         ])
         .output()
-        .expect("python3 runs");
+        .expect("the independent checks' Python runs");
     assert!(
         output.status.success(),
         "archive reader: {}",
@@ -656,7 +667,7 @@ async fn verify_archive_passes_then_names_each_tampering() {
     bytes[middle] ^= 0x01;
     s3.put_object(BUCKET, altered, bytes).await;
     let credentials = s3.credentials();
-    let status = std::process::Command::new("python3")
+    let status = std::process::Command::new(independent_python())
         .args([
             "-c",
             REMOVE_A_LINE,
@@ -667,7 +678,7 @@ async fn verify_archive_passes_then_names_each_tampering() {
             shortened,
         ])
         .status()
-        .expect("python3 runs");
+        .expect("the independent checks' Python runs");
     assert!(status.success());
 
     let (valid, report) = verify_archive(&s3, &prefix, None);
