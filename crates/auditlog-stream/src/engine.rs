@@ -7,14 +7,19 @@
 //!    └──────────────────── commit last + 1, only after Ok ◀──────────────────────┘ it confirms
 //! ```
 //!
-//! A sink's batches are delivered one at a time, in order, so a failing destination blocks
-//! its own group and nothing else: the other sinks are other tasks with other groups.
+//! A partition's batches are delivered one at a time, in order, while the next ones are
+//! read and formatted; up to `in_flight::MAX_IN_FLIGHT` partitions' batches are on their
+//! way at once (see `in_flight`). A failing destination blocks its own group and nothing
+//! else: the other sinks are other tasks with other groups.
+
+mod in_flight;
+mod offsets;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -24,7 +29,7 @@ use crate::config::SinkConfig;
 use crate::dead_letter::DeadLetters;
 use crate::health::Health;
 use crate::isolate::refused_for_good;
-use crate::sink::{Batch, Rejection, Sink};
+use crate::sink::{Batch, DeliveryError, Rejection, Sink};
 use crate::{StreamError, metrics as names, retry};
 
 /// What a run is given.
@@ -258,7 +263,11 @@ struct SinkRunner {
     name: String,
     topic: String,
     consumer: Arc<StreamConsumer>,
-    sink: Box<dyn Sink>,
+    sink: Arc<dyn Sink>,
+    /// Batches handed to the destination and not yet settled, oldest first.
+    in_flight: VecDeque<in_flight::InFlight>,
+    /// The `sink` metric label, made once.
+    label: [(&'static str, String); 1],
     batcher: Batcher,
     health: Health,
     retry: auditlog_ingester::RetryPolicy,
@@ -305,13 +314,15 @@ impl SinkRunner {
             name: sink.name.clone(),
             topic: config.topic.clone(),
             consumer: Arc::new(consumer),
-            sink: crate::sink::build(
+            sink: Arc::from(crate::sink::build(
                 &sink.destination,
                 &crate::sink::SinkContext {
                     kafka: client_config(config, None),
                     checkpoint_topic: config.checkpoint_topic.clone(),
                 },
-            ),
+            )),
+            in_flight: VecDeque::new(),
+            label: [("sink", sink.name.clone())],
             batcher: Batcher::new(&config.topic, sink.format, sink.filter.clone(), sink.batch),
             health,
             retry: config.retry,
@@ -342,6 +353,7 @@ impl SinkRunner {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let outcome = self.consume(&mut tick).await;
+        self.stop_in_flight().await;
         if let Some(assignment) = self.paused.take() {
             let _ = self.consumer.resume(&assignment);
         }
@@ -383,6 +395,7 @@ impl SinkRunner {
             let mut stop = self.stop.clone();
             tokio::select! {
                 _ = stop.changed() => return Err(Stopped),
+                result = in_flight::oldest(&mut self.in_flight) => self.settle_front(result).await?,
                 _ = tick.tick() => self.on_tick().await?,
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
@@ -422,12 +435,11 @@ impl SinkRunner {
             .and_then(|targets| targets.get(&partition))
             .is_some_and(|(_, high)| offset + 1 == *high);
         let (outcome, sealed) = self.batcher.push(partition, offset, payload, at_target);
-        let label = [("sink", self.name.clone())];
         match outcome {
             Outcome::Kept => {}
             Outcome::Filtered => {
                 self.report.filtered += 1;
-                metrics::counter!(names::EVENTS_FILTERED, &label).increment(1);
+                metrics::counter!(names::EVENTS_FILTERED, &self.label).increment(1);
             }
             Outcome::Malformed(reason) => {
                 self.report.malformed += 1;
@@ -447,20 +459,19 @@ impl SinkRunner {
             }
         }
         if let Some(batch) = sealed {
-            self.deliver(batch).await?;
+            self.submit(batch).await?;
         }
         Ok(())
     }
 
     async fn on_tick(&mut self) -> Result<(), Stopped> {
         for batch in self.batcher.take_aged(Instant::now()) {
-            self.deliver(batch).await?;
+            self.submit(batch).await?;
         }
-        if self.batcher.is_empty() && self.held.is_empty() {
+        if self.batcher.is_empty() && self.held.is_empty() && self.in_flight.is_empty() {
             self.last_success = Instant::now();
         }
-        let label = [("sink", self.name.clone())];
-        metrics::gauge!(names::SECONDS_SINCE_LAST_SUCCESS, &label)
+        metrics::gauge!(names::SECONDS_SINCE_LAST_SUCCESS, &self.label)
             .set(self.last_success.elapsed().as_secs_f64());
         if self.last_lag.elapsed() >= LAG_EVERY {
             self.last_lag = Instant::now();
@@ -469,9 +480,15 @@ impl SinkRunner {
         Ok(())
     }
 
-    /// Delivers `batch` until the destination confirms it, then commits after it.
-    async fn deliver(&mut self, batch: Batch) -> Result<(), Stopped> {
-        let label = [("sink", self.name.clone())];
+    /// Takes `first`, the outcome of the first attempt at `batch`, and delivers the batch
+    /// again until the destination confirms it; then commits after it.
+    async fn deliver(
+        &mut self,
+        batch: Arc<Batch>,
+        first: Result<(), DeliveryError>,
+    ) -> Result<(), Stopped> {
+        let label = self.label.clone();
+        let mut first = Some(first);
         let mut attempt: u32 = 0;
         let mut dead_lettered = 0;
         loop {
@@ -480,9 +497,12 @@ impl SinkRunner {
                 metrics::counter!(names::DELIVERY_RETRIES, &label).increment(1);
             }
             let mut stop = self.stop.clone();
-            let result = tokio::select! {
-                _ = stop.changed() => return Err(Stopped),
-                result = self.sink.deliver(&batch) => result,
+            let result = match first.take() {
+                Some(result) => result,
+                None => tokio::select! {
+                    _ = stop.changed() => return Err(Stopped),
+                    result = self.sink.deliver(&batch) => result,
+                },
             };
             match result {
                 Ok(()) => break,
@@ -539,6 +559,14 @@ impl SinkRunner {
         if attempt > 1 {
             tracing::info!(sink = %self.name, batch = %batch.range_key(), attempt, "delivered after retries");
         }
+        self.confirmed(&batch, dead_lettered).await;
+        Ok(())
+    }
+
+    /// The destination confirmed `batch` (but `dead_lettered` of its events, now in the
+    /// dead-letter topic): counted, and committed after.
+    async fn confirmed(&mut self, batch: &Batch, dead_lettered: usize) {
+        let label = self.label.clone();
         self.resume().await;
         self.health.delivered(&self.name);
         metrics::gauge!(names::SINK_FAILING, &label).set(0.0);
@@ -554,7 +582,6 @@ impl SinkRunner {
             metrics::counter!(names::EVENTS_DELIVERED, &label).increment(delivered);
         }
         self.commit(batch.partition, batch.last_offset + 1).await;
-        Ok(())
     }
 
     /// Writes each refused record to the dead-letter topic, each tried until Kafka
@@ -668,119 +695,6 @@ impl SinkRunner {
             }
             Ok(Err(error)) => tracing::warn!(sink = %self.name, %error, "resuming failed"),
             Err(error) => tracing::warn!(sink = %self.name, %error, "resuming failed"),
-        }
-    }
-
-    /// Commits `next` for `partition` if this member still owns it; a failed commit is
-    /// logged and superseded by the next one (the batch is delivered either way).
-    async fn commit(&mut self, partition: i32, next: i64) {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = self.topic.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let owned = consumer
-                .assignment()?
-                .find_partition(&topic, partition)
-                .is_some();
-            if !owned {
-                return Ok(false);
-            }
-            let mut offsets = TopicPartitionList::new();
-            offsets.add_partition_offset(&topic, partition, Offset::Offset(next))?;
-            consumer.commit(&offsets, CommitMode::Sync).map(|()| true)
-        })
-        .await;
-        match result {
-            Ok(Ok(true)) => {
-                self.committed.insert(partition, next);
-            }
-            Ok(Ok(false)) => tracing::info!(
-                sink = %self.name,
-                partition,
-                "partition moved to another member before its commit; it re-reads from its last commit"
-            ),
-            Ok(Err(error)) => tracing::warn!(sink = %self.name, partition, %error, "commit failed"),
-            Err(error) => tracing::warn!(sink = %self.name, partition, %error, "commit failed"),
-        }
-    }
-
-    async fn committed_at_start(
-        &self,
-        targets: &Watermarks,
-    ) -> Result<BTreeMap<i32, i64>, StreamError> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = self.topic.clone();
-        let partitions: Vec<i32> = targets.keys().copied().collect();
-        let committed = tokio::task::spawn_blocking(move || {
-            let mut list = TopicPartitionList::new();
-            for partition in partitions {
-                list.add_partition(&topic, partition);
-            }
-            consumer.committed_offsets(list, KAFKA_TIMEOUT)
-        })
-        .await
-        .map_err(|error| StreamError::SinkStopped {
-            sink: self.name.clone(),
-            message: error.to_string(),
-        })??;
-        Ok(committed
-            .elements()
-            .iter()
-            .filter_map(|element| match element.offset() {
-                Offset::Offset(offset) => Some((element.partition(), offset)),
-                _ => None,
-            })
-            .collect())
-    }
-
-    fn is_caught_up(&self) -> bool {
-        let Some(targets) = &self.targets else {
-            return false;
-        };
-        targets.iter().all(|(partition, (low, high))| {
-            let committed = self.committed.get(partition).copied().unwrap_or(0);
-            committed.max(*low) >= *high
-        })
-    }
-
-    async fn publish_lag(&self) {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = self.topic.clone();
-        let committed = self.committed.clone();
-        let lag = tokio::task::spawn_blocking(move || {
-            let assignment = consumer.assignment().ok()?;
-            if assignment.count() == 0 {
-                // Not a member yet (or between rebalances): no lag to speak of.
-                return None;
-            }
-            let positions = consumer
-                .committed_offsets(assignment.clone(), KAFKA_TIMEOUT)
-                .ok();
-            let mut lag = 0_i64;
-            for element in assignment.elements_for_topic(&topic) {
-                let partition = element.partition();
-                let (low, high) = consumer
-                    .fetch_watermarks(&topic, partition, KAFKA_TIMEOUT)
-                    .ok()?;
-                let from_group = positions
-                    .as_ref()
-                    .and_then(|list| list.find_partition(&topic, partition))
-                    .and_then(|element| match element.offset() {
-                        Offset::Offset(offset) => Some(offset),
-                        _ => None,
-                    });
-                let done = from_group
-                    .or_else(|| committed.get(&partition).copied())
-                    .unwrap_or(low)
-                    .max(low);
-                lag += (high - done).max(0);
-            }
-            Some(lag)
-        })
-        .await
-        .ok()
-        .flatten();
-        if let Some(lag) = lag {
-            metrics::gauge!(names::LAG_MESSAGES, "sink" => self.name.clone()).set(lag as f64);
         }
     }
 }

@@ -32,7 +32,6 @@ pub(crate) const BACKFILL_MANIFEST_VERSION: u32 = 1;
 pub(crate) const BACKFILL_FOLDER: &str = "backfill/";
 /// A run's manifest, in its folder.
 pub(crate) const MANIFEST_NAME: &str = "manifest.json";
-const GZIP_LEVEL: u8 = 3;
 
 /// One object of a backfill run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +85,7 @@ pub(crate) fn run_of_key<'a>(layout: &ArchiveLayout, key: &'a str) -> Option<&'a
 pub(crate) struct BackfillArchive {
     client: S3Client,
     folder: String,
+    gzip_level: u8,
     manifest: Mutex<BackfillManifest>,
 }
 
@@ -102,6 +102,7 @@ impl BackfillArchive {
         Self {
             client: config.client(),
             folder: run_folder(&config.layout, run),
+            gzip_level: config.gzip_level,
             manifest: Mutex::new(BackfillManifest {
                 version: BACKFILL_MANIFEST_VERSION,
                 sink: sink.to_owned(),
@@ -135,7 +136,7 @@ impl BackfillArchive {
     pub(crate) async fn put(&self, batch: &Batch) -> Result<(), DeliveryError> {
         let mut manifest = self.manifest.lock().await;
         let key = format!("{}{:010}.ndjson.gz", self.folder, manifest.objects.len());
-        let body = gzip(&batch.ndjson(), GZIP_LEVEL);
+        let body = gzip(&batch.ndjson(), self.gzip_level);
         let object = BackfillObject {
             key: key.clone(),
             sha256: hex::encode(Sha256::digest(&body)),

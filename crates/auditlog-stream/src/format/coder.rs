@@ -5,6 +5,12 @@ use auditlog_event::AuditEvent;
 use auditlog_query::AuditLog;
 use serde_json::Value;
 
+/// Appends `event` as one line of compact JSON.
+pub(super) fn write(event: &AuditEvent, out: &mut Vec<u8>) {
+    // Writing a plain struct into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &AuditLog::from_event(event));
+}
+
 pub(super) fn to_json(event: &AuditEvent) -> Value {
     serde_json::to_value(AuditLog::from_event(event)).unwrap_or(Value::Null)
 }
@@ -20,8 +26,12 @@ mod tests {
         for event in sample_events() {
             let value = to_json(&event);
             assert_eq!(value["id"], Value::String(event.id.to_string()));
-            let back: AuditLog = serde_json::from_value(value).unwrap();
+            let back: AuditLog = serde_json::from_value(value.clone()).unwrap();
             assert_eq!(back, AuditLog::from_event(&event));
+            let mut line = Vec::new();
+            write(&event, &mut line);
+            let written: Value = serde_json::from_slice(&line).unwrap();
+            assert_eq!(written, value, "the line is the value");
         }
     }
 }

@@ -35,13 +35,12 @@ impl Format {
     }
 
     /// Appends `event` as one line of compact JSON (no newline).
+    /// Serialized straight from the event's fields: no JSON tree is built on the way.
     pub fn write(self, event: &AuditEvent, out: &mut Vec<u8>) {
-        let value = match self {
-            Format::Coder => coder::to_json(event),
-            Format::Ocsf => ocsf::to_json(event),
-        };
-        // Writing a `Value` into a Vec cannot fail.
-        let _ = serde_json::to_writer(out, &value);
+        match self {
+            Format::Coder => coder::write(event, out),
+            Format::Ocsf => ocsf::write(event, out),
+        }
     }
 
     /// The event as a JSON value.

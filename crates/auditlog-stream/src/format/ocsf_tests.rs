@@ -100,3 +100,14 @@ fn time_is_milliseconds_and_the_exact_time_is_kept() {
         json!("2025-06-01T12:34:56.789012Z")
     );
 }
+
+#[test]
+fn the_written_line_is_the_value() {
+    for event in sample_events() {
+        let mut line = Vec::new();
+        write(&event, &mut line);
+        assert!(!line.contains(&b'\n'));
+        let written: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(written, to_json(&event));
+    }
+}

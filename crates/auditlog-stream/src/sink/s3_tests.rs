@@ -20,6 +20,7 @@ fn the_url_names_bucket_and_prefix_and_an_endpoint_means_path_style() {
     assert_eq!(config.layout.prefix(), "prod/eu/");
     assert!(config.path_style);
     assert_eq!(config.manifest_interval, Duration::from_secs(5));
+    assert_eq!(config.gzip_level, DEFAULT_GZIP_LEVEL);
     let debug = format!("{config:?}");
     assert!(!debug.contains("\"sk\""), "no secret in {debug}");
 }
@@ -32,6 +33,10 @@ fn bad_urls_and_unknown_keys_are_refused() {
         (
             "url = \"s3://b\"\naccess_key = \"a\"\nsecret_key = \"s\"\nbukket = 1",
             "unknown field `bukket`",
+        ),
+        (
+            "url = \"s3://b\"\naccess_key = \"a\"\nsecret_key = \"s\"\ngzip_level = 0",
+            "gzip_level 0: expected 1",
         ),
     ] {
         let error = config(text).unwrap_err().to_string();

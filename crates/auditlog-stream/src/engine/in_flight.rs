@@ -1,0 +1,112 @@
+//! Batches on their way to the destination while the sink reads and formats the next.
+//!
+//! ```text
+//!  sealed batch ──submit──▶ [p0 ▸ deliver] [p2 ▸ deliver] [p1 ▸ deliver]   (spawned, oldest first)
+//!                                │ settled oldest first: Ok ─▶ commit that partition's offsets
+//!                                └──────────────────── Err ─▶ the engine's retry loop for it
+//! ```
+//!
+//! A partition has at most one batch in flight, so its batches still reach the destination
+//! one at a time and in order (the S3 archive's recovery and manifest chain rely on that,
+//! and a manifest still lists only objects whose batches were committed), and its offsets are
+//! committed only after the destination confirmed every batch up to them. Different
+//! partitions' batches overlap, up to [`MAX_IN_FLIGHT`] at once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::{SinkRunner, Stopped};
+use crate::sink::{Batch, DeliveryError};
+
+/// Batches a sink has on their way at once (each of another partition): enough to keep a
+/// destination busy while the next batches are formatted, few enough that a destination
+/// that slows down holds little in memory.
+pub(super) const MAX_IN_FLIGHT: usize = 4;
+
+/// One batch handed to the destination.
+#[derive(Debug)]
+pub(super) struct InFlight {
+    batch: Arc<Batch>,
+    task: JoinHandle<Result<(), DeliveryError>>,
+}
+
+/// What a delivery task ended with; a task that panicked or was cancelled counts as a
+/// transient failure, so the engine delivers the batch again.
+fn outcome(
+    joined: Result<Result<(), DeliveryError>, tokio::task::JoinError>,
+) -> Result<(), DeliveryError> {
+    joined.unwrap_or_else(|error| {
+        Err(DeliveryError::transient(format!(
+            "delivery task ended: {error}"
+        )))
+    })
+}
+
+/// Resolves when the oldest batch in flight has its first outcome (never, with none).
+pub(super) async fn oldest(in_flight: &mut VecDeque<InFlight>) -> Result<(), DeliveryError> {
+    match in_flight.front_mut() {
+        Some(flight) => outcome((&mut flight.task).await),
+        None => std::future::pending().await,
+    }
+}
+
+impl SinkRunner {
+    /// Hands `batch` to the destination once its partition's previous batch is settled and
+    /// fewer than [`MAX_IN_FLIGHT`] are on their way.
+    pub(super) async fn submit(&mut self, batch: Batch) -> Result<(), Stopped> {
+        while self.in_flight.len() >= MAX_IN_FLIGHT
+            || self
+                .in_flight
+                .iter()
+                .any(|flight| flight.batch.partition == batch.partition)
+        {
+            self.settle_oldest().await?;
+        }
+        let batch = Arc::new(batch);
+        let task = tokio::spawn({
+            let sink = Arc::clone(&self.sink);
+            let batch = Arc::clone(&batch);
+            async move { sink.deliver(&batch).await }
+        });
+        self.in_flight.push_back(InFlight { batch, task });
+        Ok(())
+    }
+
+    /// Waits for the oldest batch in flight and settles it.
+    async fn settle_oldest(&mut self) -> Result<(), Stopped> {
+        let mut stop = self.stop.clone();
+        let result = tokio::select! {
+            _ = stop.changed() => return Err(Stopped),
+            result = oldest(&mut self.in_flight) => result,
+        };
+        self.settle_front(result).await
+    }
+
+    /// The oldest batch's first attempt ended with `result`: on to the retry loop, which
+    /// commits once the destination confirmed it.
+    pub(super) async fn settle_front(
+        &mut self,
+        result: Result<(), DeliveryError>,
+    ) -> Result<(), Stopped> {
+        let Some(flight) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        self.deliver(flight.batch, result).await
+    }
+
+    /// The run stops: deliveries still under way are cancelled (their offsets stay
+    /// uncommitted and are read again), those the destination already confirmed are
+    /// committed, as a delivery confirmed before a stop always was.
+    pub(super) async fn stop_in_flight(&mut self) {
+        for flight in &self.in_flight {
+            flight.task.abort();
+        }
+        while let Some(flight) = self.in_flight.pop_front() {
+            if let Ok(Ok(())) = flight.task.await {
+                self.confirmed(&flight.batch, 0).await;
+            }
+        }
+    }
+}
