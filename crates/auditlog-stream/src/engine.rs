@@ -29,7 +29,7 @@ use crate::config::SinkConfig;
 use crate::dead_letter::DeadLetters;
 use crate::health::Health;
 use crate::isolate::refused_for_good;
-use crate::sink::{Batch, DeliveryError, Rejection, Sink};
+use crate::sink::{Batch, Rejection, Sink};
 use crate::{StreamError, metrics as names, retry};
 
 /// What a run is given.
@@ -480,15 +480,9 @@ impl SinkRunner {
         Ok(())
     }
 
-    /// Takes `first`, the outcome of the first attempt at `batch`, and delivers the batch
-    /// again until the destination confirms it; then commits after it.
-    async fn deliver(
-        &mut self,
-        batch: Arc<Batch>,
-        first: Result<(), DeliveryError>,
-    ) -> Result<(), Stopped> {
+    /// Delivers `batch` until the destination confirms it, then commits after it.
+    async fn deliver(&mut self, batch: Arc<Batch>) -> Result<(), Stopped> {
         let label = self.label.clone();
-        let mut first = Some(first);
         let mut attempt: u32 = 0;
         let mut dead_lettered = 0;
         loop {
@@ -497,12 +491,9 @@ impl SinkRunner {
                 metrics::counter!(names::DELIVERY_RETRIES, &label).increment(1);
             }
             let mut stop = self.stop.clone();
-            let result = match first.take() {
-                Some(result) => result,
-                None => tokio::select! {
-                    _ = stop.changed() => return Err(Stopped),
-                    result = self.sink.deliver(&batch) => result,
-                },
+            let result = tokio::select! {
+                _ = stop.changed() => return Err(Stopped),
+                result = self.sink.deliver(&batch) => result,
             };
             match result {
                 Ok(()) => break,

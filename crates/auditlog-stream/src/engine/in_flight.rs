@@ -3,7 +3,7 @@
 //! ```text
 //!  sealed batch ──submit──▶ [p0 ▸ deliver] [p2 ▸ deliver] [p1 ▸ deliver]   (spawned, oldest first)
 //!                                │ settled oldest first: Ok ─▶ commit that partition's offsets
-//!                                └──────────────────── Err ─▶ the engine's retry loop for it
+//!                                └──── Err ─▶ the engine's delivery loop, from a fresh attempt
 //! ```
 //!
 //! A partition has at most one batch in flight, so its batches still reach the destination
@@ -84,8 +84,11 @@ impl SinkRunner {
         self.settle_front(result).await
     }
 
-    /// The oldest batch's first attempt ended with `result`: on to the retry loop, which
-    /// commits once the destination confirmed it.
+    /// The oldest batch's first attempt ended with `result`: confirmed, it is committed;
+    /// failed, the batch goes through the engine's delivery loop from its start, as if it had
+    /// not been sent. That failure may be stale by now (the batches after it were on their
+    /// way meanwhile, and others may have been confirmed since), and the loop's narrowing
+    /// down of refused events must judge by what the destination does now.
     pub(super) async fn settle_front(
         &mut self,
         result: Result<(), DeliveryError>,
@@ -93,7 +96,16 @@ impl SinkRunner {
         let Some(flight) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        self.deliver(flight.batch, result).await
+        match result {
+            Ok(()) => {
+                self.confirmed(&flight.batch, 0).await;
+                Ok(())
+            }
+            Err(error) => {
+                tracing::debug!(sink = %self.name, batch = %flight.batch.range_key(), %error, "a delivery under way failed; delivering it again in turn");
+                self.deliver(flight.batch).await
+            }
+        }
     }
 
     /// The run stops: deliveries still under way are cancelled (their offsets stay

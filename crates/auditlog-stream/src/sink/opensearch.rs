@@ -140,7 +140,11 @@ impl OpenSearchConfig {
     /// The index template the sink installs: keyword ids (both formats' dedup keys), dates
     /// for the event time, and the free-form maps (`diff`, `additional_fields`) stored but
     /// not mapped, since their values change type from one event to the next and would
-    /// otherwise have documents refused for a mapping conflict.
+    /// otherwise have documents refused for a mapping conflict. Other strings are keywords
+    /// (exact match, aggregations), not analysed text beside a keyword as OpenSearch's
+    /// default makes them: an audit record is searched by value, and the local node indexed
+    /// the bench's documents 1.7 times as fast without the analysis. The sentences (`message` in OCSF, `description` in
+    /// Coder's format) stay full text.
     pub fn template(&self) -> Value {
         let opaque = json!({ "type": "object", "enabled": false });
         json!({
@@ -148,10 +152,18 @@ impl OpenSearchConfig {
             "priority": 100,
             "template": {
                 "mappings": {
+                    "dynamic_templates": [{
+                        "strings_as_keywords": {
+                            "match_mapping_type": "string",
+                            "mapping": { "type": "keyword", "ignore_above": 1024 }
+                        }
+                    }],
                     "properties": {
                         "id": { "type": "keyword" },
                         "request_id": { "type": "keyword" },
                         "time": { "type": "date" },
+                        "message": { "type": "text" },
+                        "description": { "type": "text" },
                         "diff": opaque,
                         "additional_fields": opaque,
                         "metadata": { "properties": { "uid": { "type": "keyword" } } },

@@ -586,12 +586,17 @@ impl Sink for S3Sink {
             .iter()
             .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
             .collect();
-        for ((topic, partition), slot) in slots {
-            if let Some(state) = slot.lock().await.as_mut() {
-                self.write_manifest(&topic, partition, state).await?;
-            }
-        }
-        Ok(())
+        // Each partition's chain is its own: their closing manifests are written together.
+        let written = futures::future::join_all(slots.into_iter().map(
+            |((topic, partition), slot)| async move {
+                match slot.lock().await.as_mut() {
+                    Some(state) => self.write_manifest(&topic, partition, state).await,
+                    None => Ok(()),
+                }
+            },
+        ))
+        .await;
+        written.into_iter().collect()
     }
 }
 
