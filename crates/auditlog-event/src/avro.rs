@@ -334,8 +334,14 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn read_uuid(&mut self, field: &'static str) -> Result<Uuid, EventError> {
-        let text = self.read_str(field)?;
-        Uuid::try_parse(text).map_err(|_| EventError::InvalidUuid { field })
+        let bytes = self.read_bytes(field)?;
+        // A uuid is ASCII, so what parses needs no UTF-8 check of its own; what does not
+        // gets the verdict it always got: invalid UTF-8 first, then an invalid uuid.
+        if let Ok(uuid) = Uuid::try_parse_ascii(bytes) {
+            return Ok(uuid);
+        }
+        std::str::from_utf8(bytes).map_err(|_| EventError::InvalidUtf8 { field })?;
+        Err(EventError::InvalidUuid { field })
     }
 
     fn read_json(&mut self, field: &'static str) -> Result<Value, EventError> {

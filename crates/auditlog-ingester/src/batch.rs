@@ -120,9 +120,9 @@ pub(crate) struct PartitionBatcher {
     chain_head: Hash,
     /// Where the rows' buffers come from and go back to.
     buffers: RowBuffers,
-    /// The last sealed batch's size (row bytes, messages): the next one is likely alike,
-    /// so its buffers are sized for it up front instead of growing by copies.
-    last_size: (usize, usize),
+    /// The last sealed batch's number of messages: the next one is likely alike, so its
+    /// per-message vectors are sized for it up front instead of growing by copies.
+    last_num_messages: usize,
 }
 
 impl PartitionBatcher {
@@ -144,7 +144,7 @@ impl PartitionBatcher {
             last_seen_offset: None,
             chain_head,
             buffers: RowBuffers::default(),
-            last_size: (0, 0),
+            last_num_messages: 0,
         }
     }
 
@@ -253,16 +253,15 @@ impl PartitionBatcher {
             if plan.is_some() {
                 self.plans.pop_front();
             }
-            let (row_bytes, num_messages) = self.last_size;
-            // A little over the last batch's size, never past what a batch may hold.
-            let row_bytes = (row_bytes + row_bytes / 8).min(self.limits.max_bytes);
+            // A little over the last batch's, never past what a batch may hold.
+            let num_messages = self.last_num_messages;
             let num_messages = (num_messages + num_messages / 8).min(self.limits.max_rows);
             self.open = Some(OpenBatch {
                 first_offset: plan.map_or(offset, |plan| plan.first_offset),
                 last_offset: offset,
                 plan,
                 opened_at: now,
-                rows: self.buffers.take(row_bytes),
+                rows: self.buffers.take(self.limits.max_bytes),
                 num_rows: 0,
                 poison: Vec::new(),
                 event_times_micros: Vec::with_capacity(num_messages),
@@ -291,7 +290,7 @@ impl PartitionBatcher {
 
     fn seal(&mut self) -> Option<Batch> {
         let open = self.open.take()?;
-        self.last_size = (open.rows.len(), open.leaves.len());
+        self.last_num_messages = open.leaves.len();
         let last_offset = open.plan.map_or(open.last_offset, |plan| plan.last_offset);
         let digest = self.digest(&open, last_offset);
         let recorded = open.plan.and_then(|plan| plan.digest);

@@ -19,37 +19,55 @@ use bytes::Bytes;
 /// one insert ends, so a few cover every partition.
 const MAX_SPARE_BUFFERS: usize = 4;
 
-/// Spare capacity kept at most, in bytes: the memory an idle pool may hold on to.
+/// Bytes the spare buffers may have written at most: the memory an idle pool holds on to.
+/// (Capacity beyond what was written is only reserved address space, not memory.)
 const MAX_SPARE_BYTES: usize = 48 * 1024 * 1024;
+
+/// A buffer is reserved for at most this many bytes up front; a larger batch grows it.
+const MAX_RESERVE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Room for the row that takes a batch past its byte limit.
+const LAST_ROW_BYTES: usize = 1024 * 1024;
 
 /// The pool of spare row buffers; clones share it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RowBuffers {
-    spare: Arc<Mutex<Vec<Vec<u8>>>>,
+    spare: Arc<Mutex<Vec<Spare>>>,
 }
 
+/// A spare buffer and the bytes it held (the memory it has written).
+type Spare = (Vec<u8>, usize);
+
 impl RowBuffers {
-    /// An empty buffer with room for at least `capacity` bytes, reused when one is spare.
-    pub(crate) fn take(&self, capacity: usize) -> Vec<u8> {
+    /// An empty buffer for a batch of up to `max_bytes`, reused when one is spare.
+    ///
+    /// The whole batch is reserved at once: untouched capacity costs no memory, while a
+    /// buffer grown by doubling is copied each time and reused buffers of different sizes
+    /// would keep growing.
+    pub(crate) fn take(&self, max_bytes: usize) -> Vec<u8> {
         let reused = self
             .spare
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        let mut buffer = reused.unwrap_or_default();
-        buffer.reserve(capacity);
+        let mut buffer = reused.map(|(buffer, _)| buffer).unwrap_or_default();
+        buffer.reserve(
+            max_bytes
+                .saturating_add(LAST_ROW_BYTES)
+                .min(MAX_RESERVE_BYTES),
+        );
         buffer
     }
 
     /// Keeps `buffer` for a later batch, unless enough are spare already.
     fn give(&self, mut buffer: Vec<u8>) {
+        let written = buffer.len();
         buffer.clear();
         let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        let spare_bytes: usize = spare.iter().map(Vec::capacity).sum();
-        if spare.len() < MAX_SPARE_BUFFERS
-            && spare_bytes.saturating_add(buffer.capacity()) <= MAX_SPARE_BYTES
+        let spare_bytes: usize = spare.iter().map(|(_, written)| written).sum();
+        if spare.len() < MAX_SPARE_BUFFERS && spare_bytes.saturating_add(written) <= MAX_SPARE_BYTES
         {
-            spare.push(buffer);
+            spare.push((buffer, written));
         }
     }
 
@@ -107,6 +125,7 @@ mod tests {
         let mut rows = buffers.take(1000);
         rows.extend_from_slice(&[7; 1000]);
         let capacity = rows.capacity();
+        let pointer = rows.as_ptr();
         let body = buffers.seal(rows).into_bytes();
         let slice = body.slice(10..20);
         drop(body);
@@ -115,7 +134,8 @@ mod tests {
         drop(slice);
         let reused = buffers.take(10);
         assert!(reused.is_empty());
-        assert_eq!(reused.capacity(), capacity);
+        assert!(reused.capacity() >= capacity);
+        assert_eq!(reused.as_ptr(), pointer);
     }
 
     #[test]
@@ -127,8 +147,8 @@ mod tests {
         assert_eq!(buffers.spare.lock().unwrap().len(), MAX_SPARE_BUFFERS);
 
         let buffers = RowBuffers::default();
-        drop(buffers.seal(Vec::with_capacity(MAX_SPARE_BYTES)));
-        drop(buffers.seal(Vec::with_capacity(1)));
+        drop(buffers.seal(vec![0; MAX_SPARE_BYTES]));
+        drop(buffers.seal(vec![0; 1]));
         assert_eq!(buffers.spare.lock().unwrap().len(), 1);
     }
 }
