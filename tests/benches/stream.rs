@@ -7,8 +7,10 @@
 //! 3. The release `auditlog stream --until-caught-up` with one `s3` sink (a private SeaweedFS
 //!    S3 server, every request signed), then with one `opensearch` sink (a private
 //!    OpenSearch node), each in a group of its own, format `ocsf`: wall time from process
-//!    start to its exit and the process's CPU time, every event delivered (the index's count
-//!    is checked). Beside OpenSearch, its own rate for the same documents pre-formatted, sent
+//!    start to its exit, the rate while delivering (from the first confirmed batch to the
+//!    last, read from the process's delivered counter: without the group join at start and
+//!    the archive's closing manifests, which are fixed costs) and the process's CPU time,
+//!    every event delivered (the index's count is checked). Beside OpenSearch, its own rate for the same documents pre-formatted, sent
 //!    the same way (one `_bulk` request of the same size at a time) by the bench.
 //! 4. Freshness: a live `auditlog stream` to OpenSearch with the default batching while the
 //!    SDK sends `AUDITLOG_BENCH_STREAM_RATE` (5,000) events/s for
@@ -33,7 +35,7 @@ use auditlog_event::AuditEvent;
 use auditlog_producer::Producer;
 use auditlog_testkit::{
     AuditlogCommand, OpenSearchNode, S3Server, auditlog_binary, create_topic, free_port,
-    kafka_brokers, log_dir, unique_name,
+    kafka_brokers, log_dir, metric_sum, unique_name,
 };
 use auditlog_traffic::TrafficGenerator;
 use rdkafka::ClientConfig;
@@ -116,17 +118,15 @@ async fn run() {
         settings.s3_batch,
         64 * 1024 * 1024,
     );
-    let (s3_seconds, s3_cpu) =
-        stream_until_caught_up("s3", &s3_sink, &topic, &brokers, Some(&s3)).await;
-    let s3_rate = num_events as f64 / s3_seconds;
-    println!(
-        "  stream → s3:       {s3_rate:>10.0} events/s  ({s3_seconds:.1} s, {} events per object; target ≥ 50000)  {:.2} × bare consumer",
-        settings.s3_batch,
-        s3_rate / consume_rate
-    );
-    println!(
-        "                     stream CPU {:.1} µs/event (user+system: {s3_cpu:.1} s over {s3_seconds:.1} s)",
-        s3_cpu * 1e6 / num_events as f64
+    let (s3_run, s3_first) =
+        stream_until_caught_up("s3", &s3_sink, &topic, &brokers, Some(&s3), num_events).await;
+    print_run(
+        "stream → s3:      ",
+        &s3_run,
+        s3_first,
+        num_events,
+        consume_rate,
+        &format!("{} events per object; target ≥ 50000", settings.s3_batch),
     );
 
     let opensearch_sink = format!(
@@ -134,20 +134,31 @@ async fn run() {
         opensearch.url(),
         settings.opensearch_batch,
     );
-    let (opensearch_seconds, opensearch_cpu) =
-        stream_until_caught_up("opensearch", &opensearch_sink, &topic, &brokers, None).await;
+    let (opensearch_run, opensearch_first) = stream_until_caught_up(
+        "opensearch",
+        &opensearch_sink,
+        &topic,
+        &brokers,
+        None,
+        num_events,
+    )
+    .await;
     opensearch.refresh(&format!("{prefix}-*")).await;
     let indexed = opensearch.count(&format!("{prefix}-*")).await;
-    let opensearch_rate = num_events as f64 / opensearch_seconds;
-    println!(
-        "  stream → opensearch: {opensearch_rate:>8.0} events/s  ({opensearch_seconds:.1} s, {} events per bulk request; target ≥ 20000)  {:.2} × bare consumer",
-        settings.opensearch_batch,
-        opensearch_rate / consume_rate
+    print_run(
+        "stream → opensearch:",
+        &opensearch_run,
+        opensearch_first,
+        num_events,
+        consume_rate,
+        &format!(
+            "{} events per bulk request; target ≥ 20000",
+            settings.opensearch_batch
+        ),
     );
-    println!(
-        "                     stream CPU {:.1} µs/event (user+system: {opensearch_cpu:.1} s over {opensearch_seconds:.1} s)",
-        opensearch_cpu * 1e6 / num_events as f64
-    );
+    let opensearch_rate = opensearch_run
+        .delivering_rate(num_events, opensearch_first)
+        .unwrap_or(num_events as f64 / opensearch_run.seconds);
     if indexed != num_events as u64 {
         println!("  WARNING: the index holds {indexed} documents, not {num_events}");
     }
@@ -172,6 +183,37 @@ async fn run() {
     freshness(&settings, &brokers, &opensearch).await;
     println!(
         "  (wall times include the process's start and, for the archive, its closing manifests; the machine may be shared with other work)"
+    );
+}
+
+/// A stream run's lines: the rate over its whole wall time and while delivering, each
+/// beside the bare consumer's, and its CPU per event.
+fn print_run(
+    what: &str,
+    run: &StreamRun,
+    first_batch: usize,
+    events: usize,
+    consume_rate: f64,
+    note: &str,
+) {
+    let rate = events as f64 / run.seconds;
+    println!(
+        "  {what} {rate:>8.0} events/s  ({:.1} s from start to exit, {note})  {:.2} × bare consumer",
+        run.seconds,
+        rate / consume_rate
+    );
+    if let Some(delivering) = run.delivering_rate(events, first_batch) {
+        println!(
+            "                     {delivering:>8.0} events/s while delivering ({:.1} s from the first confirmed batch to the last)  {:.2} × bare consumer",
+            run.delivering_seconds.unwrap_or_default(),
+            delivering / consume_rate
+        );
+    }
+    println!(
+        "                     stream CPU {:.1} µs/event (user+system: {:.1} s over {:.1} s)",
+        run.cpu_seconds * 1e6 / events as f64,
+        run.cpu_seconds,
+        run.seconds
     );
 }
 
@@ -220,22 +262,54 @@ fn stream_command(
     command.ops_port(ops_port)
 }
 
-/// Seconds from the start of `auditlog stream --until-caught-up` with one sink to its exit,
-/// and its CPU seconds (sampled every 20 ms, so up to that much is missed at the end).
+/// One `auditlog stream --until-caught-up` run with one sink.
+struct StreamRun {
+    /// From the process's start to its exit.
+    seconds: f64,
+    /// Its CPU seconds (sampled every 20 ms, so up to that much is missed at the end).
+    cpu_seconds: f64,
+    /// From the first confirmed batch to the last (read from its delivered counter every
+    /// 20 ms): the delivering itself, without the start-up (the consumer group's join) and
+    /// the archive's closing manifests.
+    delivering_seconds: Option<f64>,
+}
+
+impl StreamRun {
+    /// Events per second while delivering: the events after the first confirmed batch over
+    /// the time from it to the last.
+    fn delivering_rate(&self, events: usize, first_batch: usize) -> Option<f64> {
+        let seconds = self.delivering_seconds.filter(|seconds| *seconds > 0.0)?;
+        Some(events.saturating_sub(first_batch) as f64 / seconds)
+    }
+}
+
 async fn stream_until_caught_up(
     kind: &str,
     sink: &str,
     topic: &str,
     brokers: &str,
     s3: Option<&S3Server>,
-) -> (f64, f64) {
+    events: usize,
+) -> (StreamRun, usize) {
     let (_, config) = write_config(kind, sink);
     let command = stream_command(&config, topic, brokers, s3, true);
     let started = Instant::now();
     let mut process = command.spawn();
     let mut cpu_seconds = 0.0;
+    let (mut first_batch, mut last_batch) = (None, None);
     let status = loop {
         cpu_seconds = process_cpu_seconds(process.id()).unwrap_or(cpu_seconds);
+        if last_batch.is_none()
+            && let Some(metrics) = process.metrics().await
+        {
+            let delivered = metric_sum(&metrics, "auditlog_stream_events_delivered_total");
+            if delivered > 0.0 {
+                first_batch.get_or_insert((Instant::now(), delivered));
+            }
+            if delivered >= events as f64 {
+                last_batch = Some(Instant::now());
+            }
+        }
         if let Some(status) = process.exit_status() {
             break status;
         }
@@ -248,7 +322,18 @@ async fn stream_until_caught_up(
     };
     let seconds = started.elapsed().as_secs_f64();
     assert!(status.success(), "exit {status}; log:\n{}", process.log());
-    (seconds, cpu_seconds)
+    let delivering_seconds = match (first_batch, last_batch) {
+        (Some((first, _)), Some(last)) => Some(last.duration_since(first).as_secs_f64()),
+        _ => None,
+    };
+    let run = StreamRun {
+        seconds,
+        cpu_seconds,
+        delivering_seconds,
+    };
+    // The first sample's count is what was confirmed before the clock started.
+    let counted = first_batch.map_or(0, |(_, delivered)| delivered as usize);
+    (run, counted)
 }
 
 /// User plus system CPU seconds of process `pid` so far (`None` once it is gone).
