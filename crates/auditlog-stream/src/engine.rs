@@ -29,7 +29,7 @@ use crate::config::SinkConfig;
 use crate::dead_letter::DeadLetters;
 use crate::health::Health;
 use crate::isolate::refused_for_good;
-use crate::sink::{Batch, Rejection, Sink};
+use crate::sink::{Batch, DeliveryError, Rejection, Sink};
 use crate::{StreamError, metrics as names, retry};
 
 /// What a run is given.
@@ -266,6 +266,8 @@ struct SinkRunner {
     sink: Arc<dyn Sink>,
     /// Batches handed to the destination and not yet settled, oldest first.
     in_flight: VecDeque<in_flight::InFlight>,
+    /// Batches confirmed so far (a batch settled in flight judges its failure by it).
+    confirmations: u64,
     /// The `sink` metric label, made once.
     label: [(&'static str, String); 1],
     batcher: Batcher,
@@ -322,6 +324,7 @@ impl SinkRunner {
                 },
             )),
             in_flight: VecDeque::new(),
+            confirmations: 0,
             label: [("sink", sink.name.clone())],
             batcher: Batcher::new(&config.topic, sink.format, sink.filter.clone(), sink.batch),
             health,
@@ -480,8 +483,13 @@ impl SinkRunner {
         Ok(())
     }
 
-    /// Delivers `batch` until the destination confirms it, then commits after it.
-    async fn deliver(&mut self, batch: Arc<Batch>) -> Result<(), Stopped> {
+    /// Delivers `batch` until the destination confirms it, then commits after it. `first`:
+    /// the outcome of a first attempt already made, if any.
+    async fn deliver(
+        &mut self,
+        batch: Arc<Batch>,
+        mut first: Option<Result<(), DeliveryError>>,
+    ) -> Result<(), Stopped> {
         let label = self.label.clone();
         let mut attempt: u32 = 0;
         let mut dead_lettered = 0;
@@ -491,9 +499,12 @@ impl SinkRunner {
                 metrics::counter!(names::DELIVERY_RETRIES, &label).increment(1);
             }
             let mut stop = self.stop.clone();
-            let result = tokio::select! {
-                _ = stop.changed() => return Err(Stopped),
-                result = self.sink.deliver(&batch) => result,
+            let result = match first.take() {
+                Some(result) => result,
+                None => tokio::select! {
+                    _ = stop.changed() => return Err(Stopped),
+                    result = self.sink.deliver(&batch) => result,
+                },
             };
             match result {
                 Ok(()) => break,
@@ -558,6 +569,7 @@ impl SinkRunner {
     /// dead-letter topic): counted, and committed after.
     async fn confirmed(&mut self, batch: &Batch, dead_lettered: usize) {
         let label = self.label.clone();
+        self.confirmations += 1;
         self.resume().await;
         self.health.delivered(&self.name);
         metrics::gauge!(names::SINK_FAILING, &label).set(0.0);

@@ -3,7 +3,7 @@
 //! ```text
 //!  sealed batch ──submit──▶ [p0 ▸ deliver] [p2 ▸ deliver] [p1 ▸ deliver]   (spawned, oldest first)
 //!                                │ settled oldest first: Ok ─▶ commit that partition's offsets
-//!                                └──── Err ─▶ the engine's delivery loop, from a fresh attempt
+//!                                └──────────────────── Err ─▶ the engine's delivery loop
 //! ```
 //!
 //! A partition has at most one batch in flight, so its batches still reach the destination
@@ -30,6 +30,8 @@ pub(super) const MAX_IN_FLIGHT: usize = 4;
 pub(super) struct InFlight {
     batch: Arc<Batch>,
     task: JoinHandle<Result<(), DeliveryError>>,
+    /// The sink's confirmations when the batch was handed over.
+    confirmations: u64,
 }
 
 /// What a delivery task ended with; a task that panicked or was cancelled counts as a
@@ -70,7 +72,11 @@ impl SinkRunner {
             let batch = Arc::clone(&batch);
             async move { sink.deliver(&batch).await }
         });
-        self.in_flight.push_back(InFlight { batch, task });
+        self.in_flight.push_back(InFlight {
+            batch,
+            task,
+            confirmations: self.confirmations,
+        });
         Ok(())
     }
 
@@ -85,10 +91,12 @@ impl SinkRunner {
     }
 
     /// The oldest batch's first attempt ended with `result`: confirmed, it is committed;
-    /// failed, the batch goes through the engine's delivery loop from its start, as if it had
-    /// not been sent. That failure may be stale by now (the batches after it were on their
-    /// way meanwhile, and others may have been confirmed since), and the loop's narrowing
-    /// down of refused events must judge by what the destination does now.
+    /// failed, it goes through the engine's delivery loop with that failure as its first
+    /// attempt, unless other batches were confirmed since it was handed over. Then the
+    /// failure may be stale (a destination that came back meanwhile), and the loop's
+    /// narrowing down of refused events, which trusts a refusal more once the destination
+    /// took something, must judge by a fresh attempt, as it did when batches went one at a
+    /// time.
     pub(super) async fn settle_front(
         &mut self,
         result: Result<(), DeliveryError>,
@@ -101,9 +109,12 @@ impl SinkRunner {
                 self.confirmed(&flight.batch, 0).await;
                 Ok(())
             }
+            Err(error) if flight.confirmations == self.confirmations => {
+                self.deliver(flight.batch, Some(Err(error))).await
+            }
             Err(error) => {
-                tracing::debug!(sink = %self.name, batch = %flight.batch.range_key(), %error, "a delivery under way failed; delivering it again in turn");
-                self.deliver(flight.batch).await
+                tracing::debug!(sink = %self.name, batch = %flight.batch.range_key(), %error, "a delivery under way failed while others were confirmed; trying it afresh");
+                self.deliver(flight.batch, None).await
             }
         }
     }
