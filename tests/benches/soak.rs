@@ -370,8 +370,15 @@ async fn main() {
         SAMPLE_EVERY.as_secs()
     );
     println!("freshness p99            {}", p99(&freshness));
+    if !valid {
+        // What verify named, not only its count: the data is gone once the run ends.
+        println!("verify's report:\n{verdict}");
+    }
     if missing > 0 || twice > 0 || unexplained > 0 || repeated > 0 || !valid {
         println!("SOAK FAILED");
+        // `exit` runs no destructors: stop the private servers first, or they outlive the run.
+        drop(clickhouse);
+        drop(cluster);
         std::process::exit(1);
     }
 }
