@@ -282,6 +282,7 @@ impl SourceContext {
         if partitions.is_empty() {
             return;
         }
+        tracing::info!(?partitions, "partitions revoked");
         {
             let mut next_offsets = self.next_offsets();
             for partition in &partitions {

@@ -213,11 +213,24 @@ async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    // The second member takes half while the first is paused. Both log the change (their
-    // assignment gauges wait for ClickHouse, which their pipelines need to take partitions on).
+    // The second member takes half while the first is paused. ClickHouse comes back once the
+    // first has begun giving its partitions up, so that its pipeline can flush them within
+    // the revocation's deadline (the deadline passing is another path, not this test's).
+    // Both log the change (their assignment gauges wait for ClickHouse, which their
+    // pipelines need to take partitions on).
     const ASSIGNED: &str = "partitions assigned";
     let second = target.spawn_ingester_with("group_paused_b", &env, &args);
     let deadline = Instant::now() + Duration::from_secs(120);
+    while !first.log().contains("partitions revoked") {
+        assert!(
+            Instant::now() < deadline,
+            "the first member never gave its partitions up\n{}\n{}",
+            first.log(),
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    clickhouse.resume().await;
     while !(second.log().contains(ASSIGNED) && first.log().matches(ASSIGNED).count() >= 2) {
         assert!(
             Instant::now() < deadline,
@@ -227,7 +240,6 @@ async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    clickhouse.resume().await;
     produce_events(&target.topic, &all_events[thirds[0]..thirds[1]]).await;
     target.wait_for_rows(thirds[1] as u64, INGEST_TIMEOUT).await;
 
