@@ -46,15 +46,10 @@ impl SqlBuilder {
         } = self.source(filter);
         let time = Column::Time.name();
         let id = Column::Id.name();
-        let from_placeholder =
-            conditions.bind("range_from", ParamValue::DateTime64Micros(from_micros));
-        let to_placeholder = conditions.bind("range_to", ParamValue::DateTime64Micros(to_micros));
-        conditions
-            .predicates
-            .push(format!("{time} >= {from_placeholder}"));
-        conditions
-            .predicates
-            .push(format!("{time} < {to_placeholder}"));
+        conditions.time_within_micros(("range_from", "range_to"), (from_micros, to_micros));
+        // The outer read repeats the range on the same parameters.
+        let bound = |name| conditions.placeholder_of(name).expect("bound just above");
+        let (from_placeholder, to_placeholder) = (bound("range_from"), bound("range_to"));
         if let Some(cursor) = after {
             let cursor_time = conditions.bind(
                 "cursor_time",

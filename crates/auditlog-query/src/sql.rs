@@ -666,10 +666,19 @@ impl Conditions {
         (from_name, to_name): (&'static str, &'static str),
         (from, to): (i64, i64),
     ) {
+        let micros = |seconds: i64| seconds.saturating_mul(1_000_000);
+        self.time_within_micros((from_name, to_name), (micros(from), micros(to)));
+    }
+
+    /// [`time_within`](Self::time_within) with bounds in µs since the epoch.
+    pub(crate) fn time_within_micros(
+        &mut self,
+        (from_name, to_name): (&'static str, &'static str),
+        (from, to): (i64, i64),
+    ) {
         let time = Column::Time.name();
-        let micros = |seconds: i64| ParamValue::DateTime64Micros(seconds.saturating_mul(1_000_000));
-        let from = self.bind(from_name, micros(from));
-        let to = self.bind(to_name, micros(to));
+        let from = self.bind(from_name, ParamValue::DateTime64Micros(from));
+        let to = self.bind(to_name, ParamValue::DateTime64Micros(to));
         self.predicates.push(format!("{time} >= {from}"));
         self.predicates.push(format!("{time} < {to}"));
     }
