@@ -63,3 +63,23 @@ pub fn every_third_by_carol(events: &mut [AuditEvent]) -> BTreeSet<usize> {
     }
     carol
 }
+
+/// Waits for `process` (an `auditlog stream --until-caught-up`) to exit and returns how; panics
+/// with its log when it is still running after `timeout`.
+pub async fn wait_for_exit(
+    process: &mut crate::pipeline::AuditlogProcess,
+    timeout: Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = process.exit_status() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream did not catch up within {timeout:?}; log:\n{}",
+            process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

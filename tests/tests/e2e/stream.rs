@@ -11,10 +11,9 @@
 //! - a second run has nothing left to send (offsets were committed after delivery);
 //! - destinations that fail for a while lose nothing, and the sink is unready meanwhile.
 
-use auditlog_e2e::stream::{every_third_by_carol, ids_once, publish};
+use auditlog_e2e::stream::{every_third_by_carol, ids_once, publish, wait_for_exit};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{events, produce_payloads};
@@ -110,21 +109,6 @@ fn spawn_stream(name: &str, config: &Path, topic: &str, ops_port: u16) -> Auditl
         .spawn()
 }
 
-async fn wait_for_exit(process: &mut AuditlogProcess) -> ExitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = process.exit_status() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stream did not catch up within {TIMEOUT:?}; log:\n{}",
-            process.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn uuid_at(value: &Value, pointer: &str) -> Uuid {
     value
         .pointer(pointer)
@@ -158,7 +142,7 @@ async fn stream_delivers_filtered_signed_and_acknowledged_events_once() {
     let names = sink_names("stream");
     let config = write_config(&names, &webhook, &hec);
     let mut stream = spawn_stream("stream", &config, &topic, free_port());
-    let status = wait_for_exit(&mut stream).await;
+    let status = wait_for_exit(&mut stream, TIMEOUT).await;
     let log = stream.log();
     assert!(status.success(), "exit {status}; log:\n{log}");
 
@@ -213,7 +197,7 @@ async fn stream_delivers_filtered_signed_and_acknowledged_events_once() {
     // A second run finds everything committed: nothing is sent again.
     let requests_before = (webhook.requests(), hec.requests());
     let mut again = spawn_stream("stream_again", &config, &topic, free_port());
-    let status = wait_for_exit(&mut again).await;
+    let status = wait_for_exit(&mut again, TIMEOUT).await;
     assert!(status.success(), "exit {status}; log:\n{}", again.log());
     assert_eq!(
         (webhook.requests(), hec.requests()),
@@ -279,7 +263,7 @@ async fn destinations_failing_for_a_while_lose_nothing() {
     assert!(hec.events().is_empty(), "nothing is accepted while busy");
     hec.set_unavailable(false);
 
-    let status = wait_for_exit(&mut stream).await;
+    let status = wait_for_exit(&mut stream, TIMEOUT).await;
     let log = stream.log();
     assert!(status.success(), "exit {status}; log:\n{log}");
     assert_eq!(
@@ -357,7 +341,7 @@ async fn kill_dash_nine_while_a_sink_is_stuck_then_restart_loses_nothing() {
 
     webhook.fail_next(0, 503);
     let mut restarted = spawn_stream("stream_kill_restart", &config, &topic, free_port());
-    let status = wait_for_exit(&mut restarted).await;
+    let status = wait_for_exit(&mut restarted, TIMEOUT).await;
     let log = restarted.log();
     assert!(status.success(), "exit {status}; log:\n{log}");
     // Nothing the webhook refused was committed: every event of its filter arrives now.

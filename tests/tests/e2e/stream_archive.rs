@@ -16,10 +16,9 @@
 //!   over the same offsets overwrites (OpenSearch versions go up, counts do not) and adds
 //!   nothing to the archive.
 
-use auditlog_e2e::stream::{ids_once, publish};
+use auditlog_e2e::stream::{ids_once, publish, wait_for_exit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{events, produce_payloads};
@@ -173,18 +172,7 @@ fn spawn_stream(
 /// Runs `auditlog stream --until-caught-up` to its end; its log.
 async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> String {
     let mut process = spawn_stream(config, topic, Some(s3), true);
-    let deadline = Instant::now() + TIMEOUT;
-    let status: ExitStatus = loop {
-        if let Some(status) = process.exit_status() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stream did not catch up within {TIMEOUT:?}; log:\n{}",
-            process.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = wait_for_exit(&mut process, TIMEOUT).await;
     let log = process.log();
     assert!(status.success(), "exit {status}; log:\n{log}");
     log

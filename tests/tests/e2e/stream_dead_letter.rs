@@ -12,10 +12,9 @@
 //!   strict receiver does: any request holding the bad event is refused whole with 422,
 //!   without saying which event. The sink has to find it by sending parts of the batch.
 
-use auditlog_e2e::stream::publish;
+use auditlog_e2e::stream::{publish, wait_for_exit};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use auditlog_e2e::pipeline::events;
 use std::sync::{Arc, Mutex};
@@ -96,18 +95,7 @@ async fn stream_until_caught_up(config: &std::path::Path, topic: &str) -> String
         ])
         .ops_port(ops_port)
         .spawn();
-    let deadline = Instant::now() + TIMEOUT;
-    let status: ExitStatus = loop {
-        if let Some(status) = process.exit_status() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stream did not catch up within {TIMEOUT:?}; log:\n{}",
-            process.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = wait_for_exit(&mut process, TIMEOUT).await;
     let log = process.log();
     assert!(status.success(), "exit {status}; log:\n{log}");
     log
