@@ -4,7 +4,7 @@
 //! ```text
 //!  first batch ──POST _index_template/NAME──▶ template for PREFIX-* (mappings below)
 //!  Batch ──POST _bulk: {"index":{"_index":"PREFIX-YYYY.MM","_id":ID}}\n{event}\n ...──▶ items
-//!                          every item 2xx ─▶ Ok;  any 429/5xx item ─▶ transient;
+//!                          every item 2xx ─▶ Ok;  any 429/5xx/no-index item ─▶ transient;
 //!                          some 4xx, others 2xx ─▶ permanent (those dead-lettered);
 //!                          every item 4xx ─▶ invalid (narrowed down, or retried)
 //! ```
@@ -308,9 +308,15 @@ pub(crate) fn check_bulk_answer(batch: &Batch, body: &[u8]) -> Result<(), Delive
             accepted += 1;
             continue;
         }
-        transient |= status == 408 || status == 429 || !(400..500).contains(&status);
-        let id = result["_id"].as_str().unwrap_or("?");
         let kind = result["error"]["type"].as_str().unwrap_or("?");
+        // A missing index says nothing about the event: it was deleted while the bulk ran
+        // (the next request creates it again from the template) or creating indices is
+        // switched off, a set-up fault that is retried and reported, never dead-lettered.
+        transient |= status == 408
+            || status == 429
+            || !(400..500).contains(&status)
+            || kind == "index_not_found_exception";
+        let id = result["_id"].as_str().unwrap_or("?");
         let reason = result["error"]["reason"].as_str().unwrap_or("?");
         failures.push(format!("{id} {status} {kind}: {reason}"));
         let record = batch

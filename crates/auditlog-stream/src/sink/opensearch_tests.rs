@@ -115,6 +115,21 @@ fn an_item_refused_beside_indexed_ones_is_permanent_and_named_by_offset() {
 }
 
 #[test]
+fn an_index_missing_under_some_items_is_retried_not_dead_lettered() {
+    // Seen when an index is deleted while a bulk request runs: its items answer 404
+    // beside items of other indices that were taken.
+    let batch = batch_of(&[1, 2]);
+    let gone = answer(&[item(1, 201, ""), item(2, 404, "index_not_found_exception")]);
+    let error = check_bulk_answer(&batch, &gone).unwrap_err();
+    assert_eq!(error.class, crate::FailureClass::Transient);
+    assert!(error.rejected.is_empty(), "{error:?}");
+    assert!(
+        error.message.contains("404 index_not_found_exception"),
+        "{error}"
+    );
+}
+
+#[test]
 fn every_item_refused_is_left_to_narrowing_down_with_each_items_reason() {
     let batch = batch_of(&[1, 2]);
     let refused = answer(&[
