@@ -121,6 +121,7 @@ pub mod metrics;
 mod offsets;
 mod pipeline;
 mod retry;
+mod revocations;
 mod row_buffers;
 mod sink;
 mod source;

@@ -29,6 +29,7 @@ use crate::dlq::producer::DeadLetterProducer;
 use crate::intent::IntentStore;
 use crate::offsets::CommitTracker;
 use crate::retry::{Retrier, Stage};
+use crate::revocations::Revocations;
 use crate::row_buffers::RowBuffers;
 use crate::sink::ClickHouseSink;
 use crate::source::{self, ChunkRecycler, MessageRef, SourceCommand, SourceEvent};
@@ -86,10 +87,12 @@ pub async fn run(
     source::check_topics_exist(&kafka, &topics)?;
     let dead_letters = DeadLetterProducer::new(&kafka, config.dlq_topic.clone())?;
 
+    let revocations = Arc::new(Revocations::default());
     let (context, events_rx, recycler) = source::context(
         &config.topic,
         EVENTS_CHANNEL_CAPACITY,
         config.revoke_timeout,
+        Arc::clone(&revocations),
     );
     let consumer: BaseConsumer<source::SourceContext> =
         source::consumer_config(&config).create_with_context(context)?;
@@ -136,6 +139,7 @@ pub async fn run(
     let mut coordinator = Coordinator::new(config, writer, commands_tx, health.clone(), stop);
     coordinator.checkpoints = publisher;
     coordinator.recycler = Some(recycler);
+    coordinator.revocations = revocations;
     health.set_running(true);
     let outcome = coordinator.run(events_rx).await;
     health.set_running(false);
@@ -149,6 +153,9 @@ pub async fn run(
 fn batch_clock() -> Instant {
     tokio::time::Instant::now().into_std()
 }
+
+/// How often a revocation's flush looks whether the consumer still waits for it.
+const GIVEN_UP_CHECK: Duration = Duration::from_millis(250);
 
 /// A finished write task.
 #[derive(Debug)]
@@ -173,6 +180,9 @@ struct Coordinator<W> {
     /// Bumped each time a partition is revoked, so late completions of its old batches are
     /// recognised and ignored.
     generations: HashMap<i32, u64>,
+    /// Revocations the source gave up waiting for: until one is handled here, what
+    /// finishes for its partitions is ignored like an old generation's batch.
+    revocations: Arc<Revocations>,
     permits: Arc<Semaphore>,
     completions: (
         mpsc::UnboundedSender<Completion>,
@@ -210,6 +220,7 @@ impl<W: BatchWriter> Coordinator<W> {
             batchers: HashMap::new(),
             tracker: CommitTracker::default(),
             generations: HashMap::new(),
+            revocations: Arc::default(),
             permits: Arc::new(Semaphore::new(config.max_in_flight_batches)),
             completions: mpsc::unbounded_channel(),
             commands_tx,
@@ -272,8 +283,9 @@ impl<W: BatchWriter> Coordinator<W> {
                         metrics::gauge!(names::ASSIGNED_PARTITIONS).set(partitions.len() as f64);
                         self.health.set_assigned(partitions.len());
                     }
-                    Some(SourceEvent::Revoked { partitions, reply }) => {
+                    Some(SourceEvent::Revoked { partitions, number, reply }) => {
                         let offsets = self.revoke(&partitions).await?;
+                        self.revocations.handled(number);
                         let _ = reply.send(offsets);
                     }
                     None => return Err(IngestError::Pipeline("kafka source stopped".into())),
@@ -456,8 +468,8 @@ impl<W: BatchWriter> Coordinator<W> {
 
     /// Counts a finished batch and marks it done. Returns the partition's new committable
     /// offset if the contiguous finished prefix grew; a failed batch's error stops the run.
-    /// Batches of a partition revoked since they were dispatched (older generation) count,
-    /// but commit nothing.
+    /// Batches of a partition revoked since they were dispatched (older generation), or
+    /// whose revocation the source gave up waiting for, count but commit nothing.
     fn settle(&mut self, completion: Completion) -> Result<Option<(i32, i64)>, IngestError> {
         let (num_rows, num_poison) = match completion.result {
             Ok(counts) => counts,
@@ -469,7 +481,9 @@ impl<W: BatchWriter> Coordinator<W> {
         self.report.dead_lettered += num_poison as u64;
         self.report.batches += 1;
         let partition = completion.partition;
-        if self.generations.get(&partition).copied() != Some(completion.generation) {
+        if self.generations.get(&partition).copied() != Some(completion.generation)
+            || self.revocations.abandoned(partition)
+        {
             return Ok(None);
         }
         self.heads
@@ -506,11 +520,26 @@ impl<W: BatchWriter> Coordinator<W> {
             .iter()
             .any(|partition| self.tracker.num_in_flight(*partition) > 0)
         {
-            let Ok(Some(completion)) =
-                tokio::time::timeout_at(deadline, self.completions.1.recv()).await
-            else {
-                tracing::warn!(?partitions, "revocation flush timed out");
+            if partitions
+                .iter()
+                .all(|partition| self.revocations.abandoned(*partition))
+            {
+                // Nobody waits for the answer any more: the other partitions need the
+                // coordinator back.
+                tracing::warn!(
+                    ?partitions,
+                    "revocation given up by the consumer; not waiting for its batches"
+                );
                 break;
+            }
+            let slice = (tokio::time::Instant::now() + GIVEN_UP_CHECK).min(deadline);
+            let completion = match tokio::time::timeout_at(slice, self.completions.1.recv()).await {
+                Ok(Some(completion)) => completion,
+                Err(_) if slice < deadline => continue,
+                _ => {
+                    tracing::warn!(?partitions, "revocation flush timed out");
+                    break;
+                }
             };
             if let Some((partition, offset)) = self.settle(completion)? {
                 if partitions.contains(&partition) {

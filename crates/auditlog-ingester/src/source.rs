@@ -19,7 +19,9 @@
 //!
 //! Revocation is a handshake inside librdkafka's rebalance callback: the coordinator flushes
 //! the revoked partitions' batches, answers with the offsets that are now safe, and the
-//! callback commits them synchronously before the partitions leave.
+//! callback commits them synchronously before the partitions leave. A callback that stops
+//! waiting (the revocation timeout) marks the revocation given up in [`Revocations`] before
+//! it returns, so the coordinator neither commits nor signs what finishes for it later.
 //!
 //! Every group protocol works the same way here: the eager assignors (range, roundrobin)
 //! revoke everything and assign the new set; `cooperative-sticky` and the consumer protocol
@@ -43,6 +45,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dlq::letter::ReplayOrigin;
+use crate::revocations::Revocations;
 use crate::stages::StageTimer;
 use crate::{IngestError, IngesterConfig};
 
@@ -170,8 +173,11 @@ pub(crate) enum SourceEvent {
     /// The partitions this member owns now, after a rebalance (all of them, not the change).
     Assigned(Vec<i32>),
     /// Flush these partitions and answer with the offsets to commit before they leave.
+    /// `number` is the revocation's in [`Revocations`], where the callback marks it if it
+    /// stops waiting for the answer.
     Revoked {
         partitions: Vec<i32>,
+        number: u64,
         reply: SyncSender<Vec<(i32, i64)>>,
     },
 }
@@ -201,6 +207,7 @@ pub(crate) struct SourceContext {
     /// assigned meanwhile is paused as it arrives, or it would fill the backlog unbounded.
     paused: AtomicBool,
     revoke_timeout: Duration,
+    revocations: Arc<Revocations>,
     /// Emptied chunks back from the coordinator, for the poll thread to fill again.
     recycled: Mutex<Receiver<MessageChunk>>,
 }
@@ -293,6 +300,7 @@ impl SourceContext {
             }
         }
         let deadline = Instant::now() + self.revoke_timeout;
+        let number = self.revocations.begin();
         let (reply_tx, reply_rx) = sync_channel(1);
         {
             let mut backlog = self.backlog();
@@ -308,6 +316,7 @@ impl SourceContext {
             });
             backlog.push_back(SourceEvent::Revoked {
                 partitions: partitions.clone(),
+                number,
                 reply: reply_tx,
             });
         }
@@ -319,6 +328,7 @@ impl SourceContext {
                 break;
             }
             if Instant::now() >= deadline {
+                self.revocations.give_up(&partitions, number);
                 tracing::warn!(
                     ?partitions,
                     "revocation could not reach the pipeline in time; the next owner resumes from the last commit"
@@ -340,10 +350,13 @@ impl SourceContext {
                 }
             }
             Ok(_) => {}
-            Err(_) => tracing::warn!(
-                ?partitions,
-                "revoked partitions were not flushed in time; the next owner resumes from the last commit"
-            ),
+            Err(_) => {
+                self.revocations.give_up(&partitions, number);
+                tracing::warn!(
+                    ?partitions,
+                    "revoked partitions were not flushed in time; the next owner resumes from the last commit"
+                );
+            }
         }
     }
 }
@@ -416,6 +429,7 @@ pub(crate) fn context(
     topic: &str,
     capacity_messages: usize,
     revoke_timeout: Duration,
+    revocations: Arc<Revocations>,
 ) -> (SourceContext, mpsc::Receiver<SourceEvent>, ChunkRecycler) {
     let (events_tx, events_rx) = mpsc::channel((capacity_messages / CHUNK_MESSAGES).max(1));
     let (recycle_tx, recycle_rx) = sync_channel(RECYCLED_CHUNKS);
@@ -427,6 +441,7 @@ pub(crate) fn context(
             next_offsets: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
             revoke_timeout,
+            revocations,
             recycled: Mutex::new(recycle_rx),
         },
         events_rx,
@@ -737,7 +752,8 @@ mod tests {
 
     #[test]
     fn emptied_chunks_come_back_for_reuse() {
-        let (context, _events, recycler) = context("t", 1024, Duration::from_secs(1));
+        let (context, _events, recycler) =
+            context("t", 1024, Duration::from_secs(1), Arc::default());
         let mut chunk = MessageChunk::default();
         chunk.push(message(0, 1, &[7; 1000]));
         let capacity = chunk.data.capacity();
@@ -753,7 +769,8 @@ mod tests {
 
     #[test]
     fn messages_fill_the_last_chunk_then_start_a_new_one_after_other_events() {
-        let (context, _events, _recycler) = context("t", 1024, Duration::from_secs(1));
+        let (context, _events, _recycler) =
+            context("t", 1024, Duration::from_secs(1), Arc::default());
         for offset in 0..(CHUNK_MESSAGES as i64 + 1) {
             context.push_message(message(0, offset, b"x"));
         }

@@ -132,6 +132,8 @@ struct Harness {
     commands: Receiver<SourceCommand>,
     stop: watch::Sender<Option<TokioInstant>>,
     running: tokio::task::JoinHandle<(Result<(), IngestError>, IngestReport)>,
+    /// What the source shares with the coordinator about revocations it gave up.
+    revocations: Arc<Revocations>,
 }
 
 impl Harness {
@@ -141,6 +143,8 @@ impl Harness {
         let (stop, stop_rx) = Stop::manual();
         let mut coordinator =
             Coordinator::new(config, writer, commands_tx, Health::default(), stop_rx);
+        let revocations = Arc::new(Revocations::default());
+        coordinator.revocations = Arc::clone(&revocations);
         let running = tokio::spawn(async move {
             let outcome = coordinator.run(events_rx).await;
             (outcome, coordinator.report)
@@ -150,7 +154,33 @@ impl Harness {
             commands,
             stop,
             running,
+            revocations,
         }
+    }
+
+    /// Sends a revocation of `partitions` as the source numbers it; its answer comes back
+    /// on the receiver.
+    async fn revoke(&self, partitions: &[i32]) -> (u64, Receiver<Vec<(i32, i64)>>) {
+        let number = self.revocations.begin();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.send_revoked(partitions, number, reply).await;
+        (number, answer)
+    }
+
+    async fn send_revoked(
+        &self,
+        partitions: &[i32],
+        number: u64,
+        reply: std::sync::mpsc::SyncSender<Vec<(i32, i64)>>,
+    ) {
+        self.events
+            .send(SourceEvent::Revoked {
+                partitions: partitions.to_vec(),
+                number,
+                reply,
+            })
+            .await
+            .expect("coordinator running");
     }
 
     async fn feed(&self, partition: i32, offsets: std::ops::Range<i64>) {
@@ -283,15 +313,7 @@ async fn a_revoked_partitions_late_batch_commits_nothing_and_redelivery_starts_a
     let writer = FakeWriter::new();
     let harness = Harness::start(config(2, 4), writer.clone());
     harness.feed(3, 0..2).await;
-    let (reply, answer) = std::sync::mpsc::sync_channel(1);
-    harness
-        .events
-        .send(SourceEvent::Revoked {
-            partitions: vec![3],
-            reply,
-        })
-        .await
-        .expect("coordinator running");
+    let (_, answer) = harness.revoke(&[3]).await;
     // The batch is still being written when the revocation's time runs out.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(answer.try_recv().expect("revocation answered"), vec![]);
@@ -304,6 +326,62 @@ async fn a_revoked_partitions_late_batch_commits_nothing_and_redelivery_starts_a
     // The partition comes back from the last commit: the same offsets are new again.
     harness.feed(3, 0..2).await;
     assert_eq!(ranges(&writer.started()), [(0, 1), (0, 1)]);
+    settle().await;
+    assert_eq!(harness.commits(), [(3, 2)]);
+    let (_, outcome, _, _) = harness.stop().await;
+    outcome.expect("clean stop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_finishing_after_the_consumer_gave_its_revocation_up_is_not_committed() {
+    // ClickHouse is down through a rebalance: the consumer's callback stops waiting, and the
+    // group may hand the partition on. The batch that then finishes here must not move the
+    // commit or the signed head, or two owners sign different chains over the same offsets.
+    let writer = FakeWriter::new();
+    let harness = Harness::start(config(2, 4), writer.clone());
+    harness.feed(3, 0..2).await;
+    let (number, answer) = harness.revoke(&[3]).await;
+    // Between two of the coordinator's looks at the mark, so the batch finishing is what
+    // wakes it.
+    tokio::time::sleep(GIVEN_UP_CHECK * 4 + GIVEN_UP_CHECK / 2).await;
+    harness.revocations.give_up(&[3], number);
+    writer.release(0);
+    settle().await;
+    tokio::time::sleep(GIVEN_UP_CHECK * 2).await;
+    assert_eq!(
+        answer
+            .try_recv()
+            .expect("answered without waiting out its own deadline"),
+        vec![],
+        "the late batch is not committable"
+    );
+    assert_eq!(harness.commits(), []);
+    let (_, outcome, report, commits) = harness.stop().await;
+    outcome.expect("clean stop");
+    assert_eq!(commits, []);
+    assert_eq!(report.batches, 1, "counted, as written");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revocation_given_up_before_it_reached_the_coordinator_holds_its_batches_back() {
+    // The channel was full until the callback's deadline: the revocation is still on its
+    // way when the partition's batch finishes.
+    let writer = FakeWriter::new();
+    let harness = Harness::start(config(2, 4), writer.clone());
+    harness.feed(3, 0..2).await;
+    harness.feed(4, 0..2).await;
+    let number = harness.revocations.begin();
+    harness.revocations.give_up(&[3], number);
+    writer.release(0);
+    settle().await;
+    assert_eq!(harness.commits(), [(4, 2)], "partition 4 was not revoked");
+
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    harness.send_revoked(&[3], number, reply).await;
+    settle().await;
+    assert_eq!(answer.try_recv().expect("answered"), vec![]);
+    // Handled, the mark is spent: the partition assigned back commits again.
+    harness.feed(3, 0..2).await;
     settle().await;
     assert_eq!(harness.commits(), [(3, 2)]);
     let (_, outcome, _, _) = harness.stop().await;
