@@ -440,6 +440,10 @@ pub struct IngestArgs {
         value_name = "SECS"
     )]
     pub shutdown_timeout_secs: Option<u64>,
+    /// Seconds a revoked partition's batches may take to be written and committed before
+    /// the partition is let go uncommitted [default: 30].
+    #[arg(long, env = "AUDITLOG_INGEST_REVOKE_TIMEOUT_SECS", value_name = "SECS")]
+    pub revoke_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -179,6 +179,7 @@ pub struct IngestFile {
     pub poison_max: Option<usize>,
     pub poison_window: Option<usize>,
     pub shutdown_timeout_secs: Option<u64>,
+    pub revoke_timeout_secs: Option<u64>,
 }
 
 /// `[producer]`
@@ -444,7 +445,11 @@ impl IngestSettings {
                     poison_defaults.max_poison
                 }),
             },
-            revoke_timeout: Duration::from_secs(30),
+            revoke_timeout: Duration::from_secs(pick(
+                args.revoke_timeout_secs,
+                ingest.revoke_timeout_secs,
+                || 30,
+            )),
             shutdown_timeout: Duration::from_secs(pick(
                 args.shutdown_timeout_secs,
                 ingest.shutdown_timeout_secs,

@@ -260,3 +260,70 @@ async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again
         &format!("{}\n{}", first.log(), second.log()),
     );
 }
+
+/// ClickHouse stays down longer than the revocation's deadline while a member joins: the
+/// first member lets its partitions go uncommitted, and what it writes for them once
+/// ClickHouse is back is neither committed nor signed. The new owner writes and signs those
+/// offsets itself, so every event is stored once and the chains verify, with no head off
+/// them (the fork `verify` reports as rewritten history).
+#[tokio::test(flavor = "multi_thread")]
+async fn partitions_let_go_past_the_revocation_deadline_are_signed_by_their_next_owner_only() {
+    const NUM_EVENTS: usize = 60_000;
+    const GAVE_UP: &str = "the next owner resumes from the last commit";
+    let mut clickhouse = PrivateClickHouse::start().await;
+    let mut target = PipelineTarget::create("group_deadline", PARTITIONS).await;
+    target.clickhouse_url = clickhouse.url();
+    target.migrate();
+    let env = with_kafka_properties(
+        &target,
+        "session.timeout.ms=6000,heartbeat.interval.ms=1000",
+    );
+    let args = [
+        "--batch-rows",
+        "1000",
+        "--max-in-flight-batches",
+        "1",
+        "--revoke-timeout-secs",
+        "3",
+    ];
+    let mut first = target.spawn_ingester_with("group_deadline_a", &env, &args);
+    let all_events = events(9, NUM_EVENTS);
+    let half = NUM_EVENTS / 2;
+    produce_events(&target.topic, &all_events[..half / 2]).await;
+    target.wait_for_rows(1_000, INGEST_TIMEOUT).await;
+
+    clickhouse.stop();
+    produce_events(&target.topic, &all_events[half / 2..half]).await;
+    let second = target.spawn_ingester_with("group_deadline_b", &env, &args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !first.log().contains(GAVE_UP) {
+        assert!(
+            Instant::now() < deadline,
+            "the first member never let a partition go uncommitted\n{}\n{}",
+            first.log(),
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The group hands the partitions on meanwhile; both members' writes wait for ClickHouse.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    clickhouse.resume().await;
+    produce_events(&target.topic, &all_events[half..]).await;
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(
+        counts,
+        NUM_EVENTS as u64,
+        &format!("{}\n{}", first.log(), second.log()),
+    );
+    let mut second = second;
+    for member in [&mut first, &mut second] {
+        let status = member.terminate(Duration::from_secs(60)).expect("exits");
+        assert!(status.success(), "{}", member.log());
+    }
+    target.assert_verifies(
+        NUM_EVENTS as u64,
+        &format!("{}\n{}", first.log(), second.log()),
+    );
+}

@@ -91,6 +91,7 @@ batch_rows = {{ int .Values.ingester.batchRows }}
 batch_max_age_ms = {{ int .Values.ingester.batchMaxAgeMs }}
 max_in_flight_batches = {{ int .Values.ingester.maxInFlightBatches }}
 shutdown_timeout_secs = {{ int .Values.ingester.shutdownTimeoutSecs }}
+revoke_timeout_secs = {{ int .Values.ingester.revokeTimeoutSecs }}
 
 [api]
 query_timeout_secs = {{ int .Values.api.queryTimeoutSecs }}
