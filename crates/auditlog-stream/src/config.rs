@@ -219,8 +219,14 @@ impl SinkConfig {
     pub fn dead_letter_topic(&self, topic: &str) -> String {
         self.dead_letter_topic
             .clone()
-            .unwrap_or_else(|| crate::dead_letter::default_dead_letter_topic(topic, &self.name))
+            .unwrap_or_else(|| default_dead_letter_topic(topic, &self.name))
     }
+}
+
+/// The dead-letter topic of sink `sink` reading `topic` when none is configured:
+/// `<topic>-stream-<sink>-dlq` (`audit-events-stream-siem-dlq`).
+pub fn default_dead_letter_topic(topic: &str, sink: &str) -> String {
+    format!("{topic}-stream-{sink}-dlq")
 }
 
 /// Checks every entry and that names are unique; `only` keeps the named sinks (all when

@@ -111,3 +111,11 @@ fn the_dead_letter_topic_defaults_from_the_topic_or_is_checked() {
     let error = sinks_from_file(&parse(&bad), &[]).unwrap_err().to_string();
     assert!(error.contains("dead_letter_topic"), "{error}");
 }
+
+#[test]
+fn the_default_dead_letter_topic_names_the_source_and_the_sink() {
+    assert_eq!(
+        default_dead_letter_topic("audit-events", "siem"),
+        "audit-events-stream-siem-dlq"
+    );
+}

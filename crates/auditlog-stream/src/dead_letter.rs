@@ -37,12 +37,6 @@ pub const HEADER_FORMAT: &str = "auditlog.dlq.format";
 /// Header of a sink's dead letter: the event id.
 pub const HEADER_EVENT_ID: &str = "auditlog.dlq.event_id";
 
-/// The dead-letter topic of sink `sink` reading `topic` when none is configured:
-/// `<topic>-stream-<sink>-dlq` (`audit-events-stream-siem-dlq`).
-pub fn default_dead_letter_topic(topic: &str, sink: &str) -> String {
-    format!("{topic}-stream-{sink}-dlq")
-}
-
 /// Writes one sink's dead letters; clones share the producer.
 #[derive(Clone)]
 pub(crate) struct DeadLetters {
@@ -175,18 +169,5 @@ fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {
         key,
         value: Some(value),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_topic_names_the_source_and_the_sink() {
-        assert_eq!(
-            default_dead_letter_topic("audit-events", "siem"),
-            "audit-events-stream-siem-dlq"
-        );
     }
 }

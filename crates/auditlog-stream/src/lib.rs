@@ -77,9 +77,9 @@ pub use archive::{ArchiveReport, BackfillRunReport, ChainReport, verify_archive}
 pub use backfill::{BackfillConfig, BackfillRange, BackfillReport, backfill};
 pub use config::{
     BatchLimits, DEFAULT_METRICS_LISTEN, Destination, GROUP_PREFIX, SinkConfig, SinkFile,
-    StreamFile, resolve_filter, sinks_from_file,
+    StreamFile, default_dead_letter_topic, resolve_filter, sinks_from_file,
 };
-pub use dead_letter::{HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SINK, default_dead_letter_topic};
+pub use dead_letter::{HEADER_EVENT_ID, HEADER_FORMAT, HEADER_SINK};
 pub use engine::{SinkReport, StreamConfig, StreamReport, run};
 pub use error::StreamError;
 pub use format::{Format, OCSF_VERSION};
