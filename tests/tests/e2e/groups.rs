@@ -29,6 +29,26 @@ fn with_kafka_properties(target: &PipelineTarget, properties: &str) -> Vec<(&'st
     env
 }
 
+/// A target whose ClickHouse the test can stop (a private server), its schema applied, and
+/// its environment with group timeouts short enough for a test to see members come and go.
+async fn on_private_clickhouse(
+    prefix: &str,
+) -> (
+    PrivateClickHouse,
+    PipelineTarget,
+    Vec<(&'static str, String)>,
+) {
+    let clickhouse = PrivateClickHouse::start().await;
+    let mut target = PipelineTarget::create(prefix, PARTITIONS).await;
+    target.clickhouse_url = clickhouse.url();
+    target.migrate();
+    let env = with_kafka_properties(
+        &target,
+        "session.timeout.ms=6000,heartbeat.interval.ms=1000",
+    );
+    (clickhouse, target, env)
+}
+
 /// Two members share the partitions; one leaves on SIGTERM and the other takes everything
 /// over, with nothing lost and nothing visible twice, under the group protocol that
 /// `properties` selects.
@@ -185,14 +205,7 @@ async fn a_static_member_killed_and_restarted_consumes_again_within_ten_seconds(
 async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again() {
     const NUM_EVENTS: usize = 90_000;
     const STALLED: &str = "pipeline stalled: pausing partitions";
-    let mut clickhouse = PrivateClickHouse::start().await;
-    let mut target = PipelineTarget::create("group_paused", PARTITIONS).await;
-    target.clickhouse_url = clickhouse.url();
-    target.migrate();
-    let env = with_kafka_properties(
-        &target,
-        "session.timeout.ms=6000,heartbeat.interval.ms=1000",
-    );
+    let (mut clickhouse, target, env) = on_private_clickhouse("group_paused").await;
     // One batch in flight at a time, so the outage backs the pipeline up quickly.
     let args = ["--batch-rows", "1000", "--max-in-flight-batches", "1"];
     let mut first = target.spawn_ingester_with("group_paused_a", &env, &args);
@@ -203,15 +216,11 @@ async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again
 
     clickhouse.stop();
     produce_events(&target.topic, &all_events[thirds[0] / 2..thirds[0]]).await;
-    let deadline = Instant::now() + INGEST_TIMEOUT;
-    while !first.log().contains(STALLED) {
-        assert!(
-            Instant::now() < deadline,
-            "the outage never stalled the first member\n{}",
-            first.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    assert!(
+        first.wait_for_log(STALLED, INGEST_TIMEOUT).await,
+        "the outage never stalled the first member\n{}",
+        first.log()
+    );
 
     // The second member takes half while the first is paused. ClickHouse comes back once the
     // first has begun giving its partitions up, so that its pipeline can flush them within
@@ -221,15 +230,17 @@ async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again
     const ASSIGNED: &str = "partitions assigned";
     let second = target.spawn_ingester_with("group_paused_b", &env, &args);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !first.log().contains("partitions revoked") {
-        assert!(
-            Instant::now() < deadline,
-            "the first member never gave its partitions up\n{}\n{}",
-            first.log(),
-            second.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        first
+            .wait_for_log(
+                "partitions revoked",
+                deadline.saturating_duration_since(Instant::now())
+            )
+            .await,
+        "the first member never gave its partitions up\n{}\n{}",
+        first.log(),
+        second.log()
+    );
     clickhouse.resume().await;
     while !(second.log().contains(ASSIGNED) && first.log().matches(ASSIGNED).count() >= 2) {
         assert!(
@@ -270,14 +281,7 @@ async fn partitions_paused_in_a_stall_that_move_away_and_back_are_consumed_again
 async fn partitions_let_go_past_the_revocation_deadline_are_signed_by_their_next_owner_only() {
     const NUM_EVENTS: usize = 60_000;
     const GAVE_UP: &str = "the next owner resumes from the last commit";
-    let mut clickhouse = PrivateClickHouse::start().await;
-    let mut target = PipelineTarget::create("group_deadline", PARTITIONS).await;
-    target.clickhouse_url = clickhouse.url();
-    target.migrate();
-    let env = with_kafka_properties(
-        &target,
-        "session.timeout.ms=6000,heartbeat.interval.ms=1000",
-    );
+    let (mut clickhouse, target, env) = on_private_clickhouse("group_deadline").await;
     let args = [
         "--batch-rows",
         "1000",
@@ -295,16 +299,12 @@ async fn partitions_let_go_past_the_revocation_deadline_are_signed_by_their_next
     clickhouse.stop();
     produce_events(&target.topic, &all_events[half / 2..half]).await;
     let second = target.spawn_ingester_with("group_deadline_b", &env, &args);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !first.log().contains(GAVE_UP) {
-        assert!(
-            Instant::now() < deadline,
-            "the first member never let a partition go uncommitted\n{}\n{}",
-            first.log(),
-            second.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        first.wait_for_log(GAVE_UP, Duration::from_secs(120)).await,
+        "the first member never let a partition go uncommitted\n{}\n{}",
+        first.log(),
+        second.log()
+    );
     // The group hands the partitions on meanwhile; both members' writes wait for ClickHouse.
     tokio::time::sleep(Duration::from_secs(3)).await;
     clickhouse.resume().await;

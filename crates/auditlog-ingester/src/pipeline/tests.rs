@@ -162,17 +162,12 @@ impl Harness {
     /// on the receiver.
     async fn revoke(&self, partitions: &[i32]) -> (u64, Receiver<Vec<(i32, i64)>>) {
         let number = self.revocations.begin();
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.send_revoked(partitions, number, reply).await;
-        (number, answer)
+        (number, self.send_revoked(partitions, number).await)
     }
 
-    async fn send_revoked(
-        &self,
-        partitions: &[i32],
-        number: u64,
-        reply: std::sync::mpsc::SyncSender<Vec<(i32, i64)>>,
-    ) {
+    /// Sends revocation `number`, already numbered; its answer comes back on the receiver.
+    async fn send_revoked(&self, partitions: &[i32], number: u64) -> Receiver<Vec<(i32, i64)>> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
         self.events
             .send(SourceEvent::Revoked {
                 partitions: partitions.to_vec(),
@@ -181,6 +176,7 @@ impl Harness {
             })
             .await
             .expect("coordinator running");
+        answer
     }
 
     async fn feed(&self, partition: i32, offsets: std::ops::Range<i64>) {
@@ -376,8 +372,7 @@ async fn a_revocation_given_up_before_it_reached_the_coordinator_holds_its_batch
     settle().await;
     assert_eq!(harness.commits(), [(4, 2)], "partition 4 was not revoked");
 
-    let (reply, answer) = std::sync::mpsc::sync_channel(1);
-    harness.send_revoked(&[3], number, reply).await;
+    let answer = harness.send_revoked(&[3], number).await;
     settle().await;
     assert_eq!(answer.try_recv().expect("answered"), vec![]);
     // Handled, the mark is spent: the partition assigned back commits again.
