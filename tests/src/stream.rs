@@ -1,14 +1,22 @@
 //! What the streaming tests (`stream*` modules) share: events published the way a service
-//! publishes them, and the "each id once" check every destination is held to.
+//! publishes them, checkpoints signed the way an ingester signs them, the `stream` process, and
+//! the "each id once" check every destination is held to.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Duration;
 
 use auditlog_event::{Actor, AuditEvent};
+use auditlog_integrity::{ChainHead, CheckpointSigner};
 use auditlog_producer::Producer;
+use auditlog_testkit::{AuditlogCommand, S3Server, auditlog_binary, free_port, read_topic};
 use uuid::Uuid;
 
 use crate::kafka_brokers;
+use crate::pipeline::{AuditlogProcess, produce_payloads};
+
+/// How long a test waits for the topic it signs to hold the messages it published.
+const READ_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Publishes `events` to `topic` on the shared broker through the SDK, each acknowledged
 /// before the next is sent, so the topic holds them in this order.
@@ -65,21 +73,88 @@ pub fn every_third_by_carol(events: &mut [AuditEvent]) -> BTreeSet<usize> {
 }
 
 /// Waits for `process` (an `auditlog stream --until-caught-up`) to exit and returns how; panics
-/// with its log when it is still running after `timeout`.
+/// with its log when it is still running after `timeout`. The test kit's wait blocks its thread,
+/// so it runs where the (multi-threaded) runtime allows that.
 pub async fn wait_for_exit(
     process: &mut crate::pipeline::AuditlogProcess,
     timeout: Duration,
 ) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(status) = process.exit_status() {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
+    tokio::task::block_in_place(|| process.wait_for_exit(timeout)).unwrap_or_else(|| {
+        panic!(
             "stream did not catch up within {timeout:?}; log:\n{}",
             process.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        )
+    })
+}
+
+/// `auditlog stream` (its log named after `test`), with `--until-caught-up` or until killed.
+/// The archive's manifests find signed checkpoints in `TOPIC-checkpoints`, and the S3 key pair
+/// comes through the environment, as an operator keeps it out of the file.
+pub fn spawn_stream(
+    test: &str,
+    config: &Path,
+    topic: &str,
+    s3: Option<&S3Server>,
+    until_caught_up: bool,
+) -> AuditlogProcess {
+    let ops_port = free_port();
+    let mut args = vec![
+        "--config".to_owned(),
+        config.to_str().expect("utf-8 path").to_owned(),
+        "--kafka-topic".to_owned(),
+        topic.to_owned(),
+        "--kafka-checkpoint-topic".to_owned(),
+        format!("{topic}-checkpoints"),
+        "stream".to_owned(),
+        "--metrics-listen".to_owned(),
+        format!("127.0.0.1:{ops_port}"),
+    ];
+    if until_caught_up {
+        args.push("--until-caught-up".to_owned());
     }
+    let mut command = AuditlogCommand::new(auditlog_binary(), test).args(args);
+    if let Some(s3) = s3 {
+        let credentials = s3.credentials();
+        command = command
+            .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
+            .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone());
+    }
+    command.ops_port(ops_port).spawn()
+}
+
+/// Signs the end offsets of `topic` (once it holds `messages` messages over `partitions`) as
+/// an ingester would, its digests aside (they are not the archive's business), and publishes
+/// the checkpoint to `TOPIC-checkpoints`; the signed last offset of each partition.
+pub async fn publish_checkpoint(
+    topic: &str,
+    partitions: i32,
+    signer: &CheckpointSigner,
+    messages: usize,
+) -> BTreeMap<i32, i64> {
+    let records = read_topic(&kafka_brokers(), topic, partitions, messages, READ_TIMEOUT).await;
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in &records {
+        let end = ends.entry(record.partition).or_default();
+        *end = (*end).max(record.offset);
+    }
+    let heads = ends
+        .iter()
+        .map(|(partition, last_offset)| ChainHead {
+            topic: topic.to_owned(),
+            partition: *partition,
+            last_offset: *last_offset,
+            digest: [7; 32],
+        })
+        .collect();
+    let micros = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    let envelope = signer.sign(micros, heads).envelope();
+    produce_payloads(
+        &format!("{topic}-checkpoints"),
+        vec![(
+            "checkpoint".into(),
+            serde_json::to_vec(&envelope).expect("json"),
+        )],
+    )
+    .await;
+    ends
 }

@@ -27,6 +27,7 @@ mod smoke;
 mod stream;
 mod stream_archive;
 mod stream_backfill;
+mod stream_checkpoints;
 mod stream_dead_letter;
 mod stream_ocsf;
 mod ui_browser;

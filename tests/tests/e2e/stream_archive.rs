@@ -16,17 +16,16 @@
 //!   over the same offsets overwrites (OpenSearch versions go up, counts do not) and adds
 //!   nothing to the archive.
 
-use auditlog_e2e::stream::{ids_once, publish, wait_for_exit};
-use std::collections::{BTreeMap, BTreeSet};
+use auditlog_e2e::stream::{ids_once, publish, publish_checkpoint, spawn_stream, wait_for_exit};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{events, produce_payloads};
 use auditlog_event::AuditEvent;
-use auditlog_integrity::{ChainHead, CheckpointSigner};
+use auditlog_integrity::CheckpointSigner;
 use auditlog_testkit::{
-    AuditlogCommand, AuditlogProcess, OpenSearchNode, S3Server, auditlog_binary, create_topic,
-    free_port, kafka_brokers, log_dir, read_topic, unique_name,
+    OpenSearchNode, S3Server, auditlog_binary, create_topic, kafka_brokers, log_dir, unique_name,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -135,43 +134,9 @@ batch_max_age_ms = 200
     path
 }
 
-/// `auditlog stream`, with `--until-caught-up` or until killed.
-fn spawn_stream(
-    config: &Path,
-    topic: &str,
-    s3: Option<&S3Server>,
-    until_caught_up: bool,
-) -> AuditlogProcess {
-    let ops_port = free_port();
-    let mut args = vec![
-        "--config".to_owned(),
-        config.to_str().expect("utf-8 path").to_owned(),
-        "--kafka-topic".to_owned(),
-        topic.to_owned(),
-        // Where the archive's manifests find signed checkpoints (only one test makes it).
-        "--kafka-checkpoint-topic".to_owned(),
-        format!("{topic}-checkpoints"),
-        "stream".to_owned(),
-        "--metrics-listen".to_owned(),
-        format!("127.0.0.1:{ops_port}"),
-    ];
-    if until_caught_up {
-        args.push("--until-caught-up".to_owned());
-    }
-    let mut command = AuditlogCommand::new(auditlog_binary(), "stream_archive").args(args);
-    if let Some(s3) = s3 {
-        // The key pair through the environment, as an operator keeps it out of the file.
-        let credentials = s3.credentials();
-        command = command
-            .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
-            .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone());
-    }
-    command.ops_port(ops_port).spawn()
-}
-
 /// Runs `auditlog stream --until-caught-up` to its end; its log.
 async fn stream_until_caught_up(config: &Path, topic: &str, s3: &S3Server) -> String {
-    let mut process = spawn_stream(config, topic, Some(s3), true);
+    let mut process = spawn_stream("stream_archive", config, topic, Some(s3), true);
     let status = wait_for_exit(&mut process, TIMEOUT).await;
     let log = process.log();
     assert!(status.success(), "exit {status}; log:\n{log}");
@@ -401,7 +366,7 @@ async fn kill_dash_nine_mid_archive_then_a_restart_keeps_each_event_once() {
 
     // No manifest is due within the test: after the kill only the objects tell the story.
     let config = write_config("k", &s3, &opensearch, &prefix, 3600);
-    let mut stream = spawn_stream(&config, &topic, Some(&s3), false);
+    let mut stream = spawn_stream("stream_archive", &config, &topic, Some(&s3), false);
     let deadline = Instant::now() + TIMEOUT;
     while opensearch_count_or_zero(&opensearch, &prefix).await < first.len() as u64
         || s3.list_keys(BUCKET, &format!("{prefix}/")).await.is_empty()
@@ -497,33 +462,6 @@ lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=name)["Body"].read()).s
 s3.put_object(Bucket=bucket, Key=name, Body=gzip.compress(b"".join(lines[1:])))
 "#;
 
-/// Signs the topic's end offsets as an ingester would (its digests are not the archive's
-/// business) and publishes the checkpoint where `stream` reads them.
-async fn publish_checkpoint(topic: &str, signer: &CheckpointSigner, messages: usize) {
-    let records = read_topic(&kafka_brokers(), topic, PARTITIONS, messages, TIMEOUT).await;
-    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-    for record in &records {
-        let end = ends.entry(record.partition).or_default();
-        *end = (*end).max(record.offset);
-    }
-    let heads = ends
-        .into_iter()
-        .map(|(partition, last_offset)| ChainHead {
-            topic: topic.to_owned(),
-            partition,
-            last_offset,
-            digest: [7; 32],
-        })
-        .collect();
-    let micros = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
-    let envelope = signer.sign(micros, heads).envelope();
-    produce_payloads(
-        &format!("{topic}-checkpoints"),
-        vec![("checkpoint".into(), serde_json::to_vec(&envelope).unwrap())],
-    )
-    .await;
-}
-
 /// `auditlog verify --archive`: exit success, and the report as JSON.
 fn verify_archive(s3: &S3Server, prefix: &str, public_key: Option<&Path>) -> (bool, Value) {
     let credentials = s3.credentials();
@@ -581,10 +519,10 @@ async fn verify_archive_passes_then_names_each_tampering() {
     let stranger = log_dir().join(format!("{}.pub", unique_name("stranger_key")));
     std::fs::write(&stranger, CheckpointSigner::generate().public_pem()).expect("public key");
     publish(&topic, &events(71, 150)).await;
-    publish_checkpoint(&topic, &signer, 150).await;
+    publish_checkpoint(&topic, PARTITIONS, &signer, 150).await;
     stream_until_caught_up(&config, &topic, &s3).await;
     publish(&topic, &events(72, 150)).await;
-    publish_checkpoint(&topic, &signer, 300).await;
+    publish_checkpoint(&topic, PARTITIONS, &signer, 300).await;
     stream_until_caught_up(&config, &topic, &s3).await;
 
     let (valid, report) = verify_archive(&s3, &prefix, Some(&public_key));
@@ -737,7 +675,7 @@ async fn opensearch_items_it_refuses_are_retried_and_reported_until_fixed() {
         ),
     )
     .expect("config file");
-    let mut stream = spawn_stream(&config, &topic, None, false);
+    let mut stream = spawn_stream("stream_archive", &config, &topic, None, false);
     assert!(
         stream
             .wait_for_log("mapper_parsing_exception", TIMEOUT)

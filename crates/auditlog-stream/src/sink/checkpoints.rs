@@ -100,6 +100,10 @@ impl CheckpointReader {
                 .set("group.id", "auditlog-stream-checkpoint-reader")
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
+                // A broker answers one connection's requests in order, so a fetch waiting
+                // for data holds the next read's ListOffsets (below) behind it: with the
+                // default 500 ms, each manifest of a closing stream waited that long.
+                .set("fetch.wait.max.ms", "20")
                 .create()?;
             let metadata = consumer.fetch_metadata(Some(&self.topic), KAFKA_TIMEOUT)?;
             let Some(found) = metadata
@@ -116,6 +120,7 @@ impl CheckpointReader {
                 state.next.insert(partition.id(), 0);
             }
             consumer.assign(&assignment)?;
+            consumer.pause(&assignment)?;
             state.consumer = Some(consumer);
         }
         let consumer = state.consumer.as_ref().expect("created above");
@@ -124,13 +129,20 @@ impl CheckpointReader {
             let (_, high) = consumer.fetch_watermarks(&self.topic, *partition, KAFKA_TIMEOUT)?;
             ends.insert(*partition, high);
         }
+        let behind = |next: &HashMap<i32, i64>| {
+            ends.iter()
+                .any(|(partition, high)| next.get(partition).is_some_and(|next| next < high))
+        };
+        if !behind(&state.next) {
+            return Ok(());
+        }
+        // Fetching only while there is something to read: between manifests (a minute apart)
+        // the reader costs nothing, and no fetch sits in front of the next ListOffsets.
+        let assignment = consumer.assignment()?;
+        consumer.resume(&assignment)?;
         let deadline = Instant::now() + KAFKA_TIMEOUT;
         let mut read = Vec::new();
-        while ends
-            .iter()
-            .any(|(partition, high)| state.next.get(partition).is_some_and(|next| next < high))
-            && Instant::now() < deadline
-        {
+        while behind(&state.next) && Instant::now() < deadline {
             let Some(message) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
@@ -140,6 +152,7 @@ impl CheckpointReader {
                 read.push(payload.to_vec());
             }
         }
+        consumer.pause(&assignment)?;
         for payload in read {
             let Ok(envelope) = serde_json::from_slice::<Envelope>(&payload) else {
                 continue;
