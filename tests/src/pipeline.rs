@@ -357,7 +357,10 @@ impl PipelineTarget {
         match self.counts().await {
             Ok(counts) => counts,
             Err(error) => {
-                eprintln!("last error while counting rows: {}", last_error.unwrap_or(error));
+                eprintln!(
+                    "last error while counting rows: {}",
+                    last_error.unwrap_or(error)
+                );
                 last
             }
         }
