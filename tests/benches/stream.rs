@@ -121,10 +121,9 @@ async fn run() {
 
     let prefix = unique_name("bench").replace('_', "-").to_lowercase();
     let s3_sink = format!(
-        "kind = \"s3\"\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = \"{}\"\nbatch_events = {}\nbatch_bytes = {}\nmanifest_interval_secs = 60",
+        "kind = \"s3\"\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = \"{}\"\nbatch_events = {}\nmanifest_interval_secs = 60",
         s3.endpoint(),
         settings.s3_batch,
-        64 * 1024 * 1024,
     );
     let (s3_run, s3_first) =
         stream_until_caught_up("s3", &s3_sink, &topic, &brokers, Some(&s3), num_events).await;

@@ -31,6 +31,54 @@ fn a_valid_sink_is_read_with_its_defaults() {
 }
 
 #[test]
+fn archives_and_indexes_batch_by_their_kinds_defaults_unless_told() {
+    let text = r#"
+[[sinks]]
+name = "archive"
+kind = "s3"
+url = "s3://audit-archive/prod"
+endpoint = "http://127.0.0.1:8333"
+access_key = "archiver"
+secret_key = "archiver's secret"
+
+[[sinks]]
+name = "index"
+kind = "opensearch"
+url = "http://127.0.0.1:9200"
+
+[[sinks]]
+name = "told"
+kind = "s3"
+url = "s3://audit-archive/told"
+endpoint = "http://127.0.0.1:8333"
+access_key = "archiver"
+secret_key = "archiver's secret"
+batch_events = 7
+batch_max_age_ms = 250
+"#;
+    let sinks = sinks_from_file(&parse(text), &[]).unwrap();
+    let batch = |name: &str| sinks.iter().find(|sink| sink.name == name).unwrap().batch;
+    assert_eq!(
+        batch("archive"),
+        BatchLimits {
+            max_events: 10_000,
+            max_bytes: 32 * 1024 * 1024,
+            max_age: Duration::from_secs(60),
+        }
+    );
+    assert_eq!(batch("index").max_events, 2_000);
+    assert_eq!(batch("index").max_age, Duration::from_secs(1));
+    assert_eq!(
+        batch("told"),
+        BatchLimits {
+            max_events: 7,
+            max_bytes: 32 * 1024 * 1024,
+            max_age: Duration::from_millis(250),
+        }
+    );
+}
+
+#[test]
 fn an_unknown_kind_is_named() {
     let file = parse("[[sinks]]\nname = \"x\"\nkind = \"kafka\"\n");
     let error = sinks_from_file(&file, &[]).unwrap_err().to_string();
