@@ -34,8 +34,8 @@ use auditlog_e2e::pipeline::produce_events;
 use auditlog_event::AuditEvent;
 use auditlog_producer::Producer;
 use auditlog_testkit::{
-    AuditlogCommand, OpenSearchNode, S3Server, auditlog_binary, create_topic, free_port,
-    kafka_brokers, log_dir, metric_sum, unique_name,
+    AuditlogCommand, OpenSearchNode, S3Server, create_topic, kafka_brokers, log_dir, metric_sum,
+    unique_name,
 };
 use auditlog_traffic::TrafficGenerator;
 use rdkafka::ClientConfig;
@@ -252,6 +252,7 @@ fn write_config(kind: &str, sink: &str) -> (String, PathBuf) {
     (name, path)
 }
 
+/// `auditlog stream` against the bench's broker, logging warnings only.
 fn stream_command(
     config: &Path,
     topic: &str,
@@ -259,31 +260,14 @@ fn stream_command(
     s3: Option<&S3Server>,
     until_caught_up: bool,
 ) -> AuditlogCommand {
-    let ops_port = free_port();
-    let mut args = vec![
-        "--config".to_owned(),
-        config.to_str().expect("utf-8 path").to_owned(),
+    let kafka = [
         "--kafka-brokers".to_owned(),
         brokers.to_owned(),
         "--kafka-topic".to_owned(),
         topic.to_owned(),
-        "stream".to_owned(),
-        "--metrics-listen".to_owned(),
-        format!("127.0.0.1:{ops_port}"),
     ];
-    if until_caught_up {
-        args.push("--until-caught-up".to_owned());
-    }
-    let mut command = AuditlogCommand::new(auditlog_binary(), "bench_stream")
-        .args(args)
-        .log_level("warn");
-    if let Some(s3) = s3 {
-        let credentials = s3.credentials();
-        command = command
-            .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
-            .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone());
-    }
-    command.ops_port(ops_port)
+    auditlog_e2e::stream::stream_command("bench_stream", config, &kafka, s3, until_caught_up)
+        .log_level("warn")
 }
 
 /// One `auditlog stream --until-caught-up` run with one sink.

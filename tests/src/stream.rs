@@ -97,18 +97,36 @@ pub fn spawn_stream(
     s3: Option<&S3Server>,
     until_caught_up: bool,
 ) -> AuditlogProcess {
-    let ops_port = free_port();
-    let mut args = vec![
-        "--config".to_owned(),
-        config.to_str().expect("utf-8 path").to_owned(),
+    let kafka = [
         "--kafka-topic".to_owned(),
         topic.to_owned(),
         "--kafka-checkpoint-topic".to_owned(),
         format!("{topic}-checkpoints"),
+    ];
+    stream_command(test, config, &kafka, s3, until_caught_up).spawn()
+}
+
+/// The `auditlog stream` command for `config`, not yet started: `kafka` are the global
+/// Kafka flags (topic, brokers, checkpoint topic), the S3 key pair comes through the
+/// environment, and its ops endpoints listen on a free port.
+pub fn stream_command(
+    test: &str,
+    config: &Path,
+    kafka: &[String],
+    s3: Option<&S3Server>,
+    until_caught_up: bool,
+) -> AuditlogCommand {
+    let ops_port = free_port();
+    let mut args = vec![
+        "--config".to_owned(),
+        config.to_str().expect("utf-8 path").to_owned(),
+    ];
+    args.extend_from_slice(kafka);
+    args.extend([
         "stream".to_owned(),
         "--metrics-listen".to_owned(),
         format!("127.0.0.1:{ops_port}"),
-    ];
+    ]);
     if until_caught_up {
         args.push("--until-caught-up".to_owned());
     }
@@ -119,7 +137,7 @@ pub fn spawn_stream(
             .env("AUDITLOG_S3_ACCESS_KEY", credentials.access_key.clone())
             .env("AUDITLOG_S3_SECRET_KEY", credentials.secret_key.clone());
     }
-    command.ops_port(ops_port).spawn()
+    command.ops_port(ops_port)
 }
 
 /// Signs the end offsets of `topic` (once it holds `messages` messages over `partitions`) as
