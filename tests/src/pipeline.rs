@@ -304,11 +304,16 @@ impl PipelineTarget {
             .query("SELECT uniqExact(id) FROM audit_logs")
             .fetch_one::<u64>()
             .await?;
-        let physical = client
+        let physical = self.physical_rows().await?;
+        Ok((visible, distinct, physical))
+    }
+
+    /// Rows in `audit_logs`, copies included: a count that reads no column.
+    async fn physical_rows(&self) -> Result<u64, clickhouse::error::Error> {
+        self.client()
             .query("SELECT count() FROM audit_logs")
             .fetch_one::<u64>()
-            .await?;
-        Ok((visible, distinct, physical))
+            .await
     }
 
     /// Waits until `expected` distinct events are visible; returns the last counts.
@@ -321,12 +326,7 @@ impl PipelineTarget {
         let mut last = (0, 0, 0);
         let mut last_error = None;
         while Instant::now() < deadline {
-            let physical = self
-                .client()
-                .query("SELECT count() FROM audit_logs")
-                .fetch_one::<u64>()
-                .await;
-            let enough_rows = match physical {
+            let enough_rows = match self.physical_rows().await {
                 Ok(physical) => {
                     last.2 = physical;
                     physical >= expected
