@@ -159,7 +159,7 @@ async fn run() {
         (
             "compress",
             stage_micros("compress"),
-            "insert body to the HTTP client: its compression and any wait for the connection",
+            "insert body: LZ4 blocks of the rows, built once per batch",
         ),
     ];
     let _ = ingester.terminate(Duration::from_secs(30));

@@ -39,7 +39,7 @@ impl Default for PoisonPolicy {
 pub enum InsertCompression {
     /// Uncompressed bodies.
     None,
-    /// ClickHouse's LZ4 block framing (`compress=1`): the default.
+    /// ClickHouse's LZ4 block framing (`decompress=1`): the default.
     #[default]
     Lz4,
 }
@@ -50,14 +50,6 @@ impl InsertCompression {
         match self {
             InsertCompression::None => "none",
             InsertCompression::Lz4 => "lz4",
-        }
-    }
-
-    /// The client's setting.
-    pub(crate) fn client_compression(self) -> clickhouse::Compression {
-        match self {
-            InsertCompression::None => clickhouse::Compression::None,
-            InsertCompression::Lz4 => clickhouse::Compression::Lz4,
         }
     }
 }

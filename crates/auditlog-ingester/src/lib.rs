@@ -116,6 +116,7 @@ mod decode;
 mod dlq;
 mod error;
 mod health;
+mod insert_body;
 mod intent;
 pub mod metrics;
 mod offsets;

@@ -121,9 +121,8 @@ pub async fn run(
     };
     let writer = ClickHouseWriter {
         sink: ClickHouseSink::new(
-            client
-                .clone()
-                .with_compression(config.insert_compression.client_compression()),
+            client.clone(),
+            config.insert_compression,
             &config.clickhouse.database,
             &config.clickhouse.table,
             &stored_columns(),

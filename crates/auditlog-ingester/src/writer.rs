@@ -96,11 +96,13 @@ impl BatchWriter for ClickHouseWriter {
         if batch.num_rows > 0 {
             let token = batch.dedup_token();
             let rows: Bytes = batch.rows.into_bytes();
+            let num_bytes = rows.len();
+            let body = self.sink.body(rows);
             self.retrier
-                .run(Stage::Insert, || self.sink.insert_once(&rows, &token))
+                .run(Stage::Insert, || self.sink.insert_once(&body, &token))
                 .await?;
             metrics::histogram!(names::BATCH_ROWS).record(batch.num_rows as f64);
-            metrics::histogram!(names::BATCH_BYTES).record(rows.len() as f64);
+            metrics::histogram!(names::BATCH_BYTES).record(num_bytes as f64);
             metrics::counter!(names::INSERTED).increment(batch.num_rows as u64);
             let now_micros =
                 i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000)

@@ -60,6 +60,27 @@ async fn two_hundred_thousand_events_become_exactly_as_many_rows() {
     );
 }
 
+/// Every other test inserts LZ4 blocks (the default); this one sends the rows as they are.
+/// Both must store the same bytes: the verifier recomputes each row's digest from what
+/// ClickHouse holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn uncompressed_insert_bodies_store_rows_that_verify() {
+    const NUM_EVENTS: usize = 20_000;
+    let target = PipelineTarget::create("ingest_plain", 2).await;
+    target.migrate();
+    let mut ingester = target.spawn_ingester("ingest_plain", &["--insert-compression", "none"]);
+    produce_events(&target.topic, &events(7, NUM_EVENTS)).await;
+    let counts = target
+        .wait_for_rows(NUM_EVENTS as u64, INGEST_TIMEOUT)
+        .await;
+    assert_exact(counts, NUM_EVENTS as u64, &ingester.log());
+    let status = ingester
+        .terminate(Duration::from_secs(30))
+        .expect("exits on SIGTERM");
+    assert!(status.success(), "{}", ingester.log());
+    target.assert_verifies(NUM_EVENTS as u64, &ingester.log());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_dash_nine_three_times_loses_and_shows_nothing_twice() {
     const NUM_EVENTS: usize = 90_000;
