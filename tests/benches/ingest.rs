@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use auditlog_e2e::pipeline::{
-    AuditlogCommand, PipelineTarget, auditlog_binary, free_port, metric_sum,
+    AuditlogCommand, PipelineTarget, auditlog_binary, consume_only, free_port, metric_sum,
 };
 use auditlog_e2e::{PrivateBroker, unique_name};
 use auditlog_event::{AuditEvent, EventCodec, Framing};
@@ -36,6 +36,8 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const PARTITIONS: i32 = 4;
+/// How long any stage of a run may take before the bench gives up on it.
+const INGEST_TIMEOUT: Duration = Duration::from_secs(1800);
 
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
@@ -99,7 +101,7 @@ async fn run() {
     // partitions) for the first group that asks, and that group waited 3.1 s for its
     // partitions where a later one waits 1.1 s. A throwaway group asks first, untimed.
     if broker.is_some() {
-        consume_only(&brokers, &target.topic, 1);
+        consume_only(&brokers, &target.topic, 1, INGEST_TIMEOUT);
     }
 
     // The ingester, measured from process start to the last row visible.
@@ -115,7 +117,7 @@ async fn run() {
     let started = Instant::now();
     let mut ingester = command.spawn();
     let counts = target
-        .wait_for_rows(num_events as u64, Duration::from_secs(1800))
+        .wait_for_rows(num_events as u64, INGEST_TIMEOUT)
         .await;
     let ingest_seconds = started.elapsed().as_secs_f64();
     assert_eq!(
@@ -197,7 +199,7 @@ async fn run() {
     .await;
 
     let consume_cpu_before = process_cpu_seconds(std::process::id());
-    let consume_seconds = consume_only(&brokers, &target.topic, num_events);
+    let consume_seconds = consume_only(&brokers, &target.topic, num_events, INGEST_TIMEOUT);
     // The bench process does nothing else meanwhile: its CPU is librdkafka's own cost.
     let consume_cpu_seconds = process_cpu_seconds(std::process::id()) - consume_cpu_before;
 
@@ -397,27 +399,6 @@ async fn read_stored_rows(target: &PipelineTarget) -> f64 {
         bytes += chunk.len();
     }
     std::hint::black_box(bytes);
-    started.elapsed().as_secs_f64()
-}
-
-/// Seconds for a bare consumer to read `num_events` messages of `topic` from the start.
-fn consume_only(brokers: &str, topic: &str, num_events: usize) -> f64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique_name("bench_consume_only"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let started = Instant::now();
-    let mut num_read = 0;
-    while num_read < num_events && started.elapsed() < Duration::from_secs(1800) {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-            num_read += 1;
-        }
-    }
     started.elapsed().as_secs_f64()
 }
 

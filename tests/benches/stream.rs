@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use auditlog_e2e::pipeline::produce_events;
+use auditlog_e2e::pipeline::{consume_only, produce_events};
 use auditlog_event::AuditEvent;
 use auditlog_producer::Producer;
 use auditlog_testkit::{
@@ -38,8 +38,6 @@ use auditlog_testkit::{
     unique_name,
 };
 use auditlog_traffic::TrafficGenerator;
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -113,7 +111,7 @@ async fn run() {
     .await;
     println!("  topic loaded in {load_seconds:.1} s; S3 server and OpenSearch up");
 
-    let consume_seconds = consume_only(&brokers, &topic, num_events);
+    let consume_seconds = consume_only(&brokers, &topic, num_events, RUN_TIMEOUT);
     let consume_rate = num_events as f64 / consume_seconds;
     println!(
         "  bare consumer:     {consume_rate:>10.0} events/s  ({consume_seconds:.1} s, rdkafka, no processing; baseline)"
@@ -419,26 +417,6 @@ async fn bulk_baseline(
             "bulk baseline refused: {}",
             answer.text().chars().take(2000).collect::<String>()
         );
-    }
-    started.elapsed().as_secs_f64()
-}
-
-/// Seconds for a bare consumer to read `num_events` messages of `topic` from the start.
-fn consume_only(brokers: &str, topic: &str, num_events: usize) -> f64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique_name("bench_consume_only"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let started = Instant::now();
-    let mut num_read = 0;
-    while num_read < num_events && started.elapsed() < RUN_TIMEOUT {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-            num_read += 1;
-        }
     }
     started.elapsed().as_secs_f64()
 }

@@ -16,6 +16,29 @@ use uuid::Uuid;
 
 use crate::{kafka_brokers, unique_name};
 
+/// Seconds a bare rdkafka consumer (a group of its own, no processing) takes to read
+/// `num_events` messages of `topic` from the start, or `timeout`: the benches' baseline for
+/// what reading alone costs.
+pub fn consume_only(brokers: &str, topic: &str, num_events: usize, timeout: Duration) -> f64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("bench_consume_only"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let started = Instant::now();
+    let mut num_read = 0;
+    while num_read < num_events && started.elapsed() < timeout {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            num_read += 1;
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
 /// Creates a topic with `partitions` partitions on the shared broker.
 pub async fn create_topic(name: &str, partitions: i32) {
     auditlog_testkit::create_topic(&kafka_brokers(), name, partitions).await;
