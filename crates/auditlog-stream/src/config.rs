@@ -53,7 +53,8 @@ pub struct SinkFile {
     pub format: Option<String>,
     /// Coder's filter language; absent or blank streams every event.
     pub filter: Option<String>,
-    /// Events per delivered batch at most [default: the kind's, [`BatchLimits::for_kind`]].
+    /// Events per delivered batch at most [default: the kind's,
+    /// [`Destination::batch_defaults`]].
     pub batch_events: Option<usize>,
     /// Formatted bytes per batch at most [default: the kind's].
     pub batch_bytes: Option<usize>,
@@ -91,32 +92,6 @@ impl Default for BatchLimits {
     }
 }
 
-impl BatchLimits {
-    /// The defaults for a sink of `kind` (as `kind =` spells it):
-    /// - `s3`: 10,000 events, 32 MiB, 60 s. Each batch is an object, and an archive of
-    ///   one-second objects is one object per partition per second at any traffic (86,400 a
-    ///   day each, most of them a few events, each a PUT to pay for and a key to list); the
-    ///   stream bench's 50,000 events/s needs objects of thousands of events.
-    /// - `opensearch`: 2,000 events, 8 MiB, one second: OpenSearch indexes a few MB per
-    ///   `_bulk` request best, and the stream bench measures its rate at 2,000.
-    /// - `webhook` and `splunk_hec`: [`BatchLimits::default`].
-    pub fn for_kind(kind: &str) -> Self {
-        match kind {
-            "s3" => Self {
-                max_events: 10_000,
-                max_bytes: 32 * 1024 * 1024,
-                max_age: Duration::from_secs(60),
-            },
-            "opensearch" => Self {
-                max_events: 2_000,
-                max_bytes: 8 * 1024 * 1024,
-                max_age: Duration::from_secs(1),
-            },
-            _ => Self::default(),
-        }
-    }
-}
-
 /// Where a sink delivers, with the kind's settings.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -139,6 +114,30 @@ impl Destination {
             Destination::SplunkHec(_) => "splunk_hec",
             Destination::S3(_) => "s3",
             Destination::OpenSearch(_) => "opensearch",
+        }
+    }
+
+    /// The batch limits a sink of this kind takes unless its settings say otherwise:
+    /// - `s3`: 10,000 events, 32 MiB, 60 s. Each batch is an object, and an archive of
+    ///   one-second objects is one object per partition per second at any traffic (86,400 a
+    ///   day each, most of them a few events, each a PUT to pay for and a key to list); the
+    ///   stream bench's 50,000 events/s needs objects of thousands of events.
+    /// - `opensearch`: 2,000 events, 8 MiB, one second: OpenSearch indexes a few MB per
+    ///   `_bulk` request best, and the stream bench measures its rate at 2,000.
+    /// - `webhook` and `splunk_hec`: [`BatchLimits::default`].
+    pub fn batch_defaults(&self) -> BatchLimits {
+        match self {
+            Destination::S3(_) => BatchLimits {
+                max_events: 10_000,
+                max_bytes: 32 * 1024 * 1024,
+                max_age: Duration::from_secs(60),
+            },
+            Destination::OpenSearch(_) => BatchLimits {
+                max_events: 2_000,
+                max_bytes: 8 * 1024 * 1024,
+                max_age: Duration::from_secs(1),
+            },
+            Destination::Webhook(_) | Destination::SplunkHec(_) => BatchLimits::default(),
         }
     }
 
@@ -199,7 +198,7 @@ impl SinkConfig {
         };
         let filter_text = file.filter.clone().unwrap_or_default();
         let filter = resolve_filter(name, &filter_text)?;
-        let defaults = BatchLimits::for_kind(destination.kind());
+        let defaults = destination.batch_defaults();
         let batch = BatchLimits {
             max_events: file.batch_events.unwrap_or(defaults.max_events),
             max_bytes: file.batch_bytes.unwrap_or(defaults.max_bytes),
