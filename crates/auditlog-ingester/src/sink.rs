@@ -2,9 +2,9 @@
 //!
 //! A batch is sent as pre-encoded RowBinary, in LZ4 blocks built once per batch
 //! ([`crate::insert_body`]) unless the insert compression setting says `none`, with
-//! `insert_deduplication_token` derived from its
-//! offset range and `async_insert=0`: the acknowledgement means the rows are in a part on disk, and a re-send of the same range
-//! (a retry, or a replay after a crash) is dropped by ClickHouse's insert deduplication.
+//! `insert_deduplication_token` derived from its offset range and `async_insert=0`: the
+//! acknowledgement means the rows are in a part on disk, and a re-send of the same range (a
+//! retry, or a replay after a crash) is dropped by ClickHouse's insert deduplication.
 
 use std::time::Instant;
 
