@@ -266,6 +266,8 @@ struct SinkRunner {
     sink: Arc<dyn Sink>,
     /// Batches handed to the destination and not yet settled, oldest first.
     in_flight: VecDeque<in_flight::InFlight>,
+    /// Sealed batches waiting for their partition's batch in flight, oldest first.
+    waiting: VecDeque<Batch>,
     /// Batches confirmed so far (a batch settled in flight judges its failure by it).
     confirmations: u64,
     /// The `sink` metric label, made once.
@@ -324,6 +326,7 @@ impl SinkRunner {
                 },
             )),
             in_flight: VecDeque::new(),
+            waiting: VecDeque::new(),
             confirmations: 0,
             label: [("sink", sink.name.clone())],
             batcher: Batcher::new(&config.topic, sink.format, sink.filter.clone(), sink.batch),
@@ -398,7 +401,10 @@ impl SinkRunner {
             let mut stop = self.stop.clone();
             tokio::select! {
                 _ = stop.changed() => return Err(Stopped),
-                result = in_flight::oldest(&mut self.in_flight) => self.settle_front(result).await?,
+                result = in_flight::oldest(&mut self.in_flight) => {
+                    self.settle_front(result).await?;
+                    self.launch_waiting();
+                }
                 _ = tick.tick() => self.on_tick().await?,
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
@@ -471,7 +477,11 @@ impl SinkRunner {
         for batch in self.batcher.take_aged(Instant::now()) {
             self.submit(batch).await?;
         }
-        if self.batcher.is_empty() && self.held.is_empty() && self.in_flight.is_empty() {
+        if self.batcher.is_empty()
+            && self.held.is_empty()
+            && self.in_flight.is_empty()
+            && self.waiting.is_empty()
+        {
             self.last_success = Instant::now();
         }
         metrics::gauge!(names::SECONDS_SINCE_LAST_SUCCESS, &self.label)

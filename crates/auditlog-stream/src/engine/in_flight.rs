@@ -25,6 +25,10 @@ use crate::sink::{Batch, DeliveryError};
 /// that slows down holds little in memory.
 pub(super) const MAX_IN_FLIGHT: usize = 4;
 
+/// Sealed batches a sink holds back while their partitions have one in flight: as many
+/// as may be in flight, so that a sink holds at most twice [`MAX_IN_FLIGHT`] batches.
+pub(super) const MAX_WAITING: usize = MAX_IN_FLIGHT;
+
 /// One batch handed to the destination.
 #[derive(Debug)]
 pub(super) struct InFlight {
@@ -56,16 +60,49 @@ pub(super) async fn oldest(in_flight: &mut VecDeque<InFlight>) -> Result<(), Del
 
 impl SinkRunner {
     /// Hands `batch` to the destination once its partition's previous batch is settled and
-    /// fewer than [`MAX_IN_FLIGHT`] are on their way.
+    /// fewer than [`MAX_IN_FLIGHT`] are on their way. Until then it waits beside the
+    /// others, and the sink goes on reading other partitions: a fetch brings a partition's
+    /// messages in runs, so the next batch sealed is often of a partition whose previous
+    /// one is still on its way, and waiting for it there left the destination one request
+    /// to work on. Only when [`MAX_WAITING`] batches wait does the sink stop reading until
+    /// the oldest in flight is settled.
     pub(super) async fn submit(&mut self, batch: Batch) -> Result<(), Stopped> {
-        while self.in_flight.len() >= MAX_IN_FLIGHT
-            || self
+        self.waiting.push_back(batch);
+        self.launch_waiting();
+        while self.waiting.len() > MAX_WAITING {
+            self.settle_oldest().await?;
+            self.launch_waiting();
+        }
+        Ok(())
+    }
+
+    /// Hands over every waiting batch whose partition has none in flight (the oldest of a
+    /// partition first), while there is room.
+    pub(super) fn launch_waiting(&mut self) {
+        let mut index = 0;
+        while index < self.waiting.len() && self.in_flight.len() < MAX_IN_FLIGHT {
+            let partition = self.waiting[index].partition;
+            let busy = self
                 .in_flight
                 .iter()
-                .any(|flight| flight.batch.partition == batch.partition)
-        {
-            self.settle_oldest().await?;
+                .any(|flight| flight.batch.partition == partition)
+                || self
+                    .waiting
+                    .iter()
+                    .take(index)
+                    .any(|batch| batch.partition == partition);
+            match busy {
+                true => index += 1,
+                false => {
+                    if let Some(batch) = self.waiting.remove(index) {
+                        self.launch(batch);
+                    }
+                }
+            }
         }
+    }
+
+    fn launch(&mut self, batch: Batch) {
         let batch = Arc::new(batch);
         let task = tokio::spawn({
             let sink = Arc::clone(&self.sink);
@@ -77,7 +114,6 @@ impl SinkRunner {
             task,
             confirmations: self.confirmations,
         });
-        Ok(())
     }
 
     /// Waits for the oldest batch in flight and settles it.
