@@ -142,14 +142,22 @@ async fn run() {
     // A fresh JVM indexes at a fraction of its steady rate until its compiler has warmed up
     // (measured here: 357 µs of node CPU per document over the first 40,000, 80–100 µs after
     // half a million); a production node has long since. The warm-up is every event once,
-    // untimed, into an index outside the sink's pattern (so the count below is the sink's).
-    bulk_baseline(
-        &opensearch,
-        &format!("warmup-{prefix}"),
-        &events,
-        settings.opensearch_batch,
-    )
-    .await;
+    // untimed, into an index outside the sink's pattern (so the count below is the sink's)
+    // with the sink's mappings (so the same code warms up). It is deleted before the timed
+    // run: its merges would otherwise go on beside it, on the same cores.
+    let warm_up = format!("warmup-{prefix}");
+    let mappings = auditlog_stream::sink::opensearch::index_mappings();
+    opensearch
+        .json(
+            "PUT",
+            &format!("/{warm_up}"),
+            Some(&json!({ "mappings": mappings })),
+        )
+        .await;
+    bulk_baseline(&opensearch, &warm_up, &events, settings.opensearch_batch).await;
+    opensearch
+        .json("DELETE", &format!("/{warm_up}"), None)
+        .await;
     let node_cpu_before = node_cpu_seconds(&opensearch).await;
     let (opensearch_run, opensearch_first) = stream_until_caught_up(
         "opensearch",

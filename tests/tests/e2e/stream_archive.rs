@@ -309,6 +309,45 @@ async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
         template["index_templates"][0]["index_template"]["index_patterns"][0],
         format!("{prefix}-*")
     );
+    // The template's fields are searchable, the rest only returned: Coder's resource type
+    // finds exactly the template events; OCSF's class name, kept in every document's
+    // `_source`, finds nothing.
+    let hits = |query: Value| {
+        let path = format!("/{prefix}-*/_search");
+        let opensearch = &opensearch;
+        async move {
+            opensearch
+                .json(
+                    "POST",
+                    &path,
+                    Some(&json!({ "size": 10000, "query": query, "_source": ["metadata.uid", "class_name"] })),
+                )
+                .await["hits"]["hits"]
+                .as_array()
+                .expect("hits")
+                .clone()
+        }
+    };
+    let found: BTreeSet<Uuid> = hits(json!({ "term": { "unmapped.resource_type": "template" } }))
+        .await
+        .iter()
+        .map(|hit| {
+            hit["_id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("uuid")
+        })
+        .collect();
+    assert_eq!(found, templates, "searched by a mapped field");
+    let any = hits(json!({ "match_all": {} })).await;
+    let class_name = any[0]["_source"]["class_name"].clone();
+    assert!(class_name.is_string(), "kept in _source: {}", any[0]);
+    assert!(
+        hits(json!({ "term": { "class_name": class_name } }))
+            .await
+            .is_empty(),
+        "class_name is not indexed"
+    );
     let month = time::OffsetDateTime::now_utc();
     let indices = opensearch
         .json(

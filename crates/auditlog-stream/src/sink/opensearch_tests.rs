@@ -155,3 +155,60 @@ fn prefixes_and_credentials_are_checked() {
     let config = config("url = \"http://h:9200\"\nusername = \"u\"\npassword = \"p\"").unwrap();
     assert!(!format!("{config:?}").contains("dTpw"));
 }
+
+/// The value at a dotted path, looking into arrays (OCSF's `resources`).
+fn values_at<'a>(value: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut nodes = vec![value];
+    for name in path.split('.') {
+        nodes = nodes
+            .into_iter()
+            .flat_map(|node| match node {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            })
+            .filter_map(|node| node.get(name))
+            .collect();
+    }
+    nodes
+}
+
+#[test]
+fn the_template_indexes_fields_the_formats_write_and_only_those() {
+    let config = config(r#"url = "http://127.0.0.1:9200/""#).unwrap();
+    let template = config.template();
+    let mappings = &template["template"]["mappings"];
+    assert_eq!(mappings["dynamic"], false, "{mappings}");
+    let documents: Vec<Value> = auditlog_event::testing::sample_events()
+        .iter()
+        .flat_map(|event| [Format::Coder, Format::Ocsf].map(|format| format.to_json(event)))
+        .collect();
+    for (path, field) in SEARCHABLE {
+        let (parents, leaf) = path.rsplit_once('.').unwrap_or(("", path));
+        let mapped = parents.split('.').filter(|name| !name.is_empty()).fold(
+            &mappings["properties"],
+            |node, name| &node[name]["properties"],
+        )[leaf]
+            .clone();
+        assert_eq!(mapped, field.mapping(), "{path}");
+        // A name neither format writes would index nothing: the list has drifted.
+        let written: Vec<&Value> = documents
+            .iter()
+            .flat_map(|document| values_at(document, path))
+            .collect();
+        assert!(!written.is_empty(), "{path} is in no document");
+        for value in written {
+            let fits = match field {
+                FieldType::Keyword | FieldType::Text | FieldType::Ip => value.is_string(),
+                FieldType::Date => value.is_string() || value.is_i64(),
+                // OCSF writes the status as text, Coder as a number: both parse.
+                FieldType::Integer => {
+                    value.is_i64()
+                        || value
+                            .as_str()
+                            .is_some_and(|text| text.parse::<i32>().is_ok())
+                }
+            };
+            assert!(fits, "{path}: {value} is not a {field:?}");
+        }
+    }
+}
