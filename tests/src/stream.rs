@@ -33,6 +33,14 @@ pub async fn publish(topic: &str, events: &[AuditEvent]) {
         .expect("producer shutdown");
 }
 
+/// The event id an OpenSearch search hit is indexed under (its `_id`).
+pub fn hit_id(hit: &serde_json::Value) -> Uuid {
+    hit["_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a hit under an event id: {hit}"))
+}
+
 /// The distinct ids, or a panic naming those that came more than once (`what` says where).
 pub fn ids_once(ids: impl IntoIterator<Item = Uuid>, what: &str) -> BTreeSet<Uuid> {
     let mut counts: BTreeMap<Uuid, usize> = BTreeMap::new();

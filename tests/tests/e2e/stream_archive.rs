@@ -16,7 +16,9 @@
 //!   over the same offsets overwrites (OpenSearch versions go up, counts do not) and adds
 //!   nothing to the archive.
 
-use auditlog_e2e::stream::{ids_once, publish, publish_checkpoint, spawn_stream, wait_for_exit};
+use auditlog_e2e::stream::{
+    hit_id, ids_once, publish, publish_checkpoint, spawn_stream, wait_for_exit,
+};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -208,7 +210,7 @@ async fn documents(opensearch: &OpenSearchNode, prefix: &str) -> Vec<(Uuid, Uuid
             let parse =
                 |value: &Value| value.as_str().and_then(|id| id.parse().ok()).expect("uuid");
             (
-                parse(&hit["_id"]),
+                hit_id(hit),
                 parse(&hit["_source"]["metadata"]["uid"]),
                 hit["_version"].as_u64().expect("version"),
             )
@@ -331,12 +333,7 @@ async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
     let found: BTreeSet<Uuid> = hits(json!({ "term": { "unmapped.resource_type": "template" } }))
         .await
         .iter()
-        .map(|hit| {
-            hit["_id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-                .expect("uuid")
-        })
+        .map(hit_id)
         .collect();
     assert_eq!(found, templates, "searched by a mapped field");
     let any = hits(json!({ "match_all": {} })).await;

@@ -12,7 +12,7 @@
 //!   strict receiver does: any request holding the bad event is refused whole with 422,
 //!   without saying which event. The sink has to find it by sending parts of the batch.
 
-use auditlog_e2e::stream::{publish, wait_for_exit};
+use auditlog_e2e::stream::{hit_id, publish, wait_for_exit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -70,12 +70,7 @@ async fn indexed_ids(opensearch: &OpenSearchNode, prefix: &str) -> Vec<Uuid> {
         .as_array()
         .expect("hits")
         .iter()
-        .map(|hit| {
-            hit["_id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-                .expect("uuid")
-        })
+        .map(hit_id)
         .collect()
 }
 
