@@ -152,12 +152,14 @@ async fn the_kip_848_consumer_protocol_shares_and_hands_over() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_static_member_killed_and_restarted_consumes_again_within_ten_seconds() {
+async fn a_static_member_killed_and_restarted_consumes_again_before_its_session_expires() {
     const NUM_EVENTS: usize = 30_000;
     // Long enough that only static membership, not the session's expiry, can explain a
     // quick return: a dynamic member's partitions would wait out the 45 s.
     const SESSION: &str = "session.timeout.ms=45000,heartbeat.interval.ms=3000";
-    const RESUME_WITHIN: Duration = Duration::from_secs(10);
+    // Well inside the session: on a loaded machine a restarted member, which loads each
+    // partition's recorded batches one after another, once took 10.4 s to insert again.
+    const RESUME_WITHIN: Duration = Duration::from_secs(30);
     let target = PipelineTarget::create("group_static", PARTITIONS).await;
     target.migrate();
     let env = with_kafka_properties(&target, SESSION);
