@@ -63,8 +63,8 @@ impl SinkRunner {
     /// fewer than [`MAX_IN_FLIGHT`] are on their way. Until then it waits beside the
     /// others, and the sink goes on reading other partitions: a fetch brings a partition's
     /// messages in runs, so the next batch sealed is often of a partition whose previous
-    /// one is still on its way, and waiting for it there left the destination one request
-    /// to work on. Only when [`MAX_WAITING`] batches wait does the sink stop reading until
+    /// one is still on its way, and waiting for it there could leave the destination fewer
+    /// requests to work on. Only when [`MAX_WAITING`] batches wait does the sink stop reading until
     /// the oldest in flight is settled.
     pub(super) async fn submit(&mut self, batch: Batch) -> Result<(), Stopped> {
         self.waiting.push_back(batch);

@@ -195,9 +195,9 @@ impl FieldType {
 
 /// The fields the index template makes searchable, for both formats (their names do not
 /// clash, and the two they share, `time` and `status_code`, take both formats' values).
-/// Each field indexed costs the cluster CPU at every document: with every string indexed
-/// as a keyword (about 45 fields per OCSF event) the local node spent 113-123 µs of CPU per
-/// document; with these it spent 65-73 µs. Fields that only repeat an id in words
+/// Each field indexed costs the cluster CPU at every document: in stream bench runs back to
+/// back, with every string indexed as a keyword (about 45 fields per OCSF event) the local
+/// node spent 180 µs of CPU per document, with these 109 µs. Fields that only repeat an id in words
 /// (`class_name`, `severity`, `status`), constants (`metadata.product`, `metadata.version`)
 /// and Coder's zero-valued user fields are left to `_source`. `docs/streaming.md` lists
 /// them for operators.
