@@ -85,8 +85,10 @@ check() {
     installed || { log "no OpenSearch $opensearch_version at $opensearch_home: run deploy/local/opensearch.sh install"; return 1; }
 }
 
+# A port below the ephemeral range, which no outgoing connection can take before the
+# server binds it (free_port.py says why).
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 "$here/../free_port.py"
 }
 
 jvm_flags=(-Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -Djava.awt.headless=true

@@ -27,6 +27,7 @@
 #   AUDITLOG_GO         the Go toolchain  go on PATH, else /usr/local/go/bin/go
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The pin: SeaweedFS publishes no semantic-version tags for its Go module, so the proxy serves
 # pseudo-versions of its main branch; bump deliberately (`go list -m -versions` lists none).
 module=github.com/seaweedfs/seaweedfs
@@ -93,8 +94,10 @@ check() {
     installed || { log "no SeaweedFS build at $weed: run deploy/local/seaweedfs.sh install"; return 1; }
 }
 
+# A port below the ephemeral range, which no outgoing connection can take before the
+# server binds it (free_port.py says why).
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 "$here/free_port.py"
 }
 
 # The S3 gateway's identities (SeaweedFS's JSON identity format): one admin identity with the

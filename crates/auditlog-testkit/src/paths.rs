@@ -1,7 +1,9 @@
 //! Names, ports and directories that tests share.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -49,12 +51,45 @@ pub fn log_dir() -> PathBuf {
     dir
 }
 
-/// A TCP port nobody listens on right now.
+/// A TCP port nobody listens on right now, for a server about to start.
+///
+/// Picked below the kernel's ephemeral range (`deploy/local/free_port.py` does the same for
+/// the scripts): a port from `bind(0)` comes from that range, where an outgoing connection
+/// can take it before the server binds it, as one once did from SeaweedFS's S3 gateway,
+/// which binds seconds after it starts. A port is not handed out twice by one process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|ranges| ranges.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    if low >= 11_000 {
+        // A fresh seed per call: tests run in many processes at once.
+        let mut state = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64)
+            ^ u64::from(std::process::id()) << 32;
+        for _ in 0..200 {
+            // xorshift64: enough to spread picks over the range.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let port = 10_000 + (state % u64::from(low - 10_000)) as u16;
+            if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return port;
+            }
+        }
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
-        .expect("free port")
+        .expect("free port");
+    given.insert(port);
+    port
 }
 
 /// The `auditlog` binary of the build this test or bench belongs to: cargo puts it next to
@@ -73,4 +108,25 @@ pub fn auditlog_binary() -> PathBuf {
         binary.display()
     );
     binary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|ranges| ranges.split_whitespace().next()?.parse::<u16>().ok());
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            if let Some(low) = low.filter(|low| *low >= 11_000) {
+                assert!((10_000..low).contains(&port), "{port} not below {low}");
+            }
+            TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+        }
+    }
 }

@@ -61,8 +61,10 @@ install() {
     flock -u "$lock"
 }
 
+# A port below the ephemeral range, which no outgoing connection can take before the
+# server binds it (free_port.py says why).
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 "$here/../free_port.py"
 }
 
 # A JVM start spends most of its time loading and verifying classes. One training run of the
