@@ -143,15 +143,19 @@ async fn run() {
     // (measured here: 357 µs of node CPU per document over the first 40,000, 80–100 µs after
     // half a million); a production node has long since. The warm-up is every event once,
     // untimed, into an index outside the sink's pattern (so the count below is the sink's)
-    // with the sink's mappings (so the same code warms up). It is deleted before the timed
-    // run: its merges would otherwise go on beside it, on the same cores.
+    // with the sink's mappings and default settings (so the same code warms up). It is
+    // deleted before the timed run: its merges would otherwise go on beside it, on the same
+    // cores.
     let warm_up = format!("warmup-{prefix}");
     let mappings = auditlog_stream::sink::opensearch::index_mappings();
+    let index_settings = auditlog_stream::sink::opensearch::default_index_settings(
+        &opensearch.json("GET", "/", None).await,
+    );
     opensearch
         .json(
             "PUT",
             &format!("/{warm_up}"),
-            Some(&json!({ "mappings": mappings })),
+            Some(&json!({ "mappings": mappings, "settings": index_settings })),
         )
         .await;
     bulk_baseline(&opensearch, &warm_up, &events, settings.opensearch_batch).await;

@@ -311,6 +311,23 @@ async fn archive_and_index_hold_each_event_once_and_a_replay_overwrites() {
         template["index_templates"][0]["index_template"]["index_patterns"][0],
         format!("{prefix}-*")
     );
+    // The node is OpenSearch 2.19: every index the sink made keeps a Bloom filter of ids.
+    let settings = opensearch
+        .json(
+            "GET",
+            &format!("/{prefix}-*/_settings?flat_settings=true"),
+            None,
+        )
+        .await;
+    let indices = settings.as_object().expect("settings by index");
+    assert!(!indices.is_empty(), "{settings}");
+    for (index, body) in indices {
+        assert_eq!(
+            body["settings"][auditlog_stream::sink::opensearch::ID_BLOOM_FILTER],
+            "true",
+            "{index}: {body}"
+        );
+    }
     // The template's fields are searchable, the rest only returned: Coder's resource type
     // finds exactly the template events; OCSF's class name, kept in every document's
     // `_source`, finds nothing.

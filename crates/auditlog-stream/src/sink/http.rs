@@ -101,7 +101,29 @@ impl HttpClient {
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<Answer, DeliveryError> {
-        let mut request = hyper::Request::post(uri.clone());
+        self.send(hyper::Method::POST, uri, headers, body).await
+    }
+
+    /// GETs `uri`, as [`Self::post`].
+    pub(crate) async fn get(
+        &self,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, DeliveryError> {
+        self.send(hyper::Method::GET, uri, headers, Bytes::new())
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: hyper::Method,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Answer, DeliveryError> {
+        let mut request = hyper::Request::builder()
+            .method(method.clone())
+            .uri(uri.clone());
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -109,18 +131,17 @@ impl HttpClient {
             .body(Full::new(body))
             .map_err(|error| DeliveryError::rejected(format!("building the request: {error}")))?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|error| DeliveryError::transient(format!("POST {uri}: {error:#}")))?;
+            let response =
+                self.client.request(request).await.map_err(|error| {
+                    DeliveryError::transient(format!("{method} {uri}: {error:#}"))
+                })?;
             let status = response.status().as_u16();
             let body = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|error| {
-                    DeliveryError::transient(format!("POST {uri}: reading the answer: {error}"))
+                    DeliveryError::transient(format!("{method} {uri}: reading the answer: {error}"))
                 })?
                 .to_bytes();
             Ok(Answer { status, body })
@@ -128,7 +149,7 @@ impl HttpClient {
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(answer) => answer,
             Err(_) => Err(DeliveryError::transient(format!(
-                "POST {uri}: no answer within {:?}",
+                "{method} {uri}: no answer within {:?}",
                 self.timeout
             ))),
         }

@@ -33,7 +33,10 @@ fn events_go_to_their_months_index_under_their_id() {
     assert_eq!(action["index"]["_index"], "audit-events-2026.02");
     assert_eq!(action["index"]["_id"], id.to_string());
     assert_eq!(lines[1], r#"{"id":"x"}"#);
-    assert_eq!(config.template()["index_patterns"][0], "audit-events-*");
+    assert_eq!(
+        config.template(&Map::new())["index_patterns"][0],
+        "audit-events-*"
+    );
 }
 
 fn batch_of(ids: &[u128]) -> Batch {
@@ -175,7 +178,7 @@ fn values_at<'a>(value: &'a Value, path: &str) -> Vec<&'a Value> {
 #[test]
 fn the_template_indexes_fields_the_formats_write_and_only_those() {
     let config = config(r#"url = "http://127.0.0.1:9200/""#).unwrap();
-    let template = config.template();
+    let template = config.template(&Map::new());
     let mappings = &template["template"]["mappings"];
     assert_eq!(mappings["dynamic"], false, "{mappings}");
     let documents: Vec<Value> = auditlog_event::testing::sample_events()
@@ -211,4 +214,76 @@ fn the_template_indexes_fields_the_formats_write_and_only_those() {
             assert!(fits, "{path}: {value} is not a {field:?}");
         }
     }
+}
+
+#[test]
+fn the_id_bloom_filter_is_a_default_only_where_the_cluster_knows_it() {
+    let root = |distribution: Option<&str>, number: &str| {
+        let mut version = json!({ "number": number });
+        if let Some(distribution) = distribution {
+            version["distribution"] = json!(distribution);
+        }
+        json!({ "name": "node", "version": version })
+    };
+    let bloom = |root: Value| default_index_settings(&root).get(ID_BLOOM_FILTER).cloned();
+    assert_eq!(bloom(root(Some("opensearch"), "2.19.6")), Some(json!(true)));
+    assert_eq!(bloom(root(Some("opensearch"), "2.13.0")), Some(json!(true)));
+    assert_eq!(bloom(root(Some("opensearch"), "3.1.0")), Some(json!(true)));
+    assert_eq!(bloom(root(Some("opensearch"), "2.12.0")), None);
+    assert_eq!(bloom(root(Some("opensearch"), "1.3.20")), None);
+    // Elasticsearch says no distribution, and would refuse a setting it does not know.
+    assert_eq!(bloom(root(None, "8.15.0")), None);
+    assert_eq!(bloom(Value::Null), None);
+}
+
+#[test]
+fn a_sinks_index_settings_go_into_the_template_over_the_defaults() {
+    let config = config(
+        r#"
+        url = "http://127.0.0.1:9200"
+        [index_settings]
+        number_of_shards = 3
+        "index.refresh_interval" = "5s"
+        optimize_doc_id_lookup.fuzzy_set.enabled = false
+        translog = { durability = "request" }
+        "#,
+    )
+    .unwrap();
+    let defaults = default_index_settings(
+        &json!({ "version": { "distribution": "opensearch", "number": "2.19.6" } }),
+    );
+    let template = config.template(&defaults);
+    assert_eq!(
+        template["template"]["settings"],
+        json!({
+            "index.number_of_shards": 3,
+            "index.refresh_interval": "5s",
+            "index.optimize_doc_id_lookup.fuzzy_set.enabled": false,
+            "index.translog.durability": "request",
+        })
+    );
+    // No settings at all: the template leaves them to the cluster.
+    let plain = self::config(r#"url = "http://127.0.0.1:9200""#).unwrap();
+    assert!(
+        plain.template(&Map::new())["template"]
+            .get("settings")
+            .is_none()
+    );
+    assert_eq!(
+        plain.template(&defaults)["template"]["settings"],
+        json!({ (ID_BLOOM_FILTER): true })
+    );
+
+    let error = self::config(
+        r#"
+        url = "http://127.0.0.1:9200"
+        index_settings = { "routing.allocation.include._name" = ["a", "b"] }
+        "#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("index.routing.allocation.include._name: give a string"),
+        "{error}"
+    );
 }
