@@ -61,8 +61,8 @@ pub struct SinkFile {
     /// A batch is delivered at the latest this long after its first message [default: the
     /// kind's].
     pub batch_max_age_ms: Option<u64>,
-    /// Where events the destination refuses for good go [default:
-    /// `<topic>-stream-<name>-dlq`].
+    /// Where events the destination refuses for good go (default:
+    /// `<topic>-stream-<name>-dlq`).
     pub dead_letter_topic: Option<String>,
     /// The destination's settings, checked by the kind.
     #[serde(flatten)]

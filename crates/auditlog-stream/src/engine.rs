@@ -403,7 +403,6 @@ impl SinkRunner {
                 _ = stop.changed() => return Err(Stopped),
                 result = in_flight::oldest(&mut self.in_flight) => {
                     self.settle_front(result).await?;
-                    self.launch_waiting();
                 }
                 _ = tick.tick() => self.on_tick().await?,
                 received = self.consumer.recv() => match received {

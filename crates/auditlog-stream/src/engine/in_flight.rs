@@ -71,7 +71,6 @@ impl SinkRunner {
         self.launch_waiting();
         while self.waiting.len() > MAX_WAITING {
             self.settle_oldest().await?;
-            self.launch_waiting();
         }
         Ok(())
     }
@@ -91,13 +90,10 @@ impl SinkRunner {
                     .iter()
                     .take(index)
                     .any(|batch| batch.partition == partition);
-            match busy {
-                true => index += 1,
-                false => {
-                    if let Some(batch) = self.waiting.remove(index) {
-                        self.launch(batch);
-                    }
-                }
+            if busy {
+                index += 1;
+            } else if let Some(batch) = self.waiting.remove(index) {
+                self.launch(batch);
             }
         }
     }
@@ -132,7 +128,7 @@ impl SinkRunner {
     /// failure may be stale (a destination that came back meanwhile), and the loop's
     /// narrowing down of refused events, which trusts a refusal more once the destination
     /// took something, must judge by a fresh attempt, as it did when batches went one at a
-    /// time.
+    /// time. Settled, it makes room: waiting batches are handed over.
     pub(super) async fn settle_front(
         &mut self,
         result: Result<(), DeliveryError>,
@@ -141,18 +137,17 @@ impl SinkRunner {
             return Ok(());
         };
         match result {
-            Ok(()) => {
-                self.confirmed(&flight.batch, 0).await;
-                Ok(())
-            }
+            Ok(()) => self.confirmed(&flight.batch, 0).await,
             Err(error) if flight.confirmations == self.confirmations => {
-                self.deliver(flight.batch, Some(Err(error))).await
+                self.deliver(flight.batch, Some(Err(error))).await?;
             }
             Err(error) => {
                 tracing::debug!(sink = %self.name, batch = %flight.batch.range_key(), %error, "a delivery under way failed while others were confirmed; trying it afresh");
-                self.deliver(flight.batch, None).await
+                self.deliver(flight.batch, None).await?;
             }
         }
+        self.launch_waiting();
+        Ok(())
     }
 
     /// The run stops: deliveries still under way are cancelled (their offsets stay
