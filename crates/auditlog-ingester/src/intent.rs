@@ -85,7 +85,10 @@ impl IntentStore {
         partition: i32,
         from_offset: i64,
     ) -> Result<ResumePoint, clickhouse::error::Error> {
-        let recorded: Vec<RecordedRow> = self
+        // The two reads are independent: asked together, a restart waits for one round
+        // trip per partition instead of two (a partition's load took about 2 s in a loaded
+        // suite run, while the coordinator waited).
+        let recorded = self
             .client
             .query(&format!(
                 "SELECT first_offset, last_offset, digest FROM {DIGESTS_TABLE} \
@@ -96,9 +99,8 @@ impl IntentStore {
             .param("topic", topic)
             .param("partition", partition)
             .param("from_offset", from_offset)
-            .fetch_all()
-            .await?;
-        let legacy: Vec<RangeRow> = self
+            .fetch_all::<RecordedRow>();
+        let legacy = self
             .client
             .query(&format!(
                 "SELECT DISTINCT first_offset, last_offset FROM {INGEST_BATCHES} \
@@ -109,8 +111,8 @@ impl IntentStore {
             .param("topic", topic)
             .param("partition", partition)
             .param("from_offset", from_offset)
-            .fetch_all()
-            .await?;
+            .fetch_all::<RangeRow>();
+        let (recorded, legacy) = tokio::try_join!(recorded, legacy)?;
         Ok(resume_point(&recorded, &legacy, from_offset))
     }
 }
