@@ -150,11 +150,14 @@ function load() {
 }
 
 /** Polls for events newer than the page's newest, and shows them above the rows without
- * touching the page being read. `baseline` is page 1's rows, or null to fetch them. */
+ * touching the page being read. `baseline` is page 1's rows, or null to fetch them. Until
+ * the baseline is known nothing counts as new, so a failed first poll is tried again as a
+ * first poll (not taken as a window of new events), and `data-live` says "on" only from
+ * then: an event stored before it may be in the baseline and never shown as new. */
 function startLive(baseline) {
   stopLive();
   const query = state.q;
-  const session = { seen: new Set(), newestMs: 0, timer: 0, added: 0 };
+  const session = { seen: new Set(), newestMs: 0, timer: 0, added: 0, ready: false };
   live = session;
   const remember = (logs) => {
     for (const log of logs) {
@@ -162,12 +165,17 @@ function startLive(baseline) {
       session.newestMs = Math.max(session.newestMs, Date.parse(log.time));
     }
   };
-  const poll = async (first) => {
+  const ready = (logs) => {
+    remember(logs);
+    session.ready = true;
+    document.body.dataset.live = 'on';
+  };
+  const poll = async () => {
     try {
       const page = await fetchPage({ q: query, limit: LIVE_WINDOW });
       if (live !== session) return;
-      if (first) {
-        remember(page.logs);
+      if (!session.ready) {
+        ready(page.logs);
       } else {
         const fresh = page.logs.filter((log) => !session.seen.has(log.id) && Date.parse(log.time) >= session.newestMs);
         remember(page.logs);
@@ -182,15 +190,14 @@ function startLive(baseline) {
     } catch {
       // A failed poll is retried on the next tick.
     }
-    if (live === session) session.timer = setTimeout(() => poll(false), LIVE_POLL_MS);
+    if (live === session) session.timer = setTimeout(poll, LIVE_POLL_MS);
   };
   if (baseline) {
-    remember(baseline);
-    session.timer = setTimeout(() => poll(false), LIVE_POLL_MS);
+    ready(baseline);
+    session.timer = setTimeout(poll, LIVE_POLL_MS);
   } else {
-    poll(true);
+    poll();
   }
-  document.body.dataset.live = 'on';
 }
 
 function stopLive() {
