@@ -1,6 +1,7 @@
 //! Names, ports and directories that tests share.
 
 use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,22 +63,13 @@ pub fn free_port() -> u16 {
     let mut given = GIVEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|ranges| ranges.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(0);
-    if low >= 11_000 {
-        // A fresh seed per call: tests run in many processes at once.
-        let mut state = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos() as u64)
-            ^ u64::from(std::process::id()) << 32;
-        for _ in 0..200 {
-            // xorshift64: enough to spread picks over the range.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let port = 10_000 + (state % u64::from(low - 10_000)) as u16;
+    if let Some(low) = ephemeral_low().filter(|low| *low >= 11_000) {
+        // std's randomly keyed hasher: a different sequence in each of the many test
+        // processes that pick ports at once.
+        let random = RandomState::new();
+        for attempt in 0_u32..200 {
+            let pick = random.hash_one(attempt) % u64::from(low - 10_000);
+            let port = 10_000 + pick as u16;
             if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
                 given.insert(port);
                 return port;
@@ -90,6 +82,14 @@ pub fn free_port() -> u16 {
         .expect("free port");
     given.insert(port);
     port
+}
+
+/// The first port of the kernel's ephemeral range, where `bind(0)` and outgoing connections
+/// take their ports.
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|ranges| ranges.split_whitespace().next()?.parse().ok())
 }
 
 /// The `auditlog` binary of the build this test or bench belongs to: cargo puts it next to
@@ -116,9 +116,7 @@ mod tests {
 
     #[test]
     fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
-        let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|ranges| ranges.split_whitespace().next()?.parse::<u16>().ok());
+        let low = ephemeral_low();
         let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
         let distinct: BTreeSet<u16> = ports.iter().copied().collect();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
