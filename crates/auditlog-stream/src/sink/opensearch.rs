@@ -176,14 +176,10 @@ fn flatten_settings(
     out: &mut Map<String, Value>,
 ) -> Result<(), StreamError> {
     for (key, value) in table {
-        let name = if prefix.is_empty() {
-            if key.starts_with("index.") {
-                key
-            } else {
-                format!("index.{key}")
-            }
-        } else {
-            format!("{prefix}.{key}")
+        let name = match prefix {
+            "" if key.starts_with("index.") => key,
+            "" => format!("index.{key}"),
+            _ => format!("{prefix}.{key}"),
         };
         let value = match value {
             toml::Value::Table(table) => {
@@ -208,8 +204,9 @@ fn flatten_settings(
     Ok(())
 }
 
-/// The setting that gives each segment a Bloom filter over its document ids, which
-/// OpenSearch has offered since 2.13 (it refuses settings it does not know).
+/// The setting that gives each segment a Bloom filter over its document ids. The sink sets
+/// it only on OpenSearch 2.13 or later (a cautious cut: it may have come with 2.12), since a
+/// cluster refuses settings it does not know.
 pub const ID_BLOOM_FILTER: &str = "index.optimize_doc_id_lookup.fuzzy_set.enabled";
 
 /// Settings the template carries unless the sink's `index_settings` say otherwise, for the
