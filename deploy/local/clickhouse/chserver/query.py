@@ -62,7 +62,6 @@ class QueryHandler:
 
     def run(self) -> bool:
         response = self.response
-        claimed = False
         try:
             try:
                 self.body = response.body = BodyReader(self.h.rfile, self.request.headers)
@@ -75,7 +74,7 @@ class QueryHandler:
             try:
                 self.authenticate()
                 self.server.claim_query_id(self.query_id)
-                claimed = True
+                response.on_finished = lambda: self.server.release_query_id(self.query_id)
                 self.execute()
             except ClickHouseError as exc:
                 response.fail(exc)
@@ -95,8 +94,9 @@ class QueryHandler:
             response.keep_alive = False
             return False
         finally:
-            if claimed:
-                self.server.release_query_id(self.query_id)
+            # The id is normally released just before the last bytes of the answer; this
+            # covers answers that never reached them (a client gone, a 400 without a body).
+            response.finished()
             if self.result is not None:
                 # Cancels a stream the client abandoned while its session is still open.
                 self.result.close()

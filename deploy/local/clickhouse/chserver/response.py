@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-from typing import Iterator, List, Optional, Protocol, Tuple
+from typing import Callable, Iterator, List, Optional, Protocol, Tuple
 
 from .body import BodyReader
 from .config import Config
@@ -65,6 +65,15 @@ class QueryResponse:
         self.error_code = 0
         self.sent_bytes = 0
         self.keep_alive = True
+        # Called once, just before the response's last bytes go out. ClickHouse frees a
+        # query's id when the query finishes, before the client can have read the end of the
+        # answer, so a client may reuse the id as soon as it has the answer.
+        self.on_finished: Optional[Callable[[], None]] = None
+
+    def finished(self) -> None:
+        callback, self.on_finished = self.on_finished, None
+        if callback is not None:
+            callback()
 
     def common_headers(self) -> List[Tuple[str, str]]:
         stats = self.stats if self.stats is not None else Stats()
@@ -92,6 +101,7 @@ class QueryResponse:
         self.finish_body()
         out = self.wire.head_bytes(200, headers, self.keep_alive) + body
         self.headers_sent = True
+        self.finished()
         self.wire.send(out)
         self.sent_bytes += len(out)
 
@@ -139,6 +149,7 @@ class QueryResponse:
             headers.append(("Content-Length", str(length)))
             self.finish_body()
             self.headers_sent = True
+            self.finished()
             self.wire.send(self.wire.head_bytes(200, headers, self.keep_alive))
             while True:
                 chunk = spool.read(1 << 20)
@@ -181,6 +192,7 @@ class QueryResponse:
                 + f"{len(message)} {tag}\r\n__exception__\r\n".encode()
             )
             self.send_chunk(encoder.piece(block) + encoder.finish())
+        self.finished()
         self.wire.send(b"0\r\n\r\n")
 
     def send_chunk(self, data: bytes) -> None:
@@ -211,5 +223,6 @@ class QueryResponse:
         self.finish_body()
         out = self.wire.head_bytes(exc.status, headers, self.keep_alive) + body
         self.headers_sent = True
+        self.finished()
         self.wire.send(out)
         self.sent_bytes += len(out)

@@ -7,6 +7,7 @@ import threading
 import time
 import unittest
 import uuid
+from unittest import mock
 from urllib.parse import quote
 
 import zstandard
@@ -182,6 +183,25 @@ class ServerTest(unittest.TestCase):
         codes = sorted(headers.get("X-ClickHouse-Exception-Code", "") for _, headers, _ in results)
         self.assertEqual(codes, ["", "216"])
         self.assertEqual(self.query("SELECT 1", path)[0], 200)
+
+    def test_query_id_is_free_once_the_answer_is_read(self):
+        # ClickHouse frees a query's id before the client can have read the whole answer. A
+        # slow release makes the order certain: the id must be free before the last byte goes
+        # out, for an answer sent whole, one streamed in chunks, and an error.
+        server = support.server()
+        release = server.release_query_id
+
+        def slow_release(query_id):
+            time.sleep(0.3)
+            release(query_id)
+
+        big = f"SELECT number FROM numbers({4 << 20})"  # past the 1 MiB buffer: streamed
+        with mock.patch.object(server, "release_query_id", slow_release):
+            for sql, ok in (("SELECT 1", True), (big, True), ("SELECT no_such_column", False)):
+                path = "/?query_id=reuse-" + uuid.uuid4().hex
+                self.assertEqual(self.query(sql, path)[0] == 200, ok, sql)
+                status, headers, data = self.query("SELECT 1", path)
+                self.assertEqual(status, 200, (sql, headers.get("X-ClickHouse-Exception-Code"), data[:200]))
 
     def test_health_endpoints(self):
         self.assertEqual(self.request("GET", "/ping")[2], b"Ok.\n")
