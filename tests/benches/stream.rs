@@ -11,7 +11,9 @@
 //!    last, read from the process's delivered counter: without the group join at start and
 //!    the archive's closing manifests, which are fixed costs) and the process's CPU time,
 //!    every event delivered (the index's count is checked). Beside OpenSearch, its own rate for the same documents pre-formatted, sent
-//!    the same way (one `_bulk` request of the same size at a time) by the bench.
+//!    the same way (one `_bulk` request of the same size at a time) by the bench. For both,
+//!    the node's CPU per document and its JVM's garbage-collection pauses (from its node
+//!    stats): pauses that are a large share of the run would mean its heap is too small.
 //! 4. Freshness: a live `auditlog stream` to OpenSearch with the default batching while the
 //!    SDK sends `AUDITLOG_BENCH_STREAM_RATE` (5,000) events/s for
 //!    `AUDITLOG_BENCH_STREAM_FRESHNESS_SECS` (30) s; one event in 25 is sampled and searched
@@ -162,7 +164,7 @@ async fn run() {
     opensearch
         .json("DELETE", &format!("/{warm_up}"), None)
         .await;
-    let node_cpu_before = node_cpu_seconds(&opensearch).await;
+    let node_cpu_before = node_times(&opensearch).await;
     let (opensearch_run, opensearch_first) = stream_until_caught_up(
         "opensearch",
         &opensearch_sink,
@@ -172,7 +174,7 @@ async fn run() {
         num_events,
     )
     .await;
-    let stream_node_cpu = node_cpu_seconds(&opensearch).await - node_cpu_before;
+    let stream_node_cpu = node_times(&opensearch).await - node_cpu_before;
     opensearch.refresh(&format!("{prefix}-*")).await;
     let indexed = opensearch.count(&format!("{prefix}-*")).await;
     print_run(
@@ -197,7 +199,7 @@ async fn run() {
     // bulk request at a time, same size), pre-formatted: the destination's own ceiling here.
     // A fifth of the events (at least 20,000) is enough for a rate and keeps the run short.
     let baseline_events = &events[..num_events.min((num_events / 5).max(20_000))];
-    let node_cpu_before = node_cpu_seconds(&opensearch).await;
+    let node_cpu_before = node_times(&opensearch).await;
     let bulk_seconds = bulk_baseline(
         &opensearch,
         &format!("{prefix}-baseline"),
@@ -205,7 +207,7 @@ async fn run() {
         settings.opensearch_batch,
     )
     .await;
-    let bulk_node_cpu = node_cpu_seconds(&opensearch).await - node_cpu_before;
+    let bulk_node_cpu = node_times(&opensearch).await - node_cpu_before;
     let bulk_rate = baseline_events.len() as f64 / bulk_seconds;
     println!(
         "  direct _bulk:      {bulk_rate:>10.0} events/s  ({bulk_seconds:.1} s for {}, the same OCSF documents pre-formatted, one request at a time, after an untimed warm-up of the node; baseline)  stream {:.2} × this",
@@ -369,28 +371,58 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// The OpenSearch node's own CPU time so far (user and system), from its node stats.
-async fn node_cpu_seconds(opensearch: &OpenSearchNode) -> f64 {
+/// The OpenSearch node's own CPU time so far (user and system), and the time its JVM has
+/// spent in garbage-collection pauses, from its node stats.
+async fn node_times(opensearch: &OpenSearchNode) -> NodeTimes {
     let stats = opensearch
-        .json("GET", "/_nodes/_local/stats/process", None)
+        .json("GET", "/_nodes/_local/stats/process,jvm", None)
         .await;
     let nodes = stats["nodes"].as_object().expect("node stats");
     let node = nodes.values().next().expect("one node");
-    node["process"]["cpu"]["total_in_millis"]
+    let cpu = node["process"]["cpu"]["total_in_millis"]
         .as_f64()
-        .expect("process.cpu.total_in_millis")
-        / 1000.0
+        .expect("process.cpu.total_in_millis");
+    let gc = node["jvm"]["gc"]["collectors"]
+        .as_object()
+        .expect("jvm.gc.collectors")
+        .values()
+        .filter_map(|collector| collector["collection_time_in_millis"].as_f64())
+        .sum::<f64>();
+    NodeTimes {
+        cpu: cpu / 1000.0,
+        gc: gc / 1000.0,
+    }
+}
+
+/// Seconds of the node's CPU and of its garbage-collection pauses.
+#[derive(Debug, Clone, Copy)]
+struct NodeTimes {
+    cpu: f64,
+    gc: f64,
+}
+
+impl std::ops::Sub for NodeTimes {
+    type Output = NodeTimes;
+    fn sub(self, before: NodeTimes) -> NodeTimes {
+        NodeTimes {
+            cpu: self.cpu - before.cpu,
+            gc: self.gc - before.gc,
+        }
+    }
 }
 
 /// What the node spent per event, and the rate at which that cost would fill every core of
-/// this machine with nothing else running: the destination's ceiling here.
-fn print_node_cpu(cpu_seconds: f64, events: usize, seconds: f64) {
+/// this machine with nothing else running: the destination's ceiling here. GC pauses are
+/// wall time (G1 collects on several threads), printed to show whether the heap is too small.
+fn print_node_cpu(times: NodeTimes, events: usize, seconds: f64) {
+    let cpu_seconds = times.cpu;
     let per_event = cpu_seconds / events as f64;
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     println!(
-        "                     OpenSearch CPU {:.0} µs/event ({cpu_seconds:.1} s over {seconds:.1} s, {:.2} cores busy): {cores} cores at that cost index at most {:.0} events/s",
+        "                     OpenSearch CPU {:.0} µs/event ({cpu_seconds:.1} s over {seconds:.1} s, {:.2} cores busy; GC pauses {:.1} s): {cores} cores at that cost index at most {:.0} events/s",
         per_event * 1e6,
         cpu_seconds / seconds,
+        times.gc,
         cores as f64 / per_event
     );
 }
