@@ -199,6 +199,10 @@ async fn run() {
     // bulk request at a time, same size), pre-formatted: the destination's own ceiling here.
     // A fifth of the events (at least 20,000) is enough for a rate and keeps the run short.
     let baseline_events = &events[..num_events.min((num_events / 5).max(20_000))];
+    // The stream's segments are still being merged when it exits; those merges would be
+    // counted in the baseline's CPU and slow its requests.
+    let merge_wait = merges_done(&opensearch, Duration::from_secs(120)).await;
+    println!("  (waited {merge_wait:.1} s for the node to finish merging the stream's segments)");
     let node_cpu_before = node_times(&opensearch).await;
     let bulk_seconds = bulk_baseline(
         &opensearch,
@@ -408,6 +412,25 @@ impl std::ops::Sub for NodeTimes {
             cpu: self.cpu - before.cpu,
             gc: self.gc - before.gc,
         }
+    }
+}
+
+/// Waits until the node runs no merge (at most `limit`); the seconds waited.
+async fn merges_done(opensearch: &OpenSearchNode, limit: Duration) -> f64 {
+    let started = Instant::now();
+    loop {
+        let stats = opensearch
+            .json("GET", "/_nodes/_local/stats/indices/merge", None)
+            .await;
+        let nodes = stats["nodes"].as_object().expect("node stats");
+        let running = nodes
+            .values()
+            .filter_map(|node| node["indices"]["merges"]["current"].as_u64())
+            .sum::<u64>();
+        if running == 0 || started.elapsed() >= limit {
+            return started.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
