@@ -46,7 +46,7 @@ use crate::sink::{Batch, DeliveryError, Sink};
 /// The default time between two manifests of a partition.
 pub const DEFAULT_MANIFEST_INTERVAL: Duration = Duration::from_secs(60);
 /// The default deflate level of the objects (`gzip_level`): level 1 takes deflate's fast
-/// path, a third of level 3's CPU, for objects about a tenth larger (docs/streaming.md has
+/// path, about half of level 3's CPU, for objects about a half larger (docs/streaming.md has
 /// the figures).
 pub const DEFAULT_GZIP_LEVEL: u8 = 1;
 
