@@ -1,10 +1,10 @@
 //! Gzip (RFC 1952) members around raw deflate: what every S3 reader, `zcat` and Athena-like
 //! engines open as `.gz`.
 //!
-//! Deflate is zlib-rs (through `flate2`), the CRC-32 `crc32fast`: on the bench's OCSF
-//! events zlib-rs deflates 1.4 times as fast as miniz_oxide did at level 1 with the same
-//! ratio, and `crc32fast`'s carry-less multiply is six times as fast as a table per byte
-//! (`docs/streaming.md` has the figures).
+//! Writing is zlib-rs's (through `flate2`), deflate and CRC-32 both: on the bench's OCSF
+//! events it takes 4.8 µs an event at level 1 against 7.8 for miniz_oxide with a
+//! slicing-by-8 CRC, for the same size. Reading checks the CRC with `crc32fast` (about six
+//! times that CRC's speed). `docs/streaming.md` has the figures.
 
 use std::io::{Read, Write};
 
