@@ -378,11 +378,7 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
 /// The OpenSearch node's own CPU time so far (user and system), and the time its JVM has
 /// spent in garbage-collection pauses, from its node stats.
 async fn node_times(opensearch: &OpenSearchNode) -> NodeTimes {
-    let stats = opensearch
-        .json("GET", "/_nodes/_local/stats/process,jvm", None)
-        .await;
-    let nodes = stats["nodes"].as_object().expect("node stats");
-    let node = nodes.values().next().expect("one node");
+    let node = node_stats(opensearch, "process,jvm").await;
     let cpu = node["process"]["cpu"]["total_in_millis"]
         .as_f64()
         .expect("process.cpu.total_in_millis");
@@ -396,6 +392,15 @@ async fn node_times(opensearch: &OpenSearchNode) -> NodeTimes {
         cpu: cpu / 1000.0,
         gc: gc / 1000.0,
     }
+}
+
+/// The node's stats of the groups `metrics` names (`GET /_nodes/_local/stats/METRICS`).
+async fn node_stats(opensearch: &OpenSearchNode, metrics: &str) -> Value {
+    let stats = opensearch
+        .json("GET", &format!("/_nodes/_local/stats/{metrics}"), None)
+        .await;
+    let nodes = stats["nodes"].as_object().expect("node stats");
+    nodes.values().next().expect("one node").clone()
 }
 
 /// Seconds of the node's CPU and of its garbage-collection pauses.
@@ -419,14 +424,8 @@ impl std::ops::Sub for NodeTimes {
 async fn merges_done(opensearch: &OpenSearchNode, limit: Duration) -> f64 {
     let started = Instant::now();
     loop {
-        let stats = opensearch
-            .json("GET", "/_nodes/_local/stats/indices/merge", None)
-            .await;
-        let nodes = stats["nodes"].as_object().expect("node stats");
-        let running = nodes
-            .values()
-            .filter_map(|node| node["indices"]["merges"]["current"].as_u64())
-            .sum::<u64>();
+        let node = node_stats(opensearch, "indices/merge").await;
+        let running = node["indices"]["merges"]["current"].as_u64().unwrap_or(0);
         if running == 0 || started.elapsed() >= limit {
             return started.elapsed().as_secs_f64();
         }
