@@ -62,6 +62,8 @@ pub mod fuzz_checks;
 mod go_quote;
 mod grammar;
 mod histogram;
+mod keyed_page;
+mod lookup;
 mod paging;
 mod range;
 mod resolve;
@@ -80,6 +82,7 @@ pub use filter::{AuditFilter, OrganizationRef, Username};
 pub use histogram::{
     BUCKET_WIDTHS_SECONDS, Bucket, Histogram, MAX_BUCKETS, Span, bucket_width_seconds,
 };
+pub use lookup::LookupKey;
 pub use paging::{DEFAULT_LIMIT, PageRequest, parse_page_params};
 pub use resolve::{Actor, OrganizationLookup, ResolvedFilter, Resolver};
 pub use response::{AuditLog, AuditLogsResponse, CSV_HEADER, MinimalOrganization, User};
@@ -87,7 +90,7 @@ pub use runner::{
     DEFAULT_ORGANIZATION_CACHE_TTL, DEFAULT_QUERY_TIMEOUT, OrganizationDirectory, QueryRunner,
     ScopedDirectory, Visibility,
 };
-pub use sql::{COUNT_CAP, LookupKey, Page, ParamValue, SqlBuilder, SqlQuery, Window};
+pub use sql::{COUNT_CAP, Page, ParamValue, SqlBuilder, SqlQuery, Window};
 pub use suggest::{
     EnumKey, MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestColumn, SuggestSource, filter_keys, matching,
 };

@@ -260,6 +260,15 @@ pub struct ResolvedFilter {
     pub build_reason: Option<BuildReason>,
 }
 
+/// The filter `query` resolved without a caller or organizations, for tests.
+#[cfg(test)]
+pub(crate) fn resolved(query: &str) -> ResolvedFilter {
+    crate::AuditFilter::parse(query)
+        .unwrap()
+        .resolve(&Resolver::new())
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ use crate::engine_time;
 use crate::error::Error;
 use crate::filter::{OrganizationRef, parse_collecting};
 use crate::histogram::{Bucket, Histogram, MICROS_PER_SECOND, Span, bucket_width_seconds};
+use crate::keyed_page::{EventKey, KeyedPage};
 use crate::resolve::{OrganizationLookup, ResolvedFilter, Resolver};
 use crate::sql::{Page, SqlBuilder, SqlQuery};
 use crate::suggest::{MAX_SUGGESTIONS, SUGGEST_WINDOWS, SuggestSource, filter_keys, matching};
@@ -309,6 +310,35 @@ impl QueryRunner {
             }
         }
         self.fetch_rows(&builder.page(filter, page)).await
+    }
+
+    /// A page and Coder's capped count of the same filter, as [`Self::page`] and
+    /// [`Self::count_capped`] answer them. Where one read of the filter's keys answers both
+    /// ([`crate::keyed_page`]) it is read once; otherwise the two run concurrently.
+    pub async fn page_and_count(
+        &self,
+        visibility: &Visibility,
+        filter: &ResolvedFilter,
+        page: &Page,
+    ) -> Result<(Vec<AuditLogRow>, u64), Error> {
+        let windowless = page_windows(filter).is_empty() && count_windows(filter).is_empty();
+        let Some(keyed) = KeyedPage::plan(filter, page).filter(|_| windowless) else {
+            return tokio::try_join!(
+                self.page(visibility, filter, page),
+                self.count_capped(visibility, filter)
+            );
+        };
+        let builder = self.sql_builder(visibility);
+        let keys = self
+            .fetch_all::<EventKey>(&builder.newest_keys(filter, crate::COUNT_CAP + 1))
+            .await?;
+        let page_keys = keyed.select(&keys);
+        let rows = if page_keys.is_empty() {
+            Vec::new()
+        } else {
+            self.fetch_rows(&builder.rows_by_keys(page_keys)).await?
+        };
+        Ok((rows, keys.len() as u64))
     }
 
     /// Up to `limit` matching rows of `[from_micros, to_micros)` after `after`, oldest first

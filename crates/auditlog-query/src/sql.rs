@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::cursor::Cursor;
 use crate::error::Error;
 use crate::grammar::go_lowercase;
+use crate::lookup::LookupKey;
 use crate::resolve::{Actor, ResolvedFilter};
 
 /// Coder's `count_cap`: counts stop at this many rows plus one ("2,000+").
@@ -111,6 +112,9 @@ pub enum ParamValue {
     DateTime64Micros(i64),
     /// A `UInt64` parameter.
     UInt64(u64),
+    /// An `Array(Tuple(DateTime64(6, 'UTC'), UUID))` parameter: events' sorting keys, the
+    /// times in µs since the Unix epoch.
+    KeyArray(Vec<(i64, Uuid)>),
 }
 
 impl ParamValue {
@@ -122,6 +126,7 @@ impl ParamValue {
             ParamValue::UuidArray(_) => "Array(UUID)",
             ParamValue::DateTime64Micros(_) => "DateTime64(6, 'UTC')",
             ParamValue::UInt64(_) => "UInt64",
+            ParamValue::KeyArray(_) => "Array(Tuple(DateTime64(6, 'UTC'), UUID))",
         }
     }
 }
@@ -142,6 +147,16 @@ impl Serialize for ParamValue {
                 serializer.serialize_str(&format_datetime64(*micros))
             }
             ParamValue::UInt64(number) => serializer.serialize_u64(*number),
+            ParamValue::KeyArray(keys) => {
+                let mut sequence = serializer.serialize_seq(Some(keys.len()))?;
+                for (micros, id) in keys {
+                    sequence.serialize_element(&(
+                        format_datetime64(*micros),
+                        id.hyphenated().to_string(),
+                    ))?;
+                }
+                sequence.end()
+            }
         }
     }
 }
@@ -269,83 +284,6 @@ pub struct SqlBuilder {
     organization_scope: Option<Vec<Uuid>>,
 }
 
-/// The point keys the lookup table holds, as its `key` column spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LookupKey {
-    /// `request_id:`
-    RequestId,
-    /// `resource_id:`
-    ResourceId,
-    /// `resource_target:` (lowercase)
-    ResourceTarget,
-    /// `username:` (lowercase)
-    Username,
-    /// `username:me` with the caller's id
-    UserId,
-    /// `email:` (lowercase)
-    Email,
-    /// `organization:`
-    OrganizationId,
-}
-
-impl LookupKey {
-    /// The `key` column's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LookupKey::RequestId => "request_id",
-            LookupKey::ResourceId => "resource_id",
-            LookupKey::ResourceTarget => "resource_target",
-            LookupKey::Username => "username",
-            LookupKey::UserId => "user_id",
-            LookupKey::Email => "email",
-            LookupKey::OrganizationId => "organization_id",
-        }
-    }
-
-    /// The key a filter is looked up by, with its value as the lookup table stores it, and
-    /// the filter left to apply there; `None` when the table serves it better: no point key
-    /// (a read in time order stops early), or two (the lookup holds one per row).
-    ///
-    /// The organization is a point key only on its own: next to another one it is a column.
-    pub fn route(filter: &ResolvedFilter) -> Option<(LookupKey, String, ResolvedFilter)> {
-        let mut rest = filter.clone();
-        let mut points = Vec::new();
-        if let Some(request_id) = rest.request_id.take() {
-            points.push((LookupKey::RequestId, request_id.hyphenated().to_string()));
-        }
-        if let Some(resource_id) = rest.resource_id.take() {
-            points.push((LookupKey::ResourceId, resource_id.hyphenated().to_string()));
-        }
-        if let Some(target) = rest.resource_target.take() {
-            points.push((LookupKey::ResourceTarget, go_lowercase(&target)));
-        }
-        match rest.actor.take() {
-            Some(Actor::Username(username)) => {
-                points.push((LookupKey::Username, go_lowercase(&username)));
-            }
-            Some(Actor::UserId(user_id)) => {
-                points.push((LookupKey::UserId, user_id.hyphenated().to_string()));
-            }
-            None => {}
-        }
-        if let Some(email) = rest.email.take() {
-            points.push((LookupKey::Email, go_lowercase(&email)));
-        }
-        if points.is_empty()
-            && let Some(organization_id) = rest.organization_id.take()
-        {
-            points.push((
-                LookupKey::OrganizationId,
-                organization_id.hyphenated().to_string(),
-            ));
-        }
-        match <[_; 1]>::try_from(points) {
-            Ok([(key, value)]) => Some((key, value, rest)),
-            Err(_) => None,
-        }
-    }
-}
-
 /// Where a query reads the filter's matches, and the predicates that select them there.
 pub(crate) struct Source {
     pub(crate) from: String,
@@ -407,7 +345,7 @@ impl SqlBuilder {
         let Source {
             from,
             mut conditions,
-        } = self.source(filter);
+        } = self.source_within(filter, window);
         let time = Column::Time.name();
         let id = Column::Id.name();
         let mut cursor_time = None;
@@ -467,7 +405,7 @@ impl SqlBuilder {
         let Source {
             from,
             mut conditions,
-        } = self.source(filter);
+        } = self.source_within(filter, window);
         if let Some(window) = window {
             let bound = self.window_bound(&mut conditions, filter, None, window);
             conditions
@@ -518,6 +456,20 @@ impl SqlBuilder {
                     conditions,
                 }
             }
+        }
+    }
+
+    /// Where a read bounded by `window` finds the filter's matches: a window bounds a read of
+    /// the table itself, which then opens only the newest partitions' parts, while the lookup
+    /// table's order (value first) makes a bound save it little. Without a window, as
+    /// [`Self::source`] says. [`crate::window`] decides which filters try windows.
+    pub(crate) fn source_within(&self, filter: &ResolvedFilter, window: Option<Window>) -> Source {
+        match window {
+            Some(_) => Source {
+                from: self.table_clause(),
+                conditions: self.conditions(filter),
+            },
+            None => self.source(filter),
         }
     }
 

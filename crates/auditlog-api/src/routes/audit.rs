@@ -3,7 +3,8 @@
 //! Order of checks: authentication (401/403), paging parameters (400, Coder's
 //! "Query parameters have invalid values."), `q` given once and at most
 //! [`super::MAX_FILTER_BYTES`] long (400, the same message), then `q` itself (400,
-//! "Invalid audit search query."). The page and the capped count run concurrently; the response is Coder's
+//! "Invalid audit search query."). The page and the capped count come from one read of the
+//! filter's keys where that answers both, else run concurrently; the response is Coder's
 //! `{"audit_logs":[...],"count":N,"count_cap":2000}`, and the page's last row's cursor
 //! comes in the [`NEXT_CURSOR_HEADER`] header when the page is full.
 
@@ -24,10 +25,10 @@ pub(super) async fn audit_logs(
     let (_, filter) = request.filter(&state.runner).await?;
     let caller = &request.caller;
     let page = page_request.page();
-    let (rows, count) = tokio::try_join!(
-        state.runner.page(&caller.visibility, &filter, &page),
-        state.runner.count_capped(&caller.visibility, &filter),
-    )?;
+    let (rows, count) = state
+        .runner
+        .page_and_count(&caller.visibility, &filter, &page)
+        .await?;
     let next_cursor = rows
         .last()
         .filter(|_| rows.len() as u64 == page_request.limit)

@@ -104,10 +104,7 @@ pub async fn run(settings: &Settings, args: &QueryArgs, _file: &FileConfig) -> R
         }
     });
     let (rows, capped_count) = if format == OutputFormat::Json {
-        let (rows, count) = tokio::try_join!(
-            runner.page(&visibility, &filter, &page),
-            runner.count_capped(&visibility, &filter)
-        )?;
+        let (rows, count) = runner.page_and_count(&visibility, &filter, &page).await?;
         (rows, Some(count))
     } else {
         (runner.page(&visibility, &filter, &page).await?, None)
