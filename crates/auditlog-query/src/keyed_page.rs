@@ -79,8 +79,7 @@ impl SqlBuilder {
             from = source.from,
             where_clause = source.conditions.where_clause(),
         );
-        let conditions = source.conditions;
-        conditions.into_query(text)
+        source.conditions.into_query(text)
     }
 
     /// The rows of the events with these keys, ordered as pages are; copies of one event

@@ -440,10 +440,7 @@ impl SqlBuilder {
     /// `build_reason`, which is all a query may name past this point.
     pub(crate) fn source(&self, filter: &ResolvedFilter) -> Source {
         match LookupKey::route(filter) {
-            None => Source {
-                from: self.table_clause(),
-                conditions: self.conditions(filter),
-            },
+            None => self.table_source(filter),
             Some((key, value, rest)) => {
                 let mut conditions = Conditions::default();
                 let key = conditions.bind("lookup_key", ParamValue::String(key.as_str().into()));
@@ -465,11 +462,16 @@ impl SqlBuilder {
     /// [`Self::source`] says. [`crate::window`] decides which filters try windows.
     pub(crate) fn source_within(&self, filter: &ResolvedFilter, window: Option<Window>) -> Source {
         match window {
-            Some(_) => Source {
-                from: self.table_clause(),
-                conditions: self.conditions(filter),
-            },
+            Some(_) => self.table_source(filter),
             None => self.source(filter),
+        }
+    }
+
+    /// The table itself, with all of the filter's predicates.
+    fn table_source(&self, filter: &ResolvedFilter) -> Source {
+        Source {
+            from: self.table_clause(),
+            conditions: self.conditions(filter),
         }
     }
 

@@ -60,18 +60,20 @@ pub fn windows_for(filter: &ResolvedFilter) -> &'static [Window] {
 
 /// The windows a page of `filter` tries on the table before the unbounded read.
 pub fn page_windows(filter: &ResolvedFilter) -> &'static [Window] {
-    let windows = windows_for(filter);
-    match LookupKey::route(filter) {
-        Some((key, ..)) => &windows[..point_windows(key).page.min(windows.len())],
-        None => windows,
-    }
+    windows_of(filter, |point| point.page)
 }
 
 /// The windows a capped count of `filter` tries on the table before the unbounded read.
 pub fn count_windows(filter: &ResolvedFilter) -> &'static [Window] {
+    windows_of(filter, |point| point.count)
+}
+
+/// [`windows_for`] `filter`, cut for a point filter to as many as `allowed` picks out of its
+/// key's [`PointWindows`].
+fn windows_of(filter: &ResolvedFilter, allowed: fn(PointWindows) -> usize) -> &'static [Window] {
     let windows = windows_for(filter);
     match LookupKey::route(filter) {
-        Some((key, ..)) => &windows[..point_windows(key).count.min(windows.len())],
+        Some((key, ..)) => &windows[..allowed(point_windows(key)).min(windows.len())],
         None => windows,
     }
 }
